@@ -1,0 +1,136 @@
+"""Settings from the environment and `.env`.
+
+The variable names are a contract with deployments, docs and tests; keep them stable.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/smmbot.sqlite3"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line per problem, secrets never included."""
+
+
+def _split_ids(value: Any) -> Any:
+    """Accept `1,2, 3`, a single number or an empty string for id lists."""
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace(";", ",").split(",")]
+        return [p for p in parts if p]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; see `.env.example` for the commented list."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org"
+    panel_api_url: str
+    panel_api_key: SecretStr
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    poll_interval_seconds: float = Field(default=60.0, gt=0)
+    markup_percent: Decimal = Field(default=Decimal("0"), ge=0, le=10000)
+    log_level: str = "INFO"
+
+    panel_timeout_seconds: float = Field(default=30.0, gt=0)
+    panel_requests_per_second: float = Field(default=5.0, gt=0)
+    catalog_refresh_minutes: float = Field(default=30.0, gt=0)
+    currency: str = "USD"
+    wallet_enabled: bool = True
+    allowed_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    default_locale: str = "en"
+    broadcast_rate_per_second: float = Field(default=25.0, gt=0, le=30)
+    panel_low_balance_threshold: Decimal = Field(default=Decimal("10"), ge=0)
+    stuck_order_hours: float = Field(default=48.0, gt=0)
+
+    @field_validator("admin_ids", "allowed_user_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return _split_ids(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("telegram_api_url", "panel_api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value().strip()
+        head, _, tail = raw.partition(":")
+        if not head.isdigit() or not tail:
+            raise ValueError("must look like 123456:ABC... (the token BotFather gives)")
+        return SecretStr(raw)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be an SQLAlchemy URL like sqlite+aiosqlite:///./data/smmbot.sqlite3")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a SQLite URL, so start-up can create its folder."""
+        if not self.is_sqlite:
+            return None
+        _, _, rest = self.database_url.partition(":///")
+        if not rest or rest.startswith(":memory:"):
+            return None
+        return Path(rest)
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per bad setting, naming the environment variable, never echoing its value."""
+    lines = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"][:1]).upper() or "SETTINGS"
+        if item["type"] == "missing":
+            lines.append(f"Configuration error: {name} is not set")
+        else:
+            message = str(item["msg"]).removeprefix("Value error, ")
+            lines.append(f"Configuration error: {name}: {message[:1].lower()}{message[1:]}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; raise ConfigError with a readable message instead of a traceback."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None

@@ -1,0 +1,68 @@
+"""Prices: the one place that turns an upstream rate into what a customer pays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+CENT = Decimal("0.01")
+COST_PLACES = Decimal("0.0001")
+HUNDRED = Decimal(100)
+
+# Types the panel charges as a flat price per order rather than per 1000 units.
+FLAT_RATE_TYPES = frozenset({"package", "custom comments package"})
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What an order costs us upstream and what the customer pays for it."""
+
+    units: int  # the units the rate applies to (quantity × runs, or line count); 1 for flat types
+    cost: Decimal  # upstream's expected charge, at 4 places like the panels report it
+    price: Decimal  # customer price, rounded up to the cent
+
+
+def effective_markup(*, service: Decimal | None, category: Decimal | None, global_markup: Decimal) -> Decimal:
+    """The most specific markup wins: service, then category, then the shop-wide one."""
+    for value in (service, category):
+        if value is not None:
+            return value
+    return global_markup
+
+
+def billable_units(
+    type_key: str, *, quantity: int | None, runs: int | None = None, lines: int | None = None
+) -> int:
+    """How many units the rate is applied to for this service type."""
+    if type_key in FLAT_RATE_TYPES:
+        return 1
+    if type_key == "custom comments" or (quantity is None and lines is not None):
+        return max(lines or 0, 0)
+    units = max(quantity or 0, 0)
+    if runs:
+        units *= runs
+    return units
+
+
+def quote(
+    *,
+    rate: Decimal,
+    type_key: str,
+    markup_percent: Decimal,
+    quantity: int | None,
+    runs: int | None = None,
+    lines: int | None = None,
+) -> Quote:
+    """Rate per 1000 × units (flat rate for packages) × (1 + markup), rounded up to the cent."""
+    if isinstance(rate, float) or isinstance(markup_percent, float):
+        raise TypeError("prices are Decimal, never float")
+    units = billable_units(type_key, quantity=quantity, runs=runs, lines=lines)
+    base = rate if type_key in FLAT_RATE_TYPES else rate * units / 1000
+    cost = base.quantize(COST_PLACES, rounding=ROUND_CEILING)
+    price = (base * (HUNDRED + markup_percent) / HUNDRED).quantize(CENT, rounding=ROUND_CEILING)
+    return Quote(units=units, cost=cost, price=price)
+
+
+def price_per_thousand(rate: Decimal, markup_percent: Decimal) -> Decimal:
+    """The catalog's "price per 1000" for a service, with markup, rounded up to the cent."""
+    return (rate * (HUNDRED + markup_percent) / HUNDRED).quantize(CENT, rounding=ROUND_CEILING)

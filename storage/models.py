@@ -1,0 +1,182 @@
+"""Database tables. Money columns are exact (see storage.types)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.types import DecimalText, Money, UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    first_name: Mapped[str] = mapped_column(String(256), default="")
+    language_code: Mapped[str | None] = mapped_column(String(16))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    # Cache of the ledger sum, changed only together with a ledger row (storage.repositories.ledger).
+    balance: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    is_banned: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class LedgerKind(StrEnum):
+    DEPOSIT = "deposit"
+    ADMIN_CREDIT = "admin_credit"
+    ADMIN_DEBIT = "admin_debit"
+    ORDER_CHARGE = "order_charge"
+    ORDER_REFUND = "order_refund"
+
+
+class LedgerEntry(Base):
+    """One balance change. `key` is unique, so a charge or refund keyed by an order happens once."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    balance_after: Mapped[Decimal] = mapped_column(Money)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class OrderState(StrEnum):
+    """Our own lifecycle of an order, apart from the panel's raw status."""
+
+    PLACING = "placing"  # charged and recorded, the upstream `add` is under way
+    UNKNOWN = "unknown"  # `add` outcome unknown: being checked by the admins
+    REFUSED = "refused"  # upstream refused cleanly; refunded
+    ACTIVE = "active"  # placed upstream, not final yet
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in {OrderState.REFUSED, OrderState.COMPLETED, OrderState.PARTIAL, OrderState.CANCELED}
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_state_next_poll", "state", "next_poll_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # One key per filled-in form: confirming the same form twice finds this row instead of a new one.
+    draft_key: Mapped[str] = mapped_column(String(80), unique=True)
+    service_id: Mapped[str] = mapped_column(String(32), index=True)
+    service_name: Mapped[str] = mapped_column(Text)
+    service_type: Mapped[str] = mapped_column(String(64))
+    link: Mapped[str | None] = mapped_column(Text)
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    price: Mapped[Decimal] = mapped_column(Money)
+    cost: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(8), default="USD")
+    can_refill: Mapped[bool] = mapped_column(Boolean, default=False)
+    can_cancel: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    state: Mapped[str] = mapped_column(String(16), default=OrderState.PLACING, index=True)
+    upstream_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    upstream_status: Mapped[str | None] = mapped_column(String(64))
+    upstream_charge: Mapped[Decimal | None] = mapped_column(DecimalText)
+    start_count: Mapped[int | None] = mapped_column(BigInteger)
+    remains: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    refunded: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    placed_at: Mapped[datetime | None] = mapped_column()
+    status_changed_at: Mapped[datetime | None] = mapped_column()
+    next_poll_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    cancel_requested_at: Mapped[datetime | None] = mapped_column()
+
+
+class Service(Base):
+    """Local snapshot of one upstream service; never deleted, hidden when it vanishes upstream."""
+
+    __tablename__ = "services"
+
+    service_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    category: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(64))
+    type_key: Mapped[str] = mapped_column(String(64))
+    rate: Mapped[Decimal] = mapped_column(DecimalText)
+    min_quantity: Mapped[int] = mapped_column(BigInteger)
+    max_quantity: Mapped[int] = mapped_column(BigInteger)
+    dripfeed: Mapped[bool] = mapped_column(Boolean, default=False)
+    refill: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    average_time: Mapped[str | None] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    available: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    title: Mapped[str | None] = mapped_column(Text)
+    markup_percent: Mapped[Decimal | None] = mapped_column(DecimalText)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Category(Base):
+    """A catalog category with a short numeric id for buttons, plus the owner's overrides."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    title: Mapped[str | None] = mapped_column(Text)
+    markup_percent: Mapped[Decimal | None] = mapped_column(DecimalText)
+
+
+class AppSetting(Base):
+    """Settings changed at run time from the admin menu (markup, welcome text, maintenance)."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class FsmRecord(Base):
+    """Conversation state, so a user mid-form continues after a restart."""
+
+    __tablename__ = "fsm_records"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,99 @@
+"""Orders: creation, lookups for the customer and the admins, state changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Order, OrderState, utcnow
+
+ACTIVE_STATES = (OrderState.ACTIVE,)
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, order: Order) -> Order:
+        self.session.add(order)
+        await self.session.flush()
+        return order
+
+    async def get(self, order_id: int) -> Order | None:
+        return await self.session.get(Order, order_id)
+
+    async def get_for_update(self, order_id: int) -> Order | None:
+        result = await self.session.execute(
+            select(Order)
+            .where(Order.id == order_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return result.scalars().first()
+
+    async def get_for_user(self, order_id: int, user_id: int) -> Order | None:
+        """The order only if it belongs to this user (buttons can be forged)."""
+        result = await self.session.execute(
+            select(Order).where(Order.id == order_id, Order.user_id == user_id)
+        )
+        return result.scalars().first()
+
+    async def by_draft_key(self, draft_key: str) -> Order | None:
+        result = await self.session.execute(select(Order).where(Order.draft_key == draft_key))
+        return result.scalars().first()
+
+    async def by_upstream_id(self, upstream_id: str) -> Order | None:
+        result = await self.session.execute(select(Order).where(Order.upstream_id == upstream_id))
+        return result.scalars().first()
+
+    async def list_for_user(self, user_id: int, *, limit: int, offset: int = 0) -> list[Order]:
+        result = await self.session.execute(
+            select(Order)
+            .where(Order.user_id == user_id)
+            .order_by(Order.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(result.scalars())
+
+    async def count_for_user(self, user_id: int) -> int:
+        result = await self.session.execute(select(func.count()).where(Order.user_id == user_id))
+        return int(result.scalar_one())
+
+    async def in_states(self, states: Sequence[str], *, limit: int = 100, offset: int = 0) -> list[Order]:
+        result = await self.session.execute(
+            select(Order).where(Order.state.in_(list(states))).order_by(Order.id).limit(limit).offset(offset)
+        )
+        return list(result.scalars())
+
+    async def due_for_poll(self, now: datetime, *, limit: int) -> list[Order]:
+        """Placed, unfinished orders whose next check is due, oldest due first."""
+        result = await self.session.execute(
+            select(Order)
+            .where(
+                Order.state == OrderState.ACTIVE,
+                Order.upstream_id.is_not(None),
+                (Order.next_poll_at.is_(None)) | (Order.next_poll_at <= now),
+            )
+            .order_by(Order.next_poll_at.asc().nulls_first(), Order.id)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def stale_placing(self, older_than: datetime) -> list[Order]:
+        """Orders left in PLACING by a crash: their `add` may or may not have reached the panel."""
+        result = await self.session.execute(
+            select(Order).where(Order.state == OrderState.PLACING, Order.created_at < older_than)
+        )
+        return list(result.scalars())
+
+    async def update_fields(self, order: Order, **values: Any) -> Order:
+        for name, value in values.items():
+            setattr(order, name, value)
+        order.updated_at = utcnow()
+        await self.session.flush()
+        return order

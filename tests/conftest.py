@@ -1,0 +1,76 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.db import apply_migrations, create_engine, create_session_factory
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+_pg_status: dict[str, str | None] = {}
+
+
+async def postgres_unavailable_reason() -> str | None:
+    """None when PostgreSQL answers, else why the PostgreSQL variant of a test is skipped."""
+    if "reason" in _pg_status:
+        return _pg_status["reason"]
+    reason: str | None = None
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"), timeout=3)
+        await conn.close()
+    except Exception as error:
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL.split('@')[-1]} ({type(error).__name__})"
+    _pg_status["reason"] = reason
+    return reason
+
+
+async def reset_postgres() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+def backends() -> list[str]:
+    """`TEST_DATABASE=postgresql` runs the database-backed suites on PostgreSQL only."""
+    wanted = os.environ.get("TEST_DATABASE", "").strip().lower()
+    if wanted.startswith("postgres"):
+        return ["postgresql"]
+    return ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=backends())
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    reason = await postgres_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    await reset_postgres()
+    yield POSTGRES_URL
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await apply_migrations(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
