@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
-from types import MappingProxyType
 
 __all__ = [
     "AddOrder",
@@ -21,8 +20,6 @@ __all__ = [
     "RefillStatus",
     "StatusGroup",
 ]
-
-_EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 class StatusGroup(StrEnum):
@@ -140,7 +137,7 @@ class AddOrder:
     type_of_traffic: int | None = None
     google_keyword: str | None = None
     referring_url: str | None = None
-    extra: Mapping[str, str] = field(default=_EMPTY, hash=False)
+    extra: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def to_form(self) -> dict[str, str]:
         """Form fields for the request body (``key``/``action`` are added by the client)."""

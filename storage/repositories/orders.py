@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Order, OrderState, utcnow
+from storage.models import Order, OrderState, Refill, RefillState, utcnow
 
 ACTIVE_STATES = (OrderState.ACTIVE,)
 
@@ -97,3 +97,36 @@ class OrderRepository:
         order.updated_at = utcnow()
         await self.session.flush()
         return order
+
+
+class RefillRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, refill: Refill) -> Refill:
+        self.session.add(refill)
+        await self.session.flush()
+        return refill
+
+    async def open_for_order(self, order_id: int) -> Refill | None:
+        result = await self.session.execute(
+            select(Refill).where(
+                Refill.order_id == order_id, Refill.state.in_([RefillState.REQUESTED, RefillState.RUNNING])
+            )
+        )
+        return result.scalars().first()
+
+    async def latest_for_order(self, order_id: int) -> Refill | None:
+        result = await self.session.execute(
+            select(Refill).where(Refill.order_id == order_id).order_by(Refill.id.desc()).limit(1)
+        )
+        return result.scalars().first()
+
+    async def open_refills(self, *, limit: int) -> list[Refill]:
+        result = await self.session.execute(
+            select(Refill)
+            .where(Refill.state.in_([RefillState.REQUESTED, RefillState.RUNNING]))
+            .order_by(Refill.updated_at)
+            .limit(limit)
+        )
+        return list(result.scalars())

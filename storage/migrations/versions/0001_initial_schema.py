@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 03:47:55.383833
+Create Date: 2026-11-26 03:49:18.094131
 """
 
 from collections.abc import Sequence
@@ -26,12 +26,16 @@ def upgrade() -> None:
     sa.Column('value', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
-    op.create_table('category_settings',
-    sa.Column('name', sa.String(length=512), nullable=False),
+    op.create_table('categories',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('available', sa.Boolean(), nullable=False),
     sa.Column('hidden', sa.Boolean(), nullable=False),
     sa.Column('title', sa.Text(), nullable=True),
     sa.Column('markup_percent', storage.types.DecimalText(length=40), nullable=True),
-    sa.PrimaryKeyConstraint('name')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('name')
     )
     op.create_table('fsm_records',
     sa.Column('key', sa.String(length=255), nullable=False),
@@ -40,34 +44,6 @@ def upgrade() -> None:
     sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
-    op.create_table('services',
-    sa.Column('service_id', sa.String(length=32), nullable=False),
-    sa.Column('category', sa.Text(), nullable=False),
-    sa.Column('name', sa.Text(), nullable=False),
-    sa.Column('type', sa.String(length=64), nullable=False),
-    sa.Column('type_key', sa.String(length=64), nullable=False),
-    sa.Column('rate', storage.types.DecimalText(length=40), nullable=False),
-    sa.Column('min_quantity', sa.BigInteger(), nullable=False),
-    sa.Column('max_quantity', sa.BigInteger(), nullable=False),
-    sa.Column('dripfeed', sa.Boolean(), nullable=False),
-    sa.Column('refill', sa.Boolean(), nullable=False),
-    sa.Column('cancel', sa.Boolean(), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('average_time', sa.String(length=64), nullable=True),
-    sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('search_text', sa.Text(), nullable=False),
-    sa.Column('available', sa.Boolean(), nullable=False),
-    sa.Column('hidden', sa.Boolean(), nullable=False),
-    sa.Column('title', sa.Text(), nullable=True),
-    sa.Column('markup_percent', storage.types.DecimalText(length=40), nullable=True),
-    sa.Column('first_seen_at', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('service_id')
-    )
-    with op.batch_alter_table('services', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_services_available'), ['available'], unique=False)
-        batch_op.create_index(batch_op.f('ix_services_category'), ['category'], unique=False)
-
     op.create_table('users',
     sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('username', sa.String(length=64), nullable=True),
@@ -127,6 +103,36 @@ def upgrade() -> None:
         batch_op.create_index('ix_orders_state_next_poll', ['state', 'next_poll_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_orders_user_id'), ['user_id'], unique=False)
 
+    op.create_table('services',
+    sa.Column('service_id', sa.String(length=32), nullable=False),
+    sa.Column('category_id', sa.Integer(), nullable=False),
+    sa.Column('category', sa.Text(), nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('type', sa.String(length=64), nullable=False),
+    sa.Column('type_key', sa.String(length=64), nullable=False),
+    sa.Column('rate', storage.types.DecimalText(length=40), nullable=False),
+    sa.Column('min_quantity', sa.BigInteger(), nullable=False),
+    sa.Column('max_quantity', sa.BigInteger(), nullable=False),
+    sa.Column('dripfeed', sa.Boolean(), nullable=False),
+    sa.Column('refill', sa.Boolean(), nullable=False),
+    sa.Column('cancel', sa.Boolean(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('average_time', sa.String(length=64), nullable=True),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('search_text', sa.Text(), nullable=False),
+    sa.Column('available', sa.Boolean(), nullable=False),
+    sa.Column('hidden', sa.Boolean(), nullable=False),
+    sa.Column('title', sa.Text(), nullable=True),
+    sa.Column('markup_percent', storage.types.DecimalText(length=40), nullable=True),
+    sa.Column('first_seen_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['category_id'], ['categories.id'], ),
+    sa.PrimaryKeyConstraint('service_id')
+    )
+    with op.batch_alter_table('services', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_services_available'), ['available'], unique=False)
+        batch_op.create_index(batch_op.f('ix_services_category_id'), ['category_id'], unique=False)
+
     op.create_table('ledger_entries',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('user_id', sa.BigInteger(), nullable=False),
@@ -159,6 +165,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ledger_entries_created_at'))
 
     op.drop_table('ledger_entries')
+    with op.batch_alter_table('services', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_services_category_id'))
+        batch_op.drop_index(batch_op.f('ix_services_available'))
+
+    op.drop_table('services')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_orders_user_id'))
         batch_op.drop_index('ix_orders_state_next_poll')
@@ -172,12 +183,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_users_last_seen_at'))
 
     op.drop_table('users')
-    with op.batch_alter_table('services', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_services_category'))
-        batch_op.drop_index(batch_op.f('ix_services_available'))
-
-    op.drop_table('services')
     op.drop_table('fsm_records')
-    op.drop_table('category_settings')
+    op.drop_table('categories')
     op.drop_table('app_settings')
     # ### end Alembic commands ###

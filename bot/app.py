@@ -1,0 +1,213 @@
+"""Factories for the bot: one code path for production, tests and the demo; only URLs differ.
+
+Nothing here runs at import time. `BotApp.open(settings)` builds the database, panel client, bot,
+dispatcher and scheduler; `run_polling(settings)` is what `smmbot run` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommand
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.i18n import LANGUAGES, create_i18n, t_in
+from bot.middlewares import UserI18nMiddleware, UserMiddleware
+from bot.panel import PanelClient, PanelError
+from bot.routers import feature_routers
+from bot.services.catalog import CatalogService
+from bot.services.ordering import OrderService
+from bot.services.settings import ShopSettings
+from bot.services.users import UserService
+from bot.telegram.retry import RetryMiddleware
+from storage.db import apply_migrations, create_engine, create_session_factory
+from storage.fsm import SQLAlchemyStorage
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("start", "services", "order", "orders", "status", "balance", "help", "cancel")
+
+
+def create_bot(settings: Settings) -> Bot:
+    """A Bot on aiogram's real HTTP session, pointed at `TELEGRAM_API_URL`, with the retry policy."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(RetryMiddleware())
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_panel(settings: Settings) -> PanelClient:
+    return PanelClient(
+        settings.panel_api_url,
+        settings.panel_api_key,
+        timeout=settings.panel_timeout_seconds,
+        max_requests_per_second=settings.panel_requests_per_second,
+    )
+
+
+def create_fsm(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
+) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Conversation state on our database, or on Redis when `REDIS_URL` is set."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
+        return storage, RedisEventIsolation(storage.redis)
+    return SQLAlchemyStorage(session_factory), SimpleEventIsolation()
+
+
+def create_dispatcher(
+    settings: Settings,
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    panel: PanelClient,
+    storage: BaseStorage | None = None,
+    events_isolation: BaseEventIsolation | None = None,
+) -> Dispatcher:
+    """The dispatcher with every router, middleware and long-lived service in its workflow data."""
+    if storage is None:
+        storage, isolation = create_fsm(settings, session_factory)
+        events_isolation = events_isolation or isolation
+    dp = Dispatcher(storage=storage, events_isolation=events_isolation or SimpleEventIsolation())
+    users = UserService(session_factory)
+    catalog = CatalogService(session_factory, panel, default_markup=settings.markup_percent)
+    orders = OrderService(
+        session_factory, panel, wallet_enabled=settings.wallet_enabled, currency=settings.currency
+    )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    dp.workflow_data.update(
+        settings=settings,
+        session_factory=session_factory,
+        panel=panel,
+        users=users,
+        catalog=catalog,
+        orders=orders,
+        shop=ShopSettings(session_factory),
+        scheduler=scheduler,
+    )
+    i18n = create_i18n(settings.default_locale)
+    dp.update.outer_middleware(
+        UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids)
+    )
+    dp.update.outer_middleware(UserI18nMiddleware(i18n))
+    dp.include_routers(*feature_routers())
+    dp.startup.register(on_startup)
+    dp.shutdown.register(on_shutdown)
+    return dp
+
+
+async def refresh_catalog(catalog: CatalogService) -> None:
+    try:
+        await catalog.refresh()
+    except PanelError as error:
+        log.warning("catalog refresh failed: %s", error.message)
+
+
+async def set_commands(bot: Bot) -> None:
+    i18n = create_i18n()
+    for code in LANGUAGES:
+        with i18n.context():
+            commands = [
+                BotCommand(command=name, description=t_in(code, f"command.{name}")) for name in COMMANDS
+            ]
+        await bot.set_my_commands(commands, language_code=None if code == "en" else code)
+
+
+async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
+    settings: Settings = data["settings"]
+    catalog: CatalogService = data["catalog"]
+    orders: OrderService = data["orders"]
+    scheduler: AsyncIOScheduler = data["scheduler"]
+    await orders.recover_interrupted()
+    try:
+        await set_commands(bot)
+    except Exception as error:  # a menu is nice to have; never a reason not to start
+        log.warning("could not set the command menu: %s", type(error).__name__)
+    if await catalog.is_empty():
+        await refresh_catalog(catalog)
+    scheduler.add_job(
+        refresh_catalog,
+        "interval",
+        minutes=settings.catalog_refresh_minutes,
+        args=[catalog],
+        id="catalog_refresh",
+        max_instances=1,
+        coalesce=True,
+        replace_existing=True,
+    )
+    if not scheduler.running:
+        scheduler.start()
+    log.info("bot started")
+
+
+async def on_shutdown(dispatcher: Dispatcher, **data: Any) -> None:
+    scheduler: AsyncIOScheduler = data["scheduler"]
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+    log.info("bot stopped")
+
+
+@dataclass
+class BotApp:
+    """Everything one running bot owns; closed in reverse order."""
+
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    panel: PanelClient
+    bot: Bot
+    dispatcher: Dispatcher
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, *, migrate: bool = True) -> AsyncIterator[BotApp]:
+        engine = create_engine(settings.database_url)
+        panel = create_panel(settings)
+        bot = create_bot(settings)
+        storage: BaseStorage | None = None
+        try:
+            if migrate:
+                await apply_migrations(engine)
+            session_factory = create_session_factory(engine)
+            dispatcher = create_dispatcher(settings, session_factory=session_factory, panel=panel)
+            storage = dispatcher.fsm.storage
+            yield cls(settings, engine, session_factory, panel, bot, dispatcher)
+        finally:
+            await bot.session.close()
+            await panel.close()
+            if storage is not None:
+                await storage.close()
+            await asyncio.shield(engine.dispose())
+
+    async def poll(self, *, handle_signals: bool = True) -> None:
+        """Long polling until stopped (signal or `dispatcher.stop_polling()`)."""
+        await self.dispatcher.start_polling(
+            self.bot,
+            handle_signals=handle_signals,
+            allowed_updates=self.dispatcher.resolve_used_update_types(),
+            polling_timeout=25,
+        )
+
+
+async def run_polling(settings: Settings) -> None:
+    async with BotApp.open(settings) as app:
+        await app.bot.delete_webhook(drop_pending_updates=False)
+        await app.poll()

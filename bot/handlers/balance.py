@@ -1,0 +1,55 @@
+"""The customer's balance and recent ledger lines."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.config import Settings
+from bot.i18n import t
+from bot.services.users import UserProfile, UserService
+from bot.telegram.callbacks import MenuCb
+from bot.telegram.render import clip, show
+from bot.views.common import money, only_home
+
+
+async def balance_text(users: UserService, user: UserProfile, settings: Settings) -> str:
+    if not settings.wallet_enabled:
+        return t("balance.wallet_off")
+    amount, entries = await users.wallet(user.id)
+    lines = [t("balance.title", amount=money(amount, settings.currency))]
+    if entries:
+        lines.append("")
+        lines.append(t("balance.history"))
+        for entry in entries:
+            sign = "+" if entry.amount > 0 else "−"
+            lines.append(
+                t(
+                    "balance.line",
+                    when=entry.created_at.strftime("%Y-%m-%d"),
+                    sign=sign,
+                    amount=money(abs(entry.amount), settings.currency),
+                    kind=t(f"ledger.{entry.kind}"),
+                    note=clip(entry.note or "", 60),
+                )
+            )
+    else:
+        lines.append(t("balance.no_history"))
+    lines.append("")
+    lines.append(t("balance.top_up"))
+    return "\n".join(lines)
+
+
+router = Router(name="balance")
+
+
+@router.message(Command("balance"))
+async def cmd_balance(message: Message, users: UserService, user: UserProfile, settings: Settings) -> None:
+    await show(message, await balance_text(users, user, settings), only_home())
+
+
+@router.callback_query(MenuCb.filter(F.screen == "balance"))
+async def on_balance(query: CallbackQuery, users: UserService, user: UserProfile, settings: Settings) -> None:
+    await show(query, await balance_text(users, user, settings), only_home())
+    await query.answer()

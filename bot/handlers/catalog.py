@@ -1,0 +1,136 @@
+"""Browsing the catalog: categories, services, search, the service card."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.config import Settings
+from bot.handlers.states import SearchForm
+from bot.i18n import t
+from bot.services.catalog import CatalogService
+from bot.telegram.callbacks import CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
+from bot.telegram.render import show
+from bot.views.catalog import (
+    CATEGORIES_PER_PAGE,
+    SERVICES_PER_PAGE,
+    categories_screen,
+    search_prompt,
+    search_screen,
+    service_card,
+    services_screen,
+)
+
+router = Router(name="catalog")
+SEARCH_QUERY_LIMIT = 100
+
+
+@router.message(Command("services", "catalog"))
+async def cmd_services(message: Message, state: FSMContext, catalog: CatalogService) -> None:
+    await state.clear()
+    await show(message, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
+
+
+@router.callback_query(MenuCb.filter(F.screen == "catalog"))
+async def on_catalog(query: CallbackQuery, state: FSMContext, catalog: CatalogService) -> None:
+    await state.clear()
+    await show(query, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
+    await query.answer()
+
+
+@router.callback_query(CategoriesCb.filter())
+async def on_categories_page(
+    query: CallbackQuery, callback_data: CategoriesCb, catalog: CatalogService
+) -> None:
+    await show(query, *categories_screen(await catalog.categories(callback_data.page, CATEGORIES_PER_PAGE)))
+    await query.answer()
+
+
+@router.callback_query(CategoryCb.filter())
+async def on_category(
+    query: CallbackQuery, callback_data: CategoryCb, catalog: CatalogService, settings: Settings
+) -> None:
+    found = await catalog.services(callback_data.id, callback_data.page, SERVICES_PER_PAGE)
+    if found is None:
+        await query.answer(t("catalog.category_gone"), show_alert=True)
+        await show(query, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
+        return
+    category, page = found
+    await show(query, *services_screen(category, page, settings.currency))
+    await query.answer()
+
+
+@router.callback_query(ServiceCb.filter())
+async def on_service(
+    query: CallbackQuery, callback_data: ServiceCb, catalog: CatalogService, settings: Settings
+) -> None:
+    view = await catalog.service(callback_data.id)
+    if view is None:
+        await query.answer(t("service.gone"), show_alert=True)
+        return
+    await show(query, *service_card(view, settings.currency))
+    await query.answer()
+
+
+@router.callback_query(MenuCb.filter(F.screen == "search"))
+async def on_search(query: CallbackQuery, state: FSMContext) -> None:
+    await state.set_state(SearchForm.query)
+    await show(query, *search_prompt())
+    await query.answer()
+
+
+@router.message(Command("search"))
+async def cmd_search(
+    message: Message, state: FSMContext, catalog: CatalogService, settings: Settings
+) -> None:
+    words = (message.text or "").partition(" ")[2].strip()
+    if words:
+        await run_search(message, state, catalog, settings, words)
+        return
+    await state.set_state(SearchForm.query)
+    await show(message, *search_prompt())
+
+
+async def run_search(
+    message: Message, state: FSMContext, catalog: CatalogService, settings: Settings, text: str
+) -> None:
+    query = " ".join(text.split())[:SEARCH_QUERY_LIMIT]
+    await state.set_state(None)
+    await state.update_data(search_query=query)
+    await show(
+        message, *search_screen(query, await catalog.search(query, 0, SERVICES_PER_PAGE), settings.currency)
+    )
+
+
+@router.message(StateFilter(SearchForm.query), F.text)
+async def on_search_text(
+    message: Message, state: FSMContext, catalog: CatalogService, settings: Settings
+) -> None:
+    await run_search(message, state, catalog, settings, message.text or "")
+
+
+@router.callback_query(SearchPageCb.filter())
+async def on_search_page(
+    query: CallbackQuery,
+    callback_data: SearchPageCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    settings: Settings,
+) -> None:
+    words = (await state.get_data()).get("search_query")
+    if not words:
+        await query.answer(t("stale.button"))
+        return
+    page = await catalog.search(words, callback_data.page, SERVICES_PER_PAGE)
+    await show(query, *search_screen(words, page, settings.currency))
+    await query.answer()
+
+
+@router.message(StateFilter(None), F.text, ~F.text.startswith("/"))
+async def on_free_text(
+    message: Message, state: FSMContext, catalog: CatalogService, settings: Settings
+) -> None:
+    """Text outside any form is taken as a search: the quickest way to a service."""
+    await run_search(message, state, catalog, settings, message.text or "")

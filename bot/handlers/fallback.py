@@ -1,0 +1,22 @@
+"""Whatever no feature took: stale or forged buttons, unknown commands, non-text messages."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from bot.i18n import t
+from bot.views.common import main_menu
+
+router = Router(name="fallback")
+
+
+@router.callback_query()
+async def on_stale_button(query: CallbackQuery) -> None:
+    await query.answer(t("stale.button"))
+
+
+@router.message()
+async def on_anything_else(message: Message) -> None:
+    key = "fallback.unknown_command" if (message.text or "").startswith("/") else "fallback.not_understood"
+    await message.answer(t(key), reply_markup=main_menu())

@@ -1,0 +1,352 @@
+"""The order form: one question per step, a summary with the price, and a confirm that places once."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.config import Settings
+from bot.handlers.states import OrderForm
+from bot.i18n import t
+from bot.panel import (
+    BadLink,
+    DripfeedUnsupported,
+    DuplicateActiveOrder,
+    PanelError,
+    QuantityOutOfRange,
+    UnknownService,
+)
+from bot.services.catalog import CatalogService, ServiceView
+from bot.services.forms import FieldError, applicable_fields, next_field, previous_field, validate
+from bot.services.ordering import (
+    InsufficientBalance,
+    OrderService,
+    Outcome,
+    PriceChanged,
+    rules_of,
+    today_utc,
+)
+from bot.services.settings import ShopSettings
+from bot.services.users import UserProfile
+from bot.telegram.callbacks import BuyCb, FormCb
+from bot.telegram.render import show
+from bot.views.common import money, only_home
+from bot.views.form import edit_menu, field_prompt, summary
+from bot.views.orders import order_detail
+
+log = logging.getLogger(__name__)
+router = Router(name="order_form")
+
+# Which question to ask again when a cross-field check fails at the summary.
+FIELD_OF_ERROR = {"form.error.total_range": "runs", "form.error.quantity_range": "quantity"}
+
+
+def draft_key(user_id: int, draft: str) -> str:
+    return f"{user_id}:{draft}"
+
+
+def refusal_text(error: PanelError | None) -> str:
+    if isinstance(error, BadLink):
+        return t("refused.bad_link")
+    if isinstance(error, QuantityOutOfRange):
+        return t("refused.quantity")
+    if isinstance(error, UnknownService):
+        return t("refused.service")
+    if isinstance(error, DuplicateActiveOrder):
+        return t("refused.duplicate")
+    if isinstance(error, DripfeedUnsupported):
+        return t("refused.dripfeed")
+    return t("refused.other")
+
+
+async def start_form(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    catalog: CatalogService,
+    shop: ShopSettings,
+    service_id: str,
+) -> None:
+    paused = await shop.maintenance_message()
+    if paused:
+        await show(event, t("maintenance.orders_paused", text=paused), only_home())
+        return
+    view = await catalog.service(service_id)
+    if view is None:
+        await show(event, t("service.not_found", id=service_id[:32]), only_home())
+        return
+    draft = secrets.token_hex(6)
+    await state.set_state(OrderForm.filling)
+    await state.set_data({"draft": draft, "service_id": view.service_id, "values": {}, "field": None})
+    await ask_next(event, state, view, {}, draft)
+
+
+async def ask_next(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    view: ServiceView,
+    values: dict[str, Any],
+    draft: str,
+    *,
+    error: str | None = None,
+    settings: Settings | None = None,
+    orders: OrderService | None = None,
+) -> None:
+    """Ask the first unanswered question, or show the summary when every answer is in."""
+    rules = rules_of(view)
+    item = next_field(rules, values)
+    if item is None and orders is not None and settings is not None:
+        await show_summary(event, state, view, values, draft, orders, settings)
+        return
+    if item is None:
+        item = applicable_fields(rules, values)[-1]
+    first = applicable_fields(rules, values)[0].name == item.name
+    await state.set_state(OrderForm.filling)
+    await state.update_data(field=item.name, values=values)
+    await show(
+        event,
+        *field_prompt(view, item, draft, first=first, error=error),
+        new_message=isinstance(event, Message),
+    )
+
+
+async def show_summary(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    view: ServiceView,
+    values: dict[str, Any],
+    draft: str,
+    orders: OrderService,
+    settings: Settings,
+    *,
+    note: str | None = None,
+) -> None:
+    try:
+        _, price = orders.prepare(view, values)
+    except FieldError as error:
+        refill = FIELD_OF_ERROR.get(error.key)
+        if refill:
+            values.pop(refill, None)
+        await ask_next(event, state, view, values, draft, error=t(error.key, **error.values))
+        return
+    await state.set_state(OrderForm.confirming)
+    await state.update_data(values=values, field=None, price=str(price.price))
+    fields = applicable_fields(rules_of(view), values)
+    text, markup = summary(
+        view, fields, values, price, draft, settings.currency, wallet_enabled=settings.wallet_enabled
+    )
+    if note:
+        text = f"{note}\n\n{text}"
+    await show(event, text, markup)
+
+
+async def load(state: FSMContext, catalog: CatalogService) -> tuple[dict[str, Any], ServiceView | None]:
+    data = await state.get_data()
+    service_id = data.get("service_id")
+    view = await catalog.service(service_id) if service_id else None
+    return data, view
+
+
+@router.message(Command("order"))
+async def cmd_order(
+    message: Message, command: CommandObject, state: FSMContext, catalog: CatalogService, shop: ShopSettings
+) -> None:
+    service_id = (command.args or "").strip().split(" ")[0]
+    if not service_id:
+        from bot.handlers.states import SearchForm
+        from bot.views.catalog import search_prompt
+
+        await state.set_state(SearchForm.query)
+        await show(message, t("order.ask_service"), search_prompt()[1])
+        return
+    await start_form(message, state, catalog, shop, service_id)
+
+
+@router.callback_query(BuyCb.filter())
+async def on_buy(
+    query: CallbackQuery, callback_data: BuyCb, state: FSMContext, catalog: CatalogService, shop: ShopSettings
+) -> None:
+    await query.answer()
+    await start_form(query, state, catalog, shop, callback_data.id)
+
+
+@router.message(StateFilter(OrderForm.filling))
+async def on_answer(
+    message: Message, state: FSMContext, catalog: CatalogService, orders: OrderService, settings: Settings
+) -> None:
+    data, view = await load(state, catalog)
+    if view is None:
+        await state.clear()
+        await message.answer(t("service.gone"), reply_markup=only_home())
+        return
+    await accept_answer(message, state, view, data, message.text or "", orders, settings)
+
+
+async def accept_answer(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    view: ServiceView,
+    data: dict[str, Any],
+    text: str,
+    orders: OrderService,
+    settings: Settings,
+) -> None:
+    rules = rules_of(view)
+    values: dict[str, Any] = dict(data.get("values") or {})
+    draft = str(data.get("draft"))
+    current = next((f for f in applicable_fields(rules, values) if f.name == data.get("field")), None)
+    if current is None:
+        current = next_field(rules, values)
+    if current is None:
+        await show_summary(event, state, view, values, draft, orders, settings)
+        return
+    if not text.strip():
+        await ask_next(event, state, view, values, draft, error=t("form.error.text_expected"))
+        return
+    try:
+        values[current.name] = validate(rules, current, text, values, today=today_utc())
+    except FieldError as error:
+        values.pop(current.name, None)
+        await ask_next(event, state, view, values, draft, error=t(error.key, **error.values))
+        return
+    await ask_next(event, state, view, values, draft, settings=settings, orders=orders)
+
+
+@router.message(StateFilter(OrderForm.confirming))
+async def on_text_at_summary(message: Message) -> None:
+    await message.answer(t("summary.use_buttons"))
+
+
+@router.callback_query(FormCb.filter())
+async def on_form_button(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    user: UserProfile,
+) -> None:
+    data, view = await load(state, catalog)
+    current_state = await state.get_state()
+    is_current = data.get("draft") == callback_data.draft and current_state in (
+        OrderForm.filling.state,
+        OrderForm.confirming.state,
+    )
+    if callback_data.action == "confirm":
+        await confirm(query, callback_data, state, data, view if is_current else None, orders, settings, user)
+        return
+    if not is_current:
+        await query.answer(t("stale.form"), show_alert=False)
+        return
+    if callback_data.action == "cancel":
+        await state.clear()
+        await show(query, t("form.cancelled"), only_home())
+        await query.answer()
+        return
+    if view is None:
+        await state.clear()
+        await show(query, t("service.gone"), only_home())
+        await query.answer()
+        return
+    await query.answer()
+    rules = rules_of(view)
+    values: dict[str, Any] = dict(data.get("values") or {})
+    draft = callback_data.draft
+    if callback_data.action == "choice" and current_state == OrderForm.filling.state:
+        await accept_answer(query, state, view, data, callback_data.value, orders, settings)
+    elif callback_data.action == "skip" and current_state == OrderForm.filling.state:
+        item = next((f for f in applicable_fields(rules, values) if f.name == data.get("field")), None)
+        if item is not None and item.optional:
+            values[item.name] = None
+        await ask_next(query, state, view, values, draft, settings=settings, orders=orders)
+    elif callback_data.action == "back":
+        current = data.get("field") if current_state == OrderForm.filling.state else None
+        previous = previous_field(rules, values, current)
+        if previous is None:
+            await ask_next(query, state, view, values, draft)
+            return
+        values.pop(previous.name, None)
+        await ask_next(query, state, view, values, draft)
+    elif callback_data.action == "edit":
+        await show(query, *edit_menu(applicable_fields(rules, values), draft))
+    elif callback_data.action == "field":
+        if callback_data.value in {f.name for f in applicable_fields(rules, values)}:
+            values.pop(callback_data.value, None)
+        await ask_next(query, state, view, values, draft, settings=settings, orders=orders)
+    elif callback_data.action == "summary":
+        await show_summary(query, state, view, values, draft, orders, settings)
+
+
+async def confirm(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    data: dict[str, Any],
+    view: ServiceView | None,
+    orders: OrderService,
+    settings: Settings,
+    user: UserProfile,
+) -> None:
+    key = draft_key(user.id, callback_data.draft)
+    if view is None:
+        # Not the live form: maybe it was confirmed already (second tap, other device, retried update).
+        existing = await orders.find_by_draft(user.id, key)
+        if existing is not None:
+            await query.answer(t("confirm.already", id=existing.id))
+            await show(query, *order_detail(existing))
+        else:
+            await query.answer(t("stale.form"))
+        return
+    await query.answer(t("confirm.placing"))
+    await show(query, t("confirm.placing_long"), None)
+    values: dict[str, Any] = dict(data.get("values") or {})
+    expected = Decimal(str(data["price"])) if data.get("price") else None
+    try:
+        placement = await orders.place(
+            user_id=user.id, draft_key=key, view=view, values=values, expected_price=expected
+        )
+    except PriceChanged as change:
+        await show_summary(
+            query,
+            state,
+            view,
+            values,
+            callback_data.draft,
+            orders,
+            settings,
+            note=t("confirm.price_changed", price=money(change.quote.price, settings.currency)),
+        )
+        return
+    except InsufficientBalance as short:
+        text = t(
+            "confirm.insufficient",
+            price=money(short.price, settings.currency),
+            balance=money(short.balance, settings.currency),
+            shortfall=money(short.shortfall, settings.currency),
+        )
+        await show_summary(query, state, view, values, callback_data.draft, orders, settings, note=text)
+        return
+    except FieldError as error:
+        await ask_next(query, state, view, values, callback_data.draft, error=t(error.key, **error.values))
+        return
+    await state.clear()
+    order = placement.order
+    if placement.outcome == Outcome.PLACED:
+        head = t("confirm.placed", id=order.id)
+    elif placement.outcome == Outcome.ALREADY:
+        head = t("confirm.already", id=order.id)
+    elif placement.outcome == Outcome.REFUSED:
+        head = t("confirm.refused", id=order.id, reason=refusal_text(placement.error))
+        if order.refunded > 0:
+            head += "\n" + t("confirm.refunded", amount=money(order.refunded, order.currency))
+    else:
+        head = t("confirm.unknown", id=order.id)
+    text, markup = order_detail(order)
+    await show(query, f"{head}\n\n{text}", markup)

@@ -1,0 +1,71 @@
+"""Update middlewares: who is writing (registered, banned, allowed) and in which language to answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update, User
+from aiogram.utils.i18n import I18nMiddleware
+
+from bot.i18n import pick_locale
+from bot.services.users import UserProfile, UserService
+
+log = logging.getLogger(__name__)
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class UserMiddleware(BaseMiddleware):
+    """Registers the sender and drops updates of banned users and, with an allow list, of strangers.
+
+    A dropped button press is still answered (silently), so the client stops its spinner.
+    """
+
+    def __init__(
+        self, users: UserService, *, admin_ids: Collection[int], allowed_ids: Collection[int]
+    ) -> None:
+        self.users = users
+        self.admin_ids = frozenset(admin_ids)
+        self.allowed_ids = frozenset(allowed_ids)
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        tg_user: User | None = data.get("event_from_user")
+        if tg_user is None or tg_user.is_bot:
+            return await handler(event, data)
+        is_admin = tg_user.id in self.admin_ids
+        if self.allowed_ids and not is_admin and tg_user.id not in self.allowed_ids:
+            await self._drop(event)
+            return None
+        profile = await self.users.register(
+            tg_user.id,
+            username=tg_user.username,
+            first_name=tg_user.first_name or "",
+            language_code=tg_user.language_code,
+        )
+        if profile.is_banned and not is_admin:
+            await self._drop(event)
+            return None
+        data["user"] = profile
+        data["is_admin"] = is_admin
+        return await handler(event, data)
+
+    @staticmethod
+    async def _drop(event: TelegramObject) -> None:
+        if isinstance(event, Update) and event.callback_query is not None:
+            await event.callback_query.answer()
+
+
+class UserI18nMiddleware(I18nMiddleware):
+    """The user's chosen language, else their Telegram language, else the default."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        profile: UserProfile | None = data.get("user")
+        tg_user: User | None = data.get("event_from_user")
+        return pick_locale(
+            profile.locale if profile else None,
+            tg_user.language_code if tg_user else None,
+            self.i18n.default_locale,
+            available=self.i18n.available_locales,
+        )

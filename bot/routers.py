@@ -1,0 +1,19 @@
+"""The order in which feature routers see an update: errors first, catch-alls last."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.handlers import balance, catalog, errors, fallback, order_form, orders, start
+
+
+def feature_routers() -> list[Router]:
+    return [
+        errors.router,
+        start.router,
+        order_form.router,
+        catalog.router,
+        orders.router,
+        balance.router,
+        fallback.router,
+    ]

@@ -1,0 +1,195 @@
+"""The catalog customers browse: a local snapshot of the panel's services with our prices."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.panel import PanelClient
+from bot.services.pricing import effective_markup, price_per_thousand
+from storage.models import Category, Service, utcnow
+from storage.repositories.catalog import CatalogRepository, SyncReport
+from storage.repositories.settings import SettingsRepository
+
+log = logging.getLogger(__name__)
+
+MARKUP_SETTING = "markup_percent"
+LAST_SYNC_SETTING = "catalog_synced_at"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    page: int
+    pages: int
+    total: int
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.page + 1 < self.pages
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    category_id: int
+    title: str
+    services: int
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    """A service as a customer sees it: our name for it and our price."""
+
+    service_id: str
+    name: str
+    category_id: int
+    category: str
+    type_key: str
+    rate: Decimal
+    markup_percent: Decimal
+    price_per_1000: Decimal
+    min_quantity: int
+    max_quantity: int
+    dripfeed: bool
+    refill: bool
+    cancel: bool
+    description: str
+    average_time: str | None
+
+
+def clamp_page(page: int, total: int, per_page: int) -> tuple[int, int]:
+    pages = max(1, math.ceil(total / per_page))
+    return min(max(page, 0), pages - 1), pages
+
+
+class CatalogService:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        panel: PanelClient,
+        *,
+        default_markup: Decimal,
+    ) -> None:
+        self.session_factory = session_factory
+        self.panel = panel
+        self.default_markup = default_markup
+
+    async def refresh(self) -> SyncReport:
+        """Fetch the panel's list (outside any database session) and store the snapshot."""
+        services = await self.panel.services()
+        async with self.session_factory.begin() as session:
+            report = await CatalogRepository(session).sync(services)
+            await SettingsRepository(session).set(LAST_SYNC_SETTING, utcnow().isoformat())
+        log.info(
+            "catalog synced: %d services, %d added, %d removed, %d changed",
+            report.total,
+            len(report.added),
+            len(report.removed),
+            len(report.changed),
+        )
+        return report
+
+    async def is_empty(self) -> bool:
+        async with self.session_factory() as session:
+            _, total = await CatalogRepository(session).categories_page(offset=0, limit=1)
+            return total == 0
+
+    async def global_markup(self, session: AsyncSession | None = None) -> Decimal:
+        if session is None:
+            async with self.session_factory() as own:
+                return await self.global_markup(own)
+        stored = await SettingsRepository(session).get(MARKUP_SETTING)
+        if stored is None:
+            return self.default_markup
+        try:
+            return Decimal(stored)
+        except InvalidOperation:
+            return self.default_markup
+
+    async def set_global_markup(self, percent: Decimal) -> None:
+        async with self.session_factory.begin() as session:
+            await SettingsRepository(session).set(MARKUP_SETTING, format(percent, "f"))
+
+    def _view(self, service: Service, category: Category, global_markup: Decimal) -> ServiceView:
+        markup = effective_markup(
+            service=service.markup_percent, category=category.markup_percent, global_markup=global_markup
+        )
+        return ServiceView(
+            service_id=service.service_id,
+            name=service.title or service.name,
+            category_id=category.id,
+            category=category.title or category.name,
+            type_key=service.type_key,
+            rate=service.rate,
+            markup_percent=markup,
+            price_per_1000=price_per_thousand(service.rate, markup),
+            min_quantity=service.min_quantity,
+            max_quantity=service.max_quantity,
+            dripfeed=service.dripfeed,
+            refill=service.refill,
+            cancel=service.cancel,
+            description=service.description,
+            average_time=service.average_time,
+        )
+
+    async def categories(self, page: int, per_page: int) -> Page[CategoryView]:
+        async with self.session_factory() as session:
+            repo = CatalogRepository(session)
+            _, total = await repo.categories_page(offset=0, limit=0)
+            page, pages = clamp_page(page, total, per_page)
+            rows, total = await repo.categories_page(offset=page * per_page, limit=per_page)
+        items = [CategoryView(c.id, c.title or c.name, n) for c, n in rows]
+        return Page(items, page, pages, total)
+
+    async def services(
+        self, category_id: int, page: int, per_page: int
+    ) -> tuple[CategoryView, Page[ServiceView]] | None:
+        async with self.session_factory() as session:
+            repo = CatalogRepository(session)
+            category = await repo.category(category_id)
+            if category is None or category.hidden or not category.available:
+                return None
+            _, total = await repo.services_page(category_id, offset=0, limit=0)
+            if total == 0:
+                return None
+            page, pages = clamp_page(page, total, per_page)
+            rows, total = await repo.services_page(category_id, offset=page * per_page, limit=per_page)
+            markup = await self.global_markup(session)
+        views = [self._view(s, category, markup) for s in rows]
+        return CategoryView(category.id, category.title or category.name, total), Page(
+            views, page, pages, total
+        )
+
+    async def search(self, query: str, page: int, per_page: int) -> Page[ServiceView]:
+        async with self.session_factory() as session:
+            repo = CatalogRepository(session)
+            _, total = await repo.search(query, offset=0, limit=0)
+            page, pages = clamp_page(page, total, per_page)
+            rows, total = await repo.search(query, offset=page * per_page, limit=per_page)
+            markup = await self.global_markup(session)
+            views = []
+            for service in rows:
+                category = await repo.category(service.category_id)
+                if category is not None:
+                    views.append(self._view(service, category, markup))
+        return Page(views, page, pages, total)
+
+    async def service(self, service_id: str) -> ServiceView | None:
+        """A service customers may order (visible), with its price."""
+        async with self.session_factory() as session:
+            found = await CatalogRepository(session).get_visible(service_id)
+            if found is None:
+                return None
+            markup = await self.global_markup(session)
+        return self._view(found[0], found[1], markup)

@@ -1,0 +1,339 @@
+"""Placing orders exactly once, and the customer's actions on them (view, refill, cancel).
+
+Placing is three steps, never holding a database session across the panel call:
+1. one transaction records the order (state PLACING, unique `draft_key`) and takes its charge;
+2. the panel's `add` is called once, never retried (the API has no idempotency key);
+3. one transaction records the outcome: ACTIVE with the upstream id; REFUSED with an immediate
+   refund for a clean refusal; UNKNOWN (no refund, no retry) when the outcome cannot be known,
+   for the admins to reconcile.
+A second confirm of the same form finds the order by its `draft_key` instead of placing another.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.panel import AddOrder, AddOutcomeUnknown, PanelClient, PanelError, UpstreamUnavailable
+from bot.services.catalog import Page, ServiceView, clamp_page
+from bot.services.forms import OrderRequest, ServiceRules, build_request, check_complete
+from bot.services.pricing import Quote, quote
+from storage.models import LedgerKind, Order, OrderState, Refill, RefillState, utcnow
+from storage.repositories.ledger import InsufficientFunds, LedgerRepository
+from storage.repositories.orders import OrderRepository, RefillRepository
+
+log = logging.getLogger(__name__)
+
+FIRST_POLL_DELAY = timedelta(seconds=30)
+PLACING_GRACE = timedelta(minutes=2)
+
+
+class InsufficientBalance(Exception):
+    def __init__(self, balance: Decimal, price: Decimal) -> None:
+        super().__init__("insufficient balance")
+        self.balance = balance
+        self.price = price
+
+    @property
+    def shortfall(self) -> Decimal:
+        return self.price - self.balance
+
+
+class PriceChanged(Exception):
+    """The service's price changed after the summary was shown; show the new one first."""
+
+    def __init__(self, new_quote: Quote) -> None:
+        super().__init__("price changed")
+        self.quote = new_quote
+
+
+class Outcome(StrEnum):
+    PLACED = "placed"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+    ALREADY = "already"  # this form was confirmed before; nothing new happened
+
+
+@dataclass(frozen=True)
+class Placement:
+    outcome: Outcome
+    order: Order
+    error: PanelError | None = None
+
+
+class ActionOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    NOT_ALLOWED = "not_allowed"
+    IN_PROGRESS = "in_progress"
+    REFUSED = "refused"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    outcome: ActionOutcome
+    order: Order | None = None
+    message: str | None = None  # the panel's own words, when it refused
+
+
+def rules_of(view: ServiceView) -> ServiceRules:
+    return ServiceRules(
+        service_id=view.service_id,
+        type_key=view.type_key,
+        min_quantity=view.min_quantity,
+        max_quantity=view.max_quantity,
+        dripfeed=view.dripfeed,
+    )
+
+
+def can_refill(order: Order) -> bool:
+    return order.can_refill and order.state in (OrderState.COMPLETED, OrderState.PARTIAL)
+
+
+def can_cancel(order: Order) -> bool:
+    return order.can_cancel and order.state == OrderState.ACTIVE and order.cancel_requested_at is None
+
+
+class OrderService:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        panel: PanelClient,
+        *,
+        wallet_enabled: bool = True,
+        currency: str = "USD",
+    ) -> None:
+        self.session_factory = session_factory
+        self.panel = panel
+        self.wallet_enabled = wallet_enabled
+        self.currency = currency
+
+    # --- quoting and placing -----------------------------------------------------------------
+
+    def prepare(self, view: ServiceView, values: dict[str, object]) -> tuple[OrderRequest, Quote]:
+        """Turn a finished form into the upstream request and its price (raises FieldError)."""
+        rules = rules_of(view)
+        check_complete(rules, values)
+        request = build_request(rules, values)
+        price = quote(
+            rate=view.rate,
+            type_key=view.type_key,
+            markup_percent=view.markup_percent,
+            quantity=request.quantity,
+            runs=request.runs,
+            lines=request.lines,
+        )
+        return request, price
+
+    async def find_by_draft(self, user_id: int, draft_key: str) -> Order | None:
+        async with self.session_factory() as session:
+            order = await OrderRepository(session).by_draft_key(draft_key)
+        return order if order is not None and order.user_id == user_id else None
+
+    async def place(
+        self,
+        *,
+        user_id: int,
+        draft_key: str,
+        view: ServiceView,
+        values: dict[str, object],
+        expected_price: Decimal | None = None,
+    ) -> Placement:
+        request, price = self.prepare(view, values)
+        if expected_price is not None and price.price != expected_price:
+            raise PriceChanged(price)
+        charge = price.price if self.wallet_enabled else Decimal("0")
+
+        # Step 1: record and charge in one transaction.
+        try:
+            async with self.session_factory.begin() as session:
+                orders = OrderRepository(session)
+                existing = await orders.by_draft_key(draft_key)
+                if existing is not None:
+                    return Placement(Outcome.ALREADY, existing)
+                order = await orders.add(
+                    Order(
+                        user_id=user_id,
+                        draft_key=draft_key,
+                        service_id=view.service_id,
+                        service_name=view.name,
+                        service_type=view.type_key,
+                        link=request.link,
+                        quantity=request.total_quantity,
+                        params=dict(request.params),
+                        price=charge,
+                        cost=price.cost,
+                        currency=self.currency,
+                        can_refill=view.refill,
+                        can_cancel=view.cancel,
+                        state=OrderState.PLACING,
+                    )
+                )
+                if charge > 0:
+                    await LedgerRepository(session).apply(
+                        user_id=user_id,
+                        amount=-charge,
+                        kind=LedgerKind.ORDER_CHARGE,
+                        key=f"order:{order.id}:charge",
+                        order_id=order.id,
+                        note=f"#{order.id} {view.name}"[:200],
+                    )
+        except InsufficientFunds as error:
+            raise InsufficientBalance(error.balance, charge) from None
+        except IntegrityError:
+            # The same form confirmed concurrently: the other confirm's order stands.
+            existing = await self.find_by_draft(user_id, draft_key)
+            if existing is None:
+                raise
+            return Placement(Outcome.ALREADY, existing)
+
+        # Step 2: one upstream call, no retries.
+        add = AddOrder(service_id=view.service_id, **request.params)
+        upstream_id: str | None = None
+        failure: PanelError | None = None
+        try:
+            upstream_id = await self.panel.add(add)
+        except AddOutcomeUnknown as error:
+            failure = error
+        except UpstreamUnavailable as error:
+            # Raised before anything could reach the panel would still be unknown to us: treat alike.
+            failure = AddOutcomeUnknown(error.message)
+        except PanelError as error:
+            failure = error
+
+        # Step 3: record the outcome.
+        now = utcnow()
+        async with self.session_factory.begin() as session:
+            orders = OrderRepository(session)
+            stored = await orders.get_for_update(order.id)
+            assert stored is not None
+            if upstream_id is not None:
+                await orders.update_fields(
+                    stored,
+                    state=OrderState.ACTIVE,
+                    upstream_id=upstream_id,
+                    upstream_status="Pending",
+                    placed_at=now,
+                    status_changed_at=now,
+                    next_poll_at=now + FIRST_POLL_DELAY,
+                )
+                log.info("order %s placed upstream as %s", stored.id, upstream_id)
+                return Placement(Outcome.PLACED, stored)
+            assert failure is not None
+            if isinstance(failure, AddOutcomeUnknown):
+                await orders.update_fields(stored, state=OrderState.UNKNOWN, error=failure.message[:500])
+                log.warning(
+                    "order %s: add outcome unknown (%s); left for the admins", stored.id, failure.message
+                )
+                return Placement(Outcome.UNKNOWN, stored, failure)
+            await self._refund(session, stored, stored.price, note="refused upstream")
+            await orders.update_fields(
+                stored, state=OrderState.REFUSED, error=failure.message[:500], finished_at=now
+            )
+            log.info("order %s refused upstream: %s", stored.id, failure.message)
+            return Placement(Outcome.REFUSED, stored, failure)
+
+    async def _refund(self, session: AsyncSession, order: Order, amount: Decimal, *, note: str) -> bool:
+        """Refund once per order through the ledger's unique key."""
+        if amount <= 0:
+            return False
+        result = await LedgerRepository(session).apply(
+            user_id=order.user_id,
+            amount=amount,
+            kind=LedgerKind.ORDER_REFUND,
+            key=f"order:{order.id}:refund",
+            order_id=order.id,
+            note=note,
+        )
+        if result.applied:
+            order.refunded = amount
+        return result.applied
+
+    async def recover_interrupted(self) -> int:
+        """At start-up: orders a crash left in PLACING may or may not exist upstream -> UNKNOWN."""
+        async with self.session_factory.begin() as session:
+            orders = OrderRepository(session)
+            stale = await orders.stale_placing(utcnow() - PLACING_GRACE)
+            for order in stale:
+                await orders.update_fields(order, state=OrderState.UNKNOWN, error="interrupted while placing")
+        if stale:
+            log.warning("%d orders were interrupted while placing; marked for checking", len(stale))
+        return len(stale)
+
+    # --- the customer's view -----------------------------------------------------------------
+
+    async def get_for_user(self, user_id: int, order_id: int) -> Order | None:
+        async with self.session_factory() as session:
+            return await OrderRepository(session).get_for_user(order_id, user_id)
+
+    async def latest_refill(self, order_id: int) -> Refill | None:
+        async with self.session_factory() as session:
+            return await RefillRepository(session).latest_for_order(order_id)
+
+    async def list_for_user(self, user_id: int, page: int, per_page: int) -> Page[Order]:
+        async with self.session_factory() as session:
+            repo = OrderRepository(session)
+            total = await repo.count_for_user(user_id)
+            page, pages = clamp_page(page, total, per_page)
+            items = await repo.list_for_user(user_id, limit=per_page, offset=page * per_page)
+        return Page(items, page, pages, total)
+
+    async def request_refill(self, user_id: int, order_id: int) -> ActionResult:
+        async with self.session_factory() as session:
+            order = await OrderRepository(session).get_for_user(order_id, user_id)
+            if order is None or not can_refill(order) or order.upstream_id is None:
+                return ActionResult(ActionOutcome.NOT_ALLOWED, order)
+            if await RefillRepository(session).open_for_order(order.id) is not None:
+                return ActionResult(ActionOutcome.IN_PROGRESS, order)
+            upstream_id = order.upstream_id
+        try:
+            refill_id = await self.panel.refill(upstream_id)
+        except UpstreamUnavailable:
+            return ActionResult(ActionOutcome.UNAVAILABLE, order)
+        except PanelError as error:
+            return ActionResult(ActionOutcome.REFUSED, order, error.message)
+        async with self.session_factory.begin() as session:
+            await RefillRepository(session).add(
+                Refill(
+                    order_id=order.id,
+                    user_id=user_id,
+                    upstream_refill_id=refill_id or None,
+                    state=RefillState.REQUESTED,
+                )
+            )
+        return ActionResult(ActionOutcome.ACCEPTED, order)
+
+    async def request_cancel(self, user_id: int, order_id: int) -> ActionResult:
+        """Ask the panel to cancel; nothing changes here until the panel reports Canceled."""
+        async with self.session_factory() as session:
+            order = await OrderRepository(session).get_for_user(order_id, user_id)
+            if order is None or order.upstream_id is None:
+                return ActionResult(ActionOutcome.NOT_ALLOWED, order)
+            if order.cancel_requested_at is not None and order.state == OrderState.ACTIVE:
+                return ActionResult(ActionOutcome.IN_PROGRESS, order)
+            if not can_cancel(order):
+                return ActionResult(ActionOutcome.NOT_ALLOWED, order)
+            upstream_id = order.upstream_id
+        try:
+            await self.panel.cancel_one(upstream_id)
+        except UpstreamUnavailable:
+            return ActionResult(ActionOutcome.UNAVAILABLE, order)
+        except PanelError as error:
+            return ActionResult(ActionOutcome.REFUSED, order, error.message)
+        async with self.session_factory.begin() as session:
+            orders = OrderRepository(session)
+            stored = await orders.get(order.id)
+            if stored is not None:
+                await orders.update_fields(stored, cancel_requested_at=utcnow(), next_poll_at=utcnow())
+                order = stored
+        return ActionResult(ActionOutcome.ACCEPTED, order)
+
+
+def today_utc() -> date:
+    return utcnow().date()

@@ -1,0 +1,1 @@
+"""Telegram-facing plumbing: request policy, callback data, keyboards, message rendering."""

@@ -1,0 +1,51 @@
+"""Every button's callback data, built from ids with aiogram's CallbackData (always ≤ 64 bytes)."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class MenuCb(CallbackData, prefix="m"):
+    screen: str  # home, catalog, search, orders, balance, settings, help
+
+
+class CategoriesCb(CallbackData, prefix="cs"):
+    page: int = 0
+
+
+class CategoryCb(CallbackData, prefix="c"):
+    id: int
+    page: int = 0
+
+
+class ServiceCb(CallbackData, prefix="s"):
+    id: str
+
+
+class BuyCb(CallbackData, prefix="b"):
+    id: str
+
+
+class SearchPageCb(CallbackData, prefix="q"):
+    page: int
+
+
+class FormCb(CallbackData, prefix="f"):
+    """Buttons of the order form. `draft` ties the button to one filled-in form."""
+
+    action: str  # back, cancel, skip, choice, confirm, edit, field
+    draft: str
+    value: str = ""
+
+
+class OrdersCb(CallbackData, prefix="os"):
+    page: int = 0
+
+
+class OrderCb(CallbackData, prefix="o"):
+    id: int
+    action: str = "view"  # view, refresh, refill, cancel
+
+
+class LangCb(CallbackData, prefix="l"):
+    code: str

@@ -1,0 +1,45 @@
+"""Showing a screen: edit the pressed message in place, or send a new one; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 4096
+ELLIPSIS = "…"
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut plain text (before escaping) to at most `limit` characters."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+async def show(
+    event: Message | CallbackQuery,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    new_message: bool = False,
+) -> None:
+    """Answer a message with a new one; for a button press, edit the message it sits on."""
+    if isinstance(event, CallbackQuery):
+        message = event.message
+        if not new_message and isinstance(message, Message):
+            try:
+                await message.edit_text(text, reply_markup=markup)
+                return
+            except TelegramBadRequest as error:
+                if "not modified" in error.message:
+                    return
+                log.debug("could not edit message (%s); sending a new one", error.message)
+        if event.message is not None:
+            await event.bot.send_message(event.message.chat.id, text, reply_markup=markup)  # type: ignore[union-attr]
+        else:
+            await event.bot.send_message(event.from_user.id, text, reply_markup=markup)  # type: ignore[union-attr]
+        return
+    await event.answer(text, reply_markup=markup)

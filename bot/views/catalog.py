@@ -1,0 +1,123 @@
+"""Catalog screens: categories, a category's services, search results, a service card."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.i18n import t
+from bot.services.catalog import CategoryView, Page, ServiceView
+from bot.telegram.callbacks import BuyCb, CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
+from bot.telegram.render import clip
+from bot.views.common import button_label, home_button, money, nav_row
+
+CATEGORIES_PER_PAGE = 10
+SERVICES_PER_PAGE = 8
+DESCRIPTION_LIMIT = 1500
+NAME_LIMIT = 300
+
+
+def categories_screen(page: Page[CategoryView]) -> tuple[str, InlineKeyboardMarkup]:
+    if page.total == 0:
+        return t("catalog.empty"), InlineKeyboardMarkup(inline_keyboard=[[home_button()]])
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=button_label(f"{item.title} ({item.services})"),
+                callback_data=CategoryCb(id=item.category_id).pack(),
+            )
+        ]
+        for item in page.items
+    ]
+    rows.append(nav_row(page.page, page.pages, CategoriesCb))
+    rows.append(
+        [
+            InlineKeyboardButton(text=t("button.search"), callback_data=MenuCb(screen="search").pack()),
+            home_button(),
+        ]
+    )
+    text = t("catalog.categories", page=page.page + 1, pages=page.pages, total=page.total)
+    return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
+
+
+def _service_button(view: ServiceView, currency: str) -> list[InlineKeyboardButton]:
+    label = button_label(f"{view.name}")
+    price = money(view.price_per_1000, currency)
+    label = button_label(f"{label[:40]} · {price}")
+    return [InlineKeyboardButton(text=label, callback_data=ServiceCb(id=view.service_id).pack())]
+
+
+def services_screen(
+    category: CategoryView, page: Page[ServiceView], currency: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    rows = [_service_button(view, currency) for view in page.items]
+    rows.append(nav_row(page.page, page.pages, CategoryCb, id=category.category_id))
+    rows.append(
+        [
+            InlineKeyboardButton(text=t("button.back_categories"), callback_data=CategoriesCb(page=0).pack()),
+            home_button(),
+        ]
+    )
+    text = t(
+        "catalog.services",
+        category=clip(category.title, NAME_LIMIT),
+        page=page.page + 1,
+        pages=page.pages,
+        total=page.total,
+    )
+    return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
+
+
+def search_prompt() -> tuple[str, InlineKeyboardMarkup]:
+    return t("search.prompt"), InlineKeyboardMarkup(inline_keyboard=[[home_button()]])
+
+
+def search_screen(query: str, page: Page[ServiceView], currency: str) -> tuple[str, InlineKeyboardMarkup]:
+    if page.total == 0:
+        text = t("search.nothing", query=clip(query, 100))
+        rows = [
+            [
+                InlineKeyboardButton(text=t("button.catalog"), callback_data=MenuCb(screen="catalog").pack()),
+                home_button(),
+            ]
+        ]
+        return text, InlineKeyboardMarkup(inline_keyboard=rows)
+    rows = [_service_button(view, currency) for view in page.items]
+    rows.append(nav_row(page.page, page.pages, SearchPageCb))
+    rows.append(
+        [
+            InlineKeyboardButton(text=t("button.catalog"), callback_data=MenuCb(screen="catalog").pack()),
+            home_button(),
+        ]
+    )
+    text = t("search.results", query=clip(query, 100), total=page.total, page=page.page + 1, pages=page.pages)
+    return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
+
+
+def service_card(view: ServiceView, currency: str) -> tuple[str, InlineKeyboardMarkup]:
+    lines = [
+        t("service.title", name=clip(view.name, NAME_LIMIT), id=view.service_id),
+        t("service.category", category=clip(view.category, NAME_LIMIT)),
+        t("service.price", price=money(view.price_per_1000, currency)),
+        t("service.limits", min=view.min_quantity, max=view.max_quantity),
+        t("service.refill_yes") if view.refill else t("service.refill_no"),
+        t("service.cancel_yes") if view.cancel else t("service.cancel_no"),
+    ]
+    if view.dripfeed:
+        lines.append(t("service.dripfeed"))
+    if view.average_time:
+        lines.append(t("service.average_time", time=clip(view.average_time, 60)))
+    if view.description.strip():
+        lines.append("")
+        lines.append(t("service.description", text=clip(view.description, DESCRIPTION_LIMIT)))
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=t("button.order"), callback_data=BuyCb(id=view.service_id).pack())],
+            [
+                InlineKeyboardButton(
+                    text=t("button.back"), callback_data=CategoryCb(id=view.category_id).pack()
+                ),
+                home_button(),
+            ],
+        ]
+    )
+    return "\n".join(lines), markup

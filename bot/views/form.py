@@ -1,0 +1,144 @@
+"""The order form's screens: one question at a time, then the summary with the exact price."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.i18n import t
+from bot.services.catalog import ServiceView
+from bot.services.forms import FormField
+from bot.services.pricing import Quote
+from bot.telegram.callbacks import FormCb
+from bot.telegram.render import clip
+from bot.views.common import money
+
+VALUE_LIMIT = 300
+LIST_PREVIEW = 5
+
+
+def _controls(draft: str, *, back: bool, skip: bool = False) -> list[InlineKeyboardButton]:
+    row = []
+    if back:
+        row.append(
+            InlineKeyboardButton(
+                text=t("button.back"), callback_data=FormCb(action="back", draft=draft).pack()
+            )
+        )
+    if skip:
+        row.append(
+            InlineKeyboardButton(
+                text=t("button.skip"), callback_data=FormCb(action="skip", draft=draft).pack()
+            )
+        )
+    row.append(
+        InlineKeyboardButton(
+            text=t("button.cancel"), callback_data=FormCb(action="cancel", draft=draft).pack()
+        )
+    )
+    return row
+
+
+def choice_label(item: FormField, choice: str) -> str:
+    return t(f"choice.{item.name}.{choice}")
+
+
+def field_prompt(
+    view: ServiceView, item: FormField, draft: str, *, first: bool, error: str | None = None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The question for one field; choices are buttons, every step has Back and Cancel."""
+    prompt = t(
+        f"field.{item.name}",
+        min=view.min_quantity,
+        max=view.max_quantity,
+    )
+    header = t("form.header", name=clip(view.name, 200), id=view.service_id)
+    text = f"{header}\n\n{prompt}" if error is None else f"{error}\n\n{prompt}"
+    rows: list[list[InlineKeyboardButton]] = []
+    if item.choices:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=choice_label(item, choice),
+                    callback_data=FormCb(action="choice", draft=draft, value=choice).pack(),
+                )
+                for choice in item.choices
+            ]
+        )
+    rows.append(_controls(draft, back=not first, skip=item.optional))
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def format_value(item: FormField, value: Any) -> str:
+    if isinstance(value, list):
+        shown = [clip(str(v), 80) for v in value[:LIST_PREVIEW]]
+        more = len(value) - len(shown)
+        text = "; ".join(shown)
+        return text + (" " + t("summary.more", count=more) if more > 0 else "")
+    if item.choices:
+        return choice_label(item, str(value))
+    return clip(str(value), VALUE_LIMIT)
+
+
+def summary(
+    view: ServiceView,
+    fields: list[FormField],
+    values: Mapping[str, Any],
+    price: Quote,
+    draft: str,
+    currency: str,
+    *,
+    wallet_enabled: bool,
+) -> tuple[str, InlineKeyboardMarkup]:
+    lines = [t("summary.title"), t("summary.service", name=clip(view.name, 200), id=view.service_id)]
+    for item in fields:
+        if item.name in values and values[item.name] not in (None, ""):
+            lines.append(
+                t("summary.line", label=t(f"label.{item.name}"), value=format_value(item, values[item.name]))
+            )
+        elif item.optional:
+            lines.append(t("summary.line", label=t(f"label.{item.name}"), value=t("summary.not_set")))
+    lines.append("")
+    lines.append(t("summary.price", price=money(price.price, currency)))
+    if not wallet_enabled:
+        lines.append(t("summary.wallet_off"))
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t("button.confirm"), callback_data=FormCb(action="confirm", draft=draft).pack()
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    text=t("button.edit"), callback_data=FormCb(action="edit", draft=draft).pack()
+                ),
+                InlineKeyboardButton(
+                    text=t("button.cancel"), callback_data=FormCb(action="cancel", draft=draft).pack()
+                ),
+            ],
+        ]
+    )
+    return "\n".join(lines), markup
+
+
+def edit_menu(fields: list[FormField], draft: str) -> tuple[str, InlineKeyboardMarkup]:
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=t(f"label.{item.name}"),
+                callback_data=FormCb(action="field", draft=draft, value=item.name).pack(),
+            )
+        ]
+        for item in fields
+    ]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=t("button.back"), callback_data=FormCb(action="summary", draft=draft).pack()
+            )
+        ]
+    )
+    return t("form.edit_which"), InlineKeyboardMarkup(inline_keyboard=rows)

@@ -1,0 +1,97 @@
+"""Order screens: the list, one order's detail, the outcome of placing one."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.i18n import t
+from bot.services.catalog import Page
+from bot.services.ordering import can_cancel, can_refill
+from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
+from bot.telegram.render import clip
+from bot.views.common import button_label, home_button, money, nav_row
+from storage.models import Order, Refill
+
+ORDERS_PER_PAGE = 8
+
+
+def state_label(order: Order) -> str:
+    return t(f"state.{order.state}")
+
+
+def orders_screen(page: Page[Order]) -> tuple[str, InlineKeyboardMarkup]:
+    if page.total == 0:
+        rows = [
+            [InlineKeyboardButton(text=t("button.catalog"), callback_data=MenuCb(screen="catalog").pack())],
+            [home_button()],
+        ]
+        return t("orders.empty"), InlineKeyboardMarkup(inline_keyboard=rows)
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=button_label(f"#{order.id} · {state_label(order)} · {order.service_name}"),
+                callback_data=OrderCb(id=order.id).pack(),
+            )
+        ]
+        for order in page.items
+    ]
+    rows.append(nav_row(page.page, page.pages, OrdersCb))
+    rows.append([home_button()])
+    text = t("orders.title", total=page.total, page=page.page + 1, pages=page.pages)
+    return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
+
+
+def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, InlineKeyboardMarkup]:
+    lines = [
+        t("order.title", id=order.id),
+        t("order.service", name=clip(order.service_name, 200), id=order.service_id),
+        t("order.state", state=state_label(order)),
+    ]
+    if order.link:
+        lines.append(t("order.link", link=clip(order.link, 300)))
+    if order.quantity is not None:
+        lines.append(t("order.quantity", quantity=order.quantity))
+    lines.append(t("order.charge", amount=money(order.price, order.currency)))
+    if order.start_count is not None:
+        lines.append(t("order.start_count", count=order.start_count))
+    if order.remains is not None:
+        lines.append(t("order.remains", count=order.remains))
+    if order.refunded > 0:
+        lines.append(t("order.refunded", amount=money(order.refunded, order.currency)))
+    if order.error and order.state == "refused":
+        lines.append(t("order.reason", reason=clip(order.error, 300)))
+    if order.cancel_requested_at is not None and order.state == "active":
+        lines.append(t("order.cancel_requested"))
+    if refill is not None:
+        lines.append(t("order.refill_state", state=t(f"refill.{refill.state}")))
+    lines.append(t("order.created", when=order.created_at.strftime("%Y-%m-%d %H:%M UTC")))
+
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=t("button.refresh"), callback_data=OrderCb(id=order.id, action="refresh").pack()
+            )
+        ]
+    ]
+    actions = []
+    if can_refill(order):
+        actions.append(
+            InlineKeyboardButton(
+                text=t("button.refill"), callback_data=OrderCb(id=order.id, action="refill").pack()
+            )
+        )
+    if can_cancel(order):
+        actions.append(
+            InlineKeyboardButton(
+                text=t("button.cancel_order"), callback_data=OrderCb(id=order.id, action="cancel").pack()
+            )
+        )
+    if actions:
+        rows.append(actions)
+    rows.append(
+        [
+            InlineKeyboardButton(text=t("button.my_orders"), callback_data=OrdersCb(page=0).pack()),
+            home_button(),
+        ]
+    )
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
