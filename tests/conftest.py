@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.panel import PanelClient
+from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 from storage.db import apply_migrations, create_engine, create_session_factory
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -74,3 +76,25 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_session_factory(engine)
+
+
+# --- the panel simulator and the real client against it ------------------------------------------
+
+SIM_KEY = "sim-key-5e1f0c7a9b"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatorHandle]:
+    """The panel simulator with the realistic catalog, on a free port of 127.0.0.1."""
+    state = PanelState(api_key=SIM_KEY, partial_chance=0.0, refill_reject_chance=0.0)
+    async with run_panel_simulator(state) as handle:
+        yield handle
+
+
+@pytest.fixture
+async def panel(sim: SimulatorHandle) -> AsyncIterator[PanelClient]:
+    client = PanelClient(sim.url, SIM_KEY, timeout=1.0, max_requests_per_second=1000, retry_backoff=0.01)
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -153,7 +153,7 @@ class PanelClient:
     # -- lifecycle -------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"PanelClient(api_url={self._api_url!r}, api_key=SecretStr('**********'))"
+        return f"PanelClient(api_url={self._scrub(self._api_url)!r}, api_key=SecretStr('**********'))"
 
     async def __aenter__(self) -> Self:
         return self
@@ -448,6 +448,7 @@ class PanelClient:
         return await self._multi_write("refill", order_ids, self._refill_entry)
 
     def _cancel_entry(self, value: Any) -> PanelError | None:
+        """One cancel answer: 1/true/"success" = accepted, 0/false = refused, text = error."""
         if isinstance(value, dict):
             if value.get("error") is not None:
                 return self._error(value["error"])
@@ -456,11 +457,16 @@ class PanelClient:
             if value.get("success") is not None:
                 return None
             return UpstreamUnavailable("unexpected cancel entry")
-        if isinstance(value, str) and value.strip().lower() not in ("1", "true", "yes", "success", "ok"):
+        if isinstance(value, str):
+            token = value.strip().lower()
+            if token in ("1", "true", "yes", "success", "ok"):
+                return None
+            if token in ("0", "false", "no", ""):
+                return CancelRefused("Cancel refused")
             return self._error(value)
-        if to_bool(value) or (isinstance(value, str) and value.strip().lower() in ("success", "ok")):
-            return None
-        return CancelRefused("Cancel refused")
+        if isinstance(value, bool | int | float):
+            return None if to_bool(value) else CancelRefused("Cancel refused")
+        return UpstreamUnavailable("unexpected cancel entry")
 
     async def cancel(self, order_ids: Sequence[str]) -> dict[str, PanelError | None]:
         """Bulk cancel (``orders=``). None means the request was *accepted*, not done yet."""

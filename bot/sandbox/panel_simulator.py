@@ -403,12 +403,26 @@ class PanelState:
         return order
 
     def cancel_now(self, order_id: object) -> SimOrder:
-        """Canceled with a full refund and ``remains = quantity``."""
+        """Canceled with ``remains = quantity`` and a full refund.
+
+        Unfinished child orders (drip-feed runs, subscription posts) are
+        canceled too; a subscription refunds only its undelivered children.
+        """
         order = self.order(order_id)
         order.status = "Canceled"
-        order.remains = order.quantity
         order.cancel_requested = False
-        self._refund(order, order.charge - order.refunded)
+        undelivered = Decimal("0")
+        for child_id in order.children:
+            child = self.orders[child_id]
+            if not child.is_final:
+                child.status = "Canceled"
+                child.remains = child.quantity
+                undelivered += child.charge
+        if order.is_subscription:
+            self._refund(order, undelivered)
+        else:
+            order.remains = order.quantity
+            self._refund(order, order.charge - order.refunded)
         return order
 
     def advance_refill(self, refill_id: object, status: str) -> SimRefill:

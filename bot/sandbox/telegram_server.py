@@ -226,6 +226,27 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+async def _read_multipart(
+    reader: aiohttp.MultipartReader, params: dict[str, Any], files: dict[str, UploadedFile]
+) -> None:
+    """Form fields into ``params``, file parts into ``files`` (requests and webhook replies)."""
+    while True:
+        part = await reader.next()
+        if part is None:
+            return
+        if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
+            continue
+        if part.filename is not None:
+            files[part.name] = UploadedFile(
+                name=part.name,
+                filename=part.filename,
+                content_type=part.headers.get("Content-Type", "application/octet-stream"),
+                data=bytes(await part.read()),
+            )
+        else:
+            params[part.name] = await part.text()
+
+
 class FakeTelegramServer:
     """In-process fake of api.telegram.org (see module docstring)."""
 
@@ -543,23 +564,7 @@ class FakeTelegramServer:
             return params, files
         content_type = request.content_type
         if content_type == "multipart/form-data":
-            reader = await request.multipart()
-            while True:
-                part = await reader.next()
-                if part is None:
-                    break
-                if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
-                    continue
-                if part.filename is not None:
-                    data = bytes(await part.read())
-                    files[part.name] = UploadedFile(
-                        name=part.name,
-                        filename=part.filename,
-                        content_type=part.headers.get("Content-Type", "application/octet-stream"),
-                        data=data,
-                    )
-                else:
-                    params[part.name] = await part.text()
+            await _read_multipart(await request.multipart(), params, files)
         elif content_type == "application/json":
             try:
                 body = await request.json()
@@ -1358,10 +1363,9 @@ class FakeTelegramServer:
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=10),
                 ) as response:
-                    body = await response.read()
                     if 200 <= response.status < 300:
                         self.stats.webhook_deliveries += 1
-                        await self._webhook_reply(response.content_type, body)
+                        await self._webhook_reply(response)
                         return True
                     last_error = f"Wrong response from the webhook: {response.status} {response.reason}"
             except (aiohttp.ClientError, TimeoutError) as err:
@@ -1378,17 +1382,22 @@ class FakeTelegramServer:
         )
         return False
 
-    async def _webhook_reply(self, content_type: str, body: bytes) -> None:
-        """Telegram executes a method returned in the webhook response body."""
-        if content_type != "application/json" or not body:
-            return
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return
-        if isinstance(payload, dict) and isinstance(payload.get("method"), str):
-            params = {k: v for k, v in payload.items() if k != "method"}
-            await self.call(payload["method"], params)
+    async def _webhook_reply(self, response: aiohttp.ClientResponse) -> None:
+        """Telegram executes a method returned in the webhook response (JSON or form-data)."""
+        params: dict[str, Any] = {}
+        files: dict[str, UploadedFile] = {}
+        if response.content_type == "multipart/form-data":
+            await _read_multipart(aiohttp.MultipartReader(response.headers, response.content), params, files)
+        elif response.content_type == "application/json":
+            try:
+                payload = json.loads(await response.read() or b"null")
+            except ValueError:
+                return
+            if isinstance(payload, dict):
+                params = payload
+        method = params.pop("method", None)
+        if isinstance(method, str) and method:
+            await self.call(method, params, files)
 
     # ------------------------------------------------------------------------------------------
     # control endpoints for an out-of-process client (offline demo)

@@ -253,9 +253,10 @@ class TelegramSpec:
                 return self._check_one(value, type_expr, where, ctx, top)
             except SpecError as err:
                 errors.append(err)
-        if all(t in _PRIMITIVES for t in types) or not isinstance(value, dict | str):
+        best = max(errors, key=lambda err: err.score)
+        if best.score < 5 and (all(t in _PRIMITIVES for t in types) or not isinstance(value, dict | str)):
             raise SpecError(f'field "{where}" must be of type {_type_label(types)}')
-        raise max(errors, key=lambda err: err.score)
+        raise best
 
     def _ordered(self, value: Any, types: tuple[str, ...]) -> list[str]:
         """Alternatives to try, best candidate first, so the reported error is the useful one."""

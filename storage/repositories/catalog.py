@@ -104,7 +104,7 @@ class CatalogRepository:
                 category = Category(name=item.category, position=len(categories), available=True)
                 self.session.add(category)
                 categories[item.category] = category
-                await self.session.flush([category])
+                await self.session.flush()
             if item.category not in seen_categories:
                 seen_categories.add(item.category)
                 category.position = len(seen_categories)

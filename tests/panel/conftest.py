@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +133,9 @@ class RawPanel:
     headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
 
-    def reply(self, action: str, body: Any, *, status: int = 200, content_type: str = "application/json") -> None:
+    def reply(
+        self, action: str, body: Any, *, status: int = 200, content_type: str = "application/json"
+    ) -> None:
         text = body if isinstance(body, str) else json.dumps(body)
         self.routes.setdefault(action, []).append((status, text, content_type))
 
@@ -175,5 +177,3 @@ async def raw_client(raw_panel: RawPanel) -> AsyncIterator[PanelClient]:
         raw_panel.url, API_KEY, timeout=2.0, max_requests_per_second=0, read_retries=2, retry_backoff=0.01
     ) as panel:
         yield panel
-
-

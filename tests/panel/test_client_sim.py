@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import aiohttp
 import pytest
 
 from bot.panel import (
@@ -80,8 +81,9 @@ async def test_statuses_mixed(client: PanelClient, state: PanelState, flavor: st
     state.complete(second)
     result = await client.statuses([first, "424242", second, first])
     assert list(result) == [first, "424242", second]
-    assert isinstance(result[first], OrderStatus) and result[first].status is StatusGroup.PENDING
-    assert isinstance(result[second], OrderStatus) and result[second].status is StatusGroup.COMPLETED
+    pending, completed = result[first], result[second]
+    assert isinstance(pending, OrderStatus) and pending.status is StatusGroup.PENDING
+    assert isinstance(completed, OrderStatus) and completed.status is StatusGroup.COMPLETED
     assert isinstance(result["424242"], OrderNotFound)
     assert state.count("status") == 1
     assert state.requests[-1][1]["orders"] == f"{first},424242,{second}"
@@ -105,11 +107,11 @@ async def test_statuses_empty_makes_no_call(client: PanelClient, state: PanelSta
 
 
 async def test_simulator_rejects_more_than_100_ids(sim: SimulatorHandle) -> None:
-    import aiohttp
-
     async with aiohttp.ClientSession() as session:
         ids = ",".join(str(n) for n in range(101))
-        async with session.post(sim.url, data={"key": sim.state.api_key, "action": "status", "orders": ids}) as r:
+        async with session.post(
+            sim.url, data={"key": sim.state.api_key, "action": "status", "orders": ids}
+        ) as r:
             assert (await r.json())["error"]
 
 
@@ -204,7 +206,7 @@ async def test_cancel_one_turns_canceled_later(client: PanelClient, state: Panel
     before = state.balance
     order_id = await _place(client, quantity=1000)
     assert state.balance == before - Decimal("1.0000")
-    assert await client.cancel_one(order_id) is None
+    await client.cancel_one(order_id)  # no exception: accepted
     # accepted, but not cancelled yet
     assert (await client.status(order_id)).status is StatusGroup.PENDING
     with pytest.raises(CancelRefused, match="already in progress"):
@@ -272,7 +274,15 @@ async def test_dripfeed_parent_reports_runs_and_children(client: PanelClient, st
 
 async def test_subscription_reports_posts_orders_expiry(client: PanelClient, state: PanelState) -> None:
     order_id = await client.add(
-        AddOrder(service_id=SUBSCRIPTIONS, username="somebody", min=10, max=20, posts=3, delay=15, expiry="31/12/2099")
+        AddOrder(
+            service_id=SUBSCRIPTIONS,
+            username="somebody",
+            min=10,
+            max=20,
+            posts=3,
+            delay=15,
+            expiry="31/12/2099",
+        )
     )
     status = await client.status(order_id)
     assert status.status is StatusGroup.PENDING

@@ -204,7 +204,9 @@ async def test_refill_error_examples(
         await raw_client.refill("32")
 
 
-async def test_refill_status_example_with_trailing_comma(raw_panel: RawPanel, raw_client: PanelClient) -> None:
+async def test_refill_status_example_with_trailing_comma(
+    raw_panel: RawPanel, raw_client: PanelClient
+) -> None:
     raw_panel.reply("refill_status", REFILL_STATUS)
     refill = await raw_client.refill_status("7")
     assert refill.refill_id == "7"
@@ -216,7 +218,7 @@ async def test_refill_status_example_with_trailing_comma(raw_panel: RawPanel, ra
 
 async def test_cancel_example(raw_panel: RawPanel, raw_client: PanelClient) -> None:
     raw_panel.reply("cancel", CANCEL)
-    assert await raw_client.cancel_one("32") is None
+    await raw_client.cancel_one("32")  # no exception: accepted
     assert raw_panel.requests[-1]["order"] == "32"
 
 

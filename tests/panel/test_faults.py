@@ -74,8 +74,17 @@ async def test_reads_give_up_after_retries(
 
 
 @pytest.mark.parametrize(
-    "mode", ["http500", "html", "empty", "invalid_json", "hang", "http500_after_commit", "hang_after_commit",
-             "html_after_commit"]
+    "mode",
+    [
+        "http500",
+        "html",
+        "empty",
+        "invalid_json",
+        "hang",
+        "http500_after_commit",
+        "hang_after_commit",
+        "html_after_commit",
+    ],
 )
 async def test_add_is_sent_exactly_once_and_outcome_unknown(
     fast_client: PanelClient, state: PanelState, mode: str
@@ -110,7 +119,9 @@ async def test_add_429_is_rate_limited_not_unknown(fast_client: PanelClient, sta
 
 
 async def test_add_connection_refused_is_not_unknown(state: PanelState) -> None:
-    async with PanelClient("http://127.0.0.1:9/api/v3", API_KEY, timeout=1.0, max_requests_per_second=0) as client:
+    async with PanelClient(
+        "http://127.0.0.1:9/api/v3", API_KEY, timeout=1.0, max_requests_per_second=0
+    ) as client:
         with pytest.raises(UpstreamUnavailable) as caught:
             await client.add(ORDER)
     assert not isinstance(caught.value, AddOutcomeUnknown)

@@ -140,7 +140,7 @@ def test_to_int() -> None:
 
 def test_loads_tolerant_trailing_commas() -> None:
     assert loads_tolerant('{"status": "Completed",}') == {"status": "Completed"}
-    assert loads_tolerant('[1, 2, ]') == [1, 2]
+    assert loads_tolerant("[1, 2, ]") == [1, 2]
     assert loads_tolerant('{"a": [1,\n ],\n}') == {"a": [1]}
     # commas inside strings are data, not syntax
     assert loads_tolerant('{"s": ",}", "t": ", ]",}') == {"s": ",}", "t": ", ]"}
@@ -169,7 +169,14 @@ def test_add_order_to_form_only_set_fields() -> None:
         extra={"country": "US", "key": "evil", "action": "balance"},
     )
     form = sub.to_form()
-    assert form == {"service": "17", "username": "someone", "min": "10", "max": "20", "delay": "0", "country": "US"}
+    assert form == {
+        "service": "17",
+        "username": "someone",
+        "min": "10",
+        "max": "20",
+        "delay": "0",
+        "country": "US",
+    }
     hash(sub)  # frozen and hashable even with extra
 
 

@@ -56,7 +56,10 @@ async def test_transport_errors_and_logs_are_clean(
     async with PanelClient(
         sim.url, API_KEY, timeout=0.2, max_requests_per_second=0, read_retries=1, retry_backoff=0.01
     ) as client:
-        for call in (client.balance(), client.add(AddOrder(service_id=DEFAULT, link="https://x.test", quantity=10))):
+        for call in (
+            client.balance(),
+            client.add(AddOrder(service_id=DEFAULT, link="https://x.test", quantity=10)),
+        ):
             with pytest.raises(PanelError) as caught:
                 await call
             _assert_clean(caught.value, API_KEY)

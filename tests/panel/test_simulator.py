@@ -58,7 +58,10 @@ async def test_unknown_action(client: PanelClient) -> None:
         (AddOrder(service_id=c.DEFAULT, link="bad link"), BadRequest),
         (AddOrder(service_id=c.MENTIONS, link="bad link", quantity=100), BadRequest),  # no usernames
         # drip-feed on a non drip-feed service AND bad link -> fields first
-        (AddOrder(service_id=c.PLAIN, link="bad link", quantity=100, runs=2, interval=5), DripfeedUnsupported),
+        (
+            AddOrder(service_id=c.PLAIN, link="bad link", quantity=100, runs=2, interval=5),
+            DripfeedUnsupported,
+        ),
         # bad link AND bad quantity -> link first
         (AddOrder(service_id=c.DEFAULT, link="ftp://x.test/a", quantity=1), BadLink),
         # quantity AND funds -> quantity first
@@ -133,11 +136,14 @@ async def test_dripfeed_limits_apply_to_total(client: PanelClient, state: PanelS
     ],
 )
 async def test_link_rules(client: PanelClient, service: str, link: str, ok: bool) -> None:
-    extra = {"keywords": "smm panel"} if service == c.SEO else {}
-    traffic = (
-        {"country": "US", "device": 1, "type_of_traffic": 3} if service == c.WEB_TRAFFIC else {}
-    )
-    order = AddOrder(service_id=service, link=link, quantity=1000, extra=extra, **traffic)  # type: ignore[arg-type]
+    if service == c.SEO:
+        order = AddOrder(service_id=service, link=link, quantity=1000, keywords="smm panel")
+    elif service == c.WEB_TRAFFIC:
+        order = AddOrder(
+            service_id=service, link=link, quantity=1000, country="US", device=1, type_of_traffic=3
+        )
+    else:
+        order = AddOrder(service_id=service, link=link, quantity=1000)
     if ok:
         assert await client.add(order)
     else:
@@ -154,21 +160,37 @@ async def test_link_rules(client: PanelClient, service: str, link: str, ok: bool
             PanelError,
             "expiry",
         ),
-        (AddOrder(service_id=c.SUBSCRIPTIONS, username="u", min=30, max=20, delay=0), QuantityOutOfRange, ""),
-        (AddOrder(service_id=c.SUBSCRIPTIONS, username="u", min=5, max=20, delay=0), QuantityOutOfRange, ""),
+        (
+            AddOrder(service_id=c.SUBSCRIPTIONS, username="u", min=30, max=20, delay=0),
+            QuantityOutOfRange,
+            "Incorrect quantity",
+        ),
+        (
+            AddOrder(service_id=c.SUBSCRIPTIONS, username="u", min=5, max=20, delay=0),
+            QuantityOutOfRange,
+            "less than minimal 10",
+        ),
         (AddOrder(service_id=c.SUBSCRIPTIONS, min=10, max=20, delay=0), BadRequest, "username"),
         (
-            AddOrder(service_id=c.WEB_TRAFFIC, link=LINK, quantity=1000, country="US", device=1, type_of_traffic=1),
+            AddOrder(
+                service_id=c.WEB_TRAFFIC, link=LINK, quantity=1000, country="US", device=1, type_of_traffic=1
+            ),
             BadRequest,
             "google_keyword",
         ),
         (
-            AddOrder(service_id=c.WEB_TRAFFIC, link=LINK, quantity=1000, country="US", device=9, type_of_traffic=3),
+            AddOrder(
+                service_id=c.WEB_TRAFFIC, link=LINK, quantity=1000, country="US", device=9, type_of_traffic=3
+            ),
             PanelError,
             "device",
         ),
         (AddOrder(service_id=c.POLL, link=LINK, quantity=100, answer_number=0), PanelError, "answer"),
-        (AddOrder(service_id=c.CUSTOM_COMMENTS, link=LINK, comments="only one\n\n"), QuantityOutOfRange, ""),
+        (
+            AddOrder(service_id=c.CUSTOM_COMMENTS, link=LINK, comments="only one\n\n"),
+            QuantityOutOfRange,
+            "less than minimal 2",
+        ),
     ],
 )
 async def test_type_specific_validation(
@@ -211,10 +233,19 @@ CHARGES: list[tuple[AddOrder, str, int]] = [
     (AddOrder(service_id=c.COMMENT_LIKES, link=LINK, quantity=50, username="owner"), "0.2000", 50),
     (AddOrder(service_id=c.COMMENT_REPLIES, link=LINK, username="owner", comments="r1\nr2"), "0.0300", 2),
     (AddOrder(service_id=c.POLL, link=LINK, quantity=100, answer_number=2), "0.2500", 100),
-    (AddOrder(service_id=c.INVITES, link=LINK, quantity=100, groups="https://t.me/a\nhttps://t.me/b"), "0.5000", 100),
+    (
+        AddOrder(service_id=c.INVITES, link=LINK, quantity=100, groups="https://t.me/a\nhttps://t.me/b"),
+        "0.5000",
+        100,
+    ),
     (
         AddOrder(
-            service_id=c.WEB_TRAFFIC, link=LINK, quantity=1000, country="US", device=2, type_of_traffic=2,
+            service_id=c.WEB_TRAFFIC,
+            link=LINK,
+            quantity=1000,
+            country="US",
+            device=2,
+            type_of_traffic=2,
             referring_url="https://ref.test",
         ),
         "0.6000",
@@ -222,8 +253,15 @@ CHARGES: list[tuple[AddOrder, str, int]] = [
     ),
     (
         AddOrder(
-            service_id=c.WEB_TRAFFIC, link=LINK, quantity=1000, runs=2, interval=60, country="US", device=5,
-            type_of_traffic=1, google_keyword="buy followers",
+            service_id=c.WEB_TRAFFIC,
+            link=LINK,
+            quantity=1000,
+            runs=2,
+            interval=60,
+            country="US",
+            device=5,
+            type_of_traffic=1,
+            google_keyword="buy followers",
         ),
         "1.2000",
         2000,
@@ -254,7 +292,9 @@ def test_every_type_has_a_charge_case() -> None:
 async def test_subscription_charged_per_child(client: PanelClient, state: PanelState) -> None:
     before = state.balance
     order_id = await client.add(
-        AddOrder(service_id=c.SUBSCRIPTIONS, username="watched", min=100, max=200, posts=4, old_posts=1, delay=30)
+        AddOrder(
+            service_id=c.SUBSCRIPTIONS, username="watched", min=100, max=200, posts=4, old_posts=1, delay=30
+        )
     )
     assert state.balance == before  # nothing charged up front
     state.tick()  # first tick: one new post + one old post back-filled
@@ -273,7 +313,9 @@ async def test_subscription_charged_per_child(client: PanelClient, state: PanelS
 
 async def test_subscription_pauses_without_funds_and_expires(client: PanelClient, state: PanelState) -> None:
     order_id = await client.add(
-        AddOrder(service_id=c.SUBSCRIPTIONS, username="watched", min=500, max=500, delay=0, expiry="01/02/2030")
+        AddOrder(
+            service_id=c.SUBSCRIPTIONS, username="watched", min=500, max=500, delay=0, expiry="01/02/2030"
+        )
     )
     state.balance = Decimal("0.5")  # one child costs 1.0
     state.tick()
@@ -337,15 +379,17 @@ async def test_make_partial_and_cancel_now(client: PanelClient, state: PanelStat
 
 
 async def test_clock_ticks_automatically(state: PanelState) -> None:
-    async with run_panel_simulator(state) as handle:
-        async with PanelClient(handle.url, c.API_KEY, max_requests_per_second=0) as client:
-            order_id = await client.add(AddOrder(service_id=c.DEFAULT, link=LINK, quantity=10))
-            state.start_clock(0.01)
-            for _ in range(100):
-                if (await client.status(order_id)).status.is_final:
-                    break
-                await asyncio.sleep(0.01)
-            assert (await client.status(order_id)).status is StatusGroup.COMPLETED
+    async with (
+        run_panel_simulator(state) as handle,
+        PanelClient(handle.url, c.API_KEY, max_requests_per_second=0) as client,
+    ):
+        order_id = await client.add(AddOrder(service_id=c.DEFAULT, link=LINK, quantity=10))
+        state.start_clock(0.01)
+        for _ in range(100):
+            if (await client.status(order_id)).status.is_final:
+                break
+            await asyncio.sleep(0.01)
+        assert (await client.status(order_id)).status is StatusGroup.COMPLETED
     assert state._clock is None  # stopped with the server
 
 
@@ -378,9 +422,11 @@ async def test_custom_path_and_pp_flavor() -> None:
 
 async def test_error_http_status_knob(client: PanelClient, state: PanelState, sim: SimulatorHandle) -> None:
     state.error_http_status = 422
-    async with aiohttp.ClientSession() as session:
-        async with session.post(sim.url, data={"key": c.API_KEY, "action": "add", "service": "404"}) as response:
-            assert response.status == 422
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(sim.url, data={"key": c.API_KEY, "action": "add", "service": "404"}) as response,
+    ):
+        assert response.status == 422
     with pytest.raises(UnknownService):
         await client.add(AddOrder(service_id="404", link=LINK, quantity=10))
 
@@ -407,9 +453,23 @@ def test_unknown_fault_mode_rejected() -> None:
 async def test_cli_runs_and_stops_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.sandbox.panel_simulator", "--port", "0", "--key", "cli-key",
-        "--catalog", "generated", "--services", "40", "--balance", "50",
-        cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot.sandbox.panel_simulator",
+        "--port",
+        "0",
+        "--key",
+        "cli-key",
+        "--catalog",
+        "generated",
+        "--services",
+        "40",
+        "--balance",
+        "50",
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
@@ -427,3 +487,35 @@ async def test_cli_runs_and_stops_on_sigterm() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_cancel_dripfeed_parent_cancels_children(client: PanelClient, state: PanelState) -> None:
+    before = state.balance
+    order_id = await client.add(AddOrder(service_id=c.DEFAULT, link=LINK, quantity=100, runs=4, interval=5))
+    state.tick()
+    state.tick()
+    await client.cancel_one(order_id)
+    state.tick()
+    status = await client.status(order_id)
+    assert status.status is StatusGroup.CANCELED
+    assert status.remains == 400
+    assert len(status.child_orders) == 2
+    children = await client.statuses(list(status.child_orders))
+    assert all(not isinstance(ch, PanelError) and ch.status.is_final for ch in children.values())
+    assert state.balance == before
+
+
+async def test_cancel_subscription_refunds_undelivered_children(
+    client: PanelClient, state: PanelState
+) -> None:
+    order_id = await client.add(
+        AddOrder(service_id=c.SUBSCRIPTIONS, username="watched", min=100, max=100, delay=0)
+    )
+    state.tick()  # one child, charged 0.2
+    charged = state.orders[order_id].charge
+    assert charged == Decimal("0.2000")
+    before = state.balance
+    await client.cancel_one(order_id)
+    state.tick()
+    assert (await client.status(order_id)).status is StatusGroup.CANCELED
+    assert state.balance == before + charged  # the child had not been delivered yet
