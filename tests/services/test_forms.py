@@ -1,0 +1,128 @@
+"""The order form asks what each service type needs and checks every answer."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.services.forms import (
+    FieldError,
+    ServiceRules,
+    build_request,
+    check_complete,
+    form_fields,
+    next_field,
+    validate,
+)
+
+TODAY = date(2026, 11, 26)
+
+
+def rules(type_key: str = "default", *, dripfeed: bool = False, low: int = 100, high: int = 10_000) -> ServiceRules:
+    return ServiceRules(service_id="1", type_key=type_key, min_quantity=low, max_quantity=high, dripfeed=dripfeed)
+
+
+def names(r: ServiceRules) -> list[str]:
+    return [f.name for f in form_fields(r)]
+
+
+@pytest.mark.parametrize(
+    ("type_key", "expected"),
+    [
+        ("default", ["link", "quantity"]),
+        ("package", ["link"]),
+        ("custom comments", ["link", "comments"]),
+        ("mentions with hashtags", ["link", "quantity", "usernames", "hashtags"]),
+        ("mentions hashtag", ["link", "quantity", "hashtag"]),
+        ("poll", ["link", "quantity", "answer_number"]),
+        ("subscriptions", ["username", "min", "max", "posts", "delay", "expiry"]),
+        ("something new", ["link", "quantity"]),  # unknown types fall back to the basic order
+    ],
+)
+def test_fields_per_type(type_key: str, expected: list[str]) -> None:
+    assert names(rules(type_key)) == expected
+
+
+def test_dripfeed_services_ask_runs_and_interval_only_when_chosen() -> None:
+    r = rules(dripfeed=True)
+    assert names(r) == ["link", "dripfeed", "quantity", "runs", "interval"]
+    values: dict[str, object] = {"link": "https://x.com/a", "dripfeed": "no", "quantity": 500}
+    assert next_field(r, values) is None
+    values["dripfeed"] = "yes"
+    item = next_field(r, values)
+    assert item is not None and item.name == "runs"
+
+
+@pytest.mark.parametrize("text", ["hello", "http://", "ftp://x.com/a", "https://localhost", "https://exa mple.com", ""])
+def test_junk_links_are_rejected(text: str) -> None:
+    field = form_fields(rules())[0]
+    with pytest.raises(FieldError) as caught:
+        validate(rules(), field, text, {}, today=TODAY)
+    assert caught.value.key == "form.error.link"
+
+
+def test_bare_domain_links_get_https() -> None:
+    field = form_fields(rules())[0]
+    assert validate(rules(), field, "instagram.com/p/xyz", {}, today=TODAY) == "https://instagram.com/p/xyz"
+
+
+@pytest.mark.parametrize(("text", "ok"), [("99", False), ("100", True), ("10 000", True), ("10001", False), ("1e3", False)])
+def test_quantity_range(text: str, ok: bool) -> None:
+    field = form_fields(rules())[1]
+    if ok:
+        assert validate(rules(), field, text, {}, today=TODAY) == int(text.replace(" ", ""))
+    else:
+        with pytest.raises(FieldError):
+            validate(rules(), field, text, {}, today=TODAY)
+
+
+def test_custom_comments_count_must_fit_min_max() -> None:
+    r = rules("custom comments", low=2, high=3)
+    field = form_fields(r)[1]
+    assert validate(r, field, "nice\n\n  great  \r\n", {}, today=TODAY) == ["nice", "great"]
+    with pytest.raises(FieldError) as caught:
+        validate(r, field, "a\nb\nc\nd", {}, today=TODAY)
+    assert caught.value.values["count"] == 4
+
+
+def test_dripfeed_total_must_fit_min_max() -> None:
+    r = rules(dripfeed=True, low=100, high=1000)
+    with pytest.raises(FieldError) as caught:
+        check_complete(r, {"link": "https://a.io/x", "dripfeed": "yes", "quantity": 300, "runs": 4, "interval": 5})
+    assert caught.value.key == "form.error.total_range"
+    check_complete(r, {"link": "https://a.io/x", "dripfeed": "yes", "quantity": 50, "runs": 4, "interval": 5})
+
+
+def test_subscription_expiry_must_be_a_future_date() -> None:
+    r = rules("subscriptions")
+    expiry = form_fields(r)[-1]
+    assert validate(r, expiry, "31/12/2027", {}, today=TODAY) == "31/12/2027"
+    for text, key in [("2027-12-31", "form.error.date"), ("26/11/2026", "form.error.date_past")]:
+        with pytest.raises(FieldError) as caught:
+            validate(r, expiry, text, {}, today=TODAY)
+        assert caught.value.key == key
+
+
+def test_subscription_max_not_below_min_and_delay_from_the_set() -> None:
+    r = rules("subscriptions")
+    fields = {f.name: f for f in form_fields(r)}
+    with pytest.raises(FieldError):
+        validate(r, fields["max"], "150", {"min": 200}, today=TODAY)
+    with pytest.raises(FieldError):
+        validate(r, fields["delay"], "7", {}, today=TODAY)
+    assert validate(r, fields["delay"], "30", {}, today=TODAY) == "30"
+
+
+def test_request_for_the_panel() -> None:
+    r = rules("mentions with hashtags")
+    request = build_request(
+        r, {"link": "https://x.com/p", "quantity": 200, "usernames": ["a", "b"], "hashtags": ["#x", "#y"]}
+    )
+    assert request.params == {"link": "https://x.com/p", "quantity": 200, "usernames": "a\nb", "hashtags": "#x\n#y"}
+    sub = build_request(
+        rules("subscriptions"),
+        {"username": "bob", "min": 100, "max": 200, "posts": None, "delay": "30", "expiry": None},
+    )
+    assert sub.params == {"username": "bob", "min": 100, "max": 200, "delay": 30}
+    assert sub.link is None and sub.quantity is None

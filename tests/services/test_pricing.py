@@ -1,0 +1,59 @@
+"""Prices customers pay: rate per 1000 × units × (1 + markup), rounded up to the cent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.services.pricing import effective_markup, price_per_thousand, quote
+
+
+@pytest.mark.parametrize(
+    ("type_key", "rate", "quantity", "runs", "lines", "markup", "price", "cost"),
+    [
+        ("default", "0.72", 1000, None, None, "50", "1.08", "0.7200"),
+        ("default", "0.72", 1001, None, None, "0", "0.73", "0.7208"),  # 0.72072 rounds UP
+        ("default", "1.20", 100, 5, None, "10", "0.66", "0.6000"),  # drip-feed: × runs
+        ("package", "3.50", None, None, None, "20", "4.20", "3.5000"),  # flat per order
+        ("custom comments", "10", None, None, 7, "0", "0.07", "0.0700"),  # line count
+        ("custom comments package", "9.99", None, None, 40, "0", "9.99", "9.9900"),
+        ("default", "0.0001", 10, None, None, "0", "0.01", "0.0001"),  # never free
+    ],
+)
+def test_quote(
+    type_key: str,
+    rate: str,
+    quantity: int | None,
+    runs: int | None,
+    lines: int | None,
+    markup: str,
+    price: str,
+    cost: str,
+) -> None:
+    result = quote(
+        rate=Decimal(rate),
+        type_key=type_key,
+        markup_percent=Decimal(markup),
+        quantity=quantity,
+        runs=runs,
+        lines=lines,
+    )
+    assert result.price == Decimal(price)
+    assert result.cost == Decimal(cost)
+
+
+def test_floats_are_refused() -> None:
+    with pytest.raises(TypeError):
+        quote(rate=0.5, type_key="default", markup_percent=Decimal(0), quantity=10)  # type: ignore[arg-type]
+
+
+def test_most_specific_markup_wins() -> None:
+    assert effective_markup(service=None, category=None, global_markup=Decimal(30)) == Decimal(30)
+    assert effective_markup(service=None, category=Decimal(10), global_markup=Decimal(30)) == Decimal(10)
+    assert effective_markup(service=Decimal(0), category=Decimal(10), global_markup=Decimal(30)) == Decimal(0)
+
+
+def test_price_per_thousand_rounds_up() -> None:
+    assert price_per_thousand(Decimal("0.8000"), Decimal("25")) == Decimal("1.00")
+    assert price_per_thousand(Decimal("0.801"), Decimal("0")) == Decimal("0.81")
