@@ -39,7 +39,7 @@ from storage.fsm import SQLAlchemyStorage
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "services", "order", "orders", "status", "balance", "help", "cancel")
+COMMANDS = ("start", "services", "order", "orders", "status", "balance", "settings", "help", "cancel")
 
 
 def create_bot(settings: Settings) -> Bot:

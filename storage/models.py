@@ -202,3 +202,43 @@ class Refill(Base):
     status_raw: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class NotificationKind(StrEnum):
+    """What an outbox row tells its recipient; one row per (subject, kind) through `dedupe_key`."""
+
+    ORDER_STARTED = "order_started"
+    ORDER_COMPLETED = "order_completed"
+    ORDER_PARTIAL = "order_partial"
+    ORDER_CANCELED = "order_canceled"
+    ORDER_NOT_PLACED = "order_not_placed"
+    REFILL_COMPLETED = "refill_completed"
+    REFILL_REJECTED = "refill_rejected"
+    ADMIN_ALERT = "admin_alert"
+
+
+class Notification(Base):
+    """A message to send, written in the same transaction as the change it reports (the outbox).
+
+    Unsent rows survive a crash and are sent by the next run; `dedupe_key` is unique, so seeing the
+    same change twice never queues two messages. A sender claims a row (`claimed_until`) before
+    sending, so two senders never send the same row. `user_id` is a chat id and has no foreign key:
+    admin alerts go to admins who may never have written to the bot.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_pending", "sent_at", "dropped_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    dropped_at: Mapped[datetime | None] = mapped_column()  # given up: blocked user, or too many failures
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    claimed_until: Mapped[datetime | None] = mapped_column()

@@ -128,7 +128,7 @@ def html_problems(text: str) -> list[str]:
 
 
 def test_html_checker_catches_bad_markup() -> None:
-    assert html_problems("<b>ok</b> <i>{name}</i> &amp; &lt;x&gt; <a href=\"https://x.y/?a=1\">l</a>") == []
+    assert html_problems('<b>ok</b> <i>{name}</i> &amp; &lt;x&gt; <a href="https://x.y/?a=1">l</a>') == []
     assert html_problems("<b>open")
     assert html_problems("<b><i>crossed</b></i>")
     assert html_problems("a < b")
@@ -168,16 +168,13 @@ def _looks_like_key(value: str) -> bool:
 def _assigned_values(tree: ast.Module, name: str) -> list[ast.expr]:
     values: list[ast.expr] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == name for target in node.targets
-        ):
-            values.append(node.value)
-        elif (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and node.target.id == name
-            and node.value is not None
-        ):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        else:
+            continue
+        if node.value is not None and any(isinstance(t, ast.Name) and t.id == name for t in targets):
             values.append(node.value)
     return values
 
@@ -266,6 +263,20 @@ def bot_commands() -> tuple[str, ...]:
 def all_form_fields() -> list[FormField]:
     fields = [item for group in FIELDS_BY_TYPE.values() for item in group]
     return [DRIPFEED_CHOICE, *DRIPFEED_RUNS, *fields]
+
+
+def family_members(prefix: str) -> list[str]:
+    """The keys a run-time family `prefix…` can produce (`refill.` states, not `refill.accepted`)."""
+    family = prefix.rstrip(".")
+    if family in DYNAMIC_FAMILIES:
+        return [f"{prefix}{name}" for name in DYNAMIC_FAMILIES[family]]
+    if family in ("field", "label"):
+        return sorted({f"{prefix}{item.name}" for item in all_form_fields()})
+    if family == "choice":
+        return sorted({f"{prefix}{item.name}.{c}" for item in all_form_fields() for c in item.choices})
+    if family == "command":
+        return [f"{prefix}{name}" for name in bot_commands()]
+    return [key for key in messages("en") if key.startswith(prefix)]
 
 
 # --- the catalogs themselves -------------------------------------------------------------------------
@@ -363,7 +374,7 @@ def test_russian_is_actually_translated() -> None:
     untranslated = [
         key
         for key, text in messages("ru").items()
-        if re.search(r"[A-Za-z]{3}", text)
+        if re.search(r"[A-Za-z]{3}", re.sub(r"\{[^{}]*\}|<[^<>]*>", "", text))
         and not re.search(r"[А-Яа-яЁё]", text)
         and text == english[key]
         and key not in ("choice.device.2", "choice.device.3", "choice.type_of_traffic.1")
@@ -451,7 +462,7 @@ def test_code_passes_every_placeholder() -> None:
             keys = [use.key] if use.key in english else []
         else:
             assert use.prefix is not None
-            keys = [key for key in english if key.startswith(use.prefix)]
+            keys = [key for key in family_members(use.prefix) if key in english]
         for key in keys:
             needed = placeholders(english[key]) - use.kwargs
             if needed:

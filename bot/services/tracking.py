@@ -1,0 +1,582 @@
+"""Order tracking: batched status polling, automatic refunds and the outbox rows that notify.
+
+One cycle (`StatusPoller.poll_once`) is three steps, never holding a database session across a
+panel call:
+1. read the ACTIVE orders whose `next_poll_at` is due (a snapshot, session closed);
+2. ask the panel with the multi form, 100 ids per request;
+3. per batch, one transaction writes only the orders whose status, remains or start count changed
+   (status + refund + outbox row together), and moves `next_poll_at` of the unchanged ones in one
+   bulk statement that leaves them otherwise untouched.
+
+How often an order is asked depends on its age (`PollSchedule`): every cycle while it is young or a
+cancel was just requested, then less and less often up to `max_delay`, so the number of requests
+grows slowly with the number of active orders.
+
+Money: a final status refunds exactly once through the ledger key `order:{id}:refund` (the same key
+OrderService and ReconcileService use). Partial refunds `price × remains / quantity`, with remains
+capped to [0, quantity] and the result rounded DOWN to the cent, so a customer is never refunded
+more than they paid (the shop keeps the sub-cent rest); Canceled refunds the whole price.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.panel import (
+    OrderStatus,
+    PanelClient,
+    PanelError,
+    RefillStatus,
+    StatusGroup,
+    normalize_status,
+)
+from bot.panel import RefillState as UpstreamRefillState
+from storage.models import (
+    LedgerKind,
+    NotificationKind,
+    Order,
+    OrderState,
+    Refill,
+    RefillState,
+    utcnow,
+)
+from storage.repositories.ledger import LedgerRepository
+from storage.repositories.orders import OrderRepository
+from storage.repositories.outbox import OutboxRepository, ScheduleRow, TrackingRepository
+
+log = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+STATUS_BATCH = 100  # ids per multi request (family doc §5)
+
+STATE_OF_GROUP: Mapping[StatusGroup, OrderState] = {
+    StatusGroup.PENDING: OrderState.ACTIVE,
+    StatusGroup.RUNNING: OrderState.ACTIVE,
+    StatusGroup.COMPLETED: OrderState.COMPLETED,
+    StatusGroup.PARTIAL: OrderState.PARTIAL,
+    StatusGroup.CANCELED: OrderState.CANCELED,
+}
+NOTICE_OF_STATE: Mapping[OrderState, NotificationKind] = {
+    OrderState.COMPLETED: NotificationKind.ORDER_COMPLETED,
+    OrderState.PARTIAL: NotificationKind.ORDER_PARTIAL,
+    OrderState.CANCELED: NotificationKind.ORDER_CANCELED,
+}
+REFILL_STATE_OF: Mapping[UpstreamRefillState, RefillState] = {
+    UpstreamRefillState.PENDING: RefillState.REQUESTED,
+    UpstreamRefillState.RUNNING: RefillState.RUNNING,
+    UpstreamRefillState.COMPLETED: RefillState.COMPLETED,
+    UpstreamRefillState.REJECTED: RefillState.REJECTED,
+}
+
+
+# --- money -------------------------------------------------------------------------------------
+
+
+def partial_refund(price: Decimal, quantity: int | None, remains: int | None) -> Decimal:
+    """`price × remains / quantity`, remains capped to [0, quantity], rounded down to the cent.
+
+    Zero when it cannot be computed (no quantity, e.g. subscriptions and packages; remains
+    "Unknown"): those are left to the admins rather than guessed.
+    """
+    if price <= 0 or not quantity or quantity <= 0 or remains is None:
+        return Decimal("0")
+    undelivered = min(max(remains, 0), quantity)
+    amount = (price * undelivered / quantity).quantize(CENT, rounding=ROUND_DOWN)
+    return min(amount, price)
+
+
+def refund_due(order: Order, state: OrderState, remains: int | None) -> Decimal:
+    """What a final state gives back: all of the price for Canceled, the undelivered share for Partial."""
+    if state == OrderState.CANCELED:
+        return max(order.price - order.refunded, Decimal("0"))
+    if state == OrderState.PARTIAL:
+        return max(partial_refund(order.price, order.quantity, remains) - order.refunded, Decimal("0"))
+    return Decimal("0")
+
+
+async def refund_order(
+    session: AsyncSession, order: Order, amount: Decimal, *, note: str, actor_id: int | None = None
+) -> Decimal:
+    """Refund once per order through the ledger's unique key; returns what the order has been refunded."""
+    if amount <= 0:
+        return order.refunded
+    result = await LedgerRepository(session).apply(
+        user_id=order.user_id,
+        amount=amount,
+        kind=LedgerKind.ORDER_REFUND,
+        key=f"order:{order.id}:refund",
+        order_id=order.id,
+        note=note[:200],
+        actor_id=actor_id,
+    )
+    order.refunded = result.entry.amount
+    return order.refunded
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+
+def order_payload(order: Order, **extra: Any) -> dict[str, Any]:
+    """The facts a message about an order shows; JSON-safe, rendered later in the user's language."""
+    link = order.link or (order.params or {}).get("username")
+    payload: dict[str, Any] = {
+        "order_id": order.id,
+        "service_id": order.service_id,
+        "service": order.service_name,
+        "link": link,
+        "quantity": order.quantity,
+        "start_count": order.start_count,
+        "remains": order.remains,
+        "status": order.upstream_status,
+        "refund": str(order.refunded),
+        "currency": order.currency,
+    }
+    payload.update(extra)
+    return payload
+
+
+async def queue_order_notice(
+    session: AsyncSession, order: Order, kind: NotificationKind, now: datetime, **extra: Any
+) -> bool:
+    """One message per (order, kind) ever: the dedupe key makes a second attempt a no-op."""
+    return await OutboxRepository(session).add(
+        user_id=order.user_id,
+        order_id=order.id,
+        kind=kind,
+        dedupe_key=f"order:{order.id}:{kind}",
+        payload=order_payload(order, **extra),
+        now=now,
+    )
+
+
+# --- applying one status -----------------------------------------------------------------------
+
+
+def _raw(status: OrderStatus) -> str:
+    return (status.status_raw or "").strip()[:64] or status.status.value.title()
+
+
+def _same_raw(stored: str | None, raw: str) -> bool:
+    return (stored or "").strip().casefold() == raw.casefold()
+
+
+def differs(
+    upstream_status: str | None, remains: int | None, start_count: int | None, status: OrderStatus
+) -> bool:
+    """Did the panel report anything new? Unknown (None) counters never count as a change."""
+    if not _same_raw(upstream_status, _raw(status)):
+        return True
+    if status.remains is not None and status.remains != remains:
+        return True
+    return status.start_count is not None and status.start_count != start_count
+
+
+@dataclass(frozen=True)
+class Applied:
+    changed: bool
+    final: bool = False
+    refund: Decimal = Decimal("0")
+    notices: int = 0
+
+
+async def apply_order_status(session: AsyncSession, order: Order, status: OrderStatus, now: datetime) -> Applied:
+    """Write one reported status onto a locked ACTIVE order: fields, final state, refund, outbox row.
+
+    Everything happens in the caller's transaction, so a crash leaves either all of it or none.
+    """
+    state = STATE_OF_GROUP[status.status]
+    if not differs(order.upstream_status, order.remains, order.start_count, status) and state == order.state:
+        return Applied(changed=False)
+    old_group = normalize_status(order.upstream_status) if order.upstream_status else StatusGroup.PENDING
+    order.upstream_status = _raw(status)
+    if status.remains is not None:
+        order.remains = status.remains
+    if status.start_count is not None:
+        order.start_count = status.start_count
+    if status.charge is not None:
+        order.upstream_charge = status.charge
+    order.status_changed_at = now
+    order.updated_at = now
+    notices = 0
+    if state.is_final:
+        amount = refund_due(order, state, status.remains if status.remains is not None else order.remains)
+        before = order.refunded
+        if state == OrderState.PARTIAL and amount <= 0 and order.price > 0:
+            log.warning(
+                "order %s ended Partial without a computable refund (quantity %s, remains %s)",
+                order.id,
+                order.quantity,
+                status.remains,
+            )
+        await refund_order(session, order, amount, note=f"#{order.id} {state.value}: refund")
+        order.state = state
+        order.finished_at = now
+        order.next_poll_at = None
+        notices += await queue_order_notice(session, order, NOTICE_OF_STATE[state], now)
+        return Applied(changed=True, final=True, refund=order.refunded - before, notices=notices)
+    if status.status == StatusGroup.RUNNING and old_group == StatusGroup.PENDING:
+        notices += await queue_order_notice(session, order, NotificationKind.ORDER_STARTED, now)
+    return Applied(changed=True, notices=notices)
+
+
+# --- scheduling --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """When to ask about an order again.
+
+    Young orders (and those with a fresh cancel request) are asked every cycle; after that the wait
+    grows with the order's age (`age_factor` × age) up to `max_delay`. An order the panel answered
+    with an error for is asked again after `error_delay`.
+    """
+
+    fresh_for: timedelta = timedelta(minutes=10)
+    fresh_delay: timedelta = timedelta(0)
+    age_factor: float = 0.1
+    min_delay: timedelta = timedelta(minutes=1)
+    max_delay: timedelta = timedelta(minutes=30)
+    error_delay: timedelta = timedelta(minutes=15)
+
+    def delay(self, age: timedelta, *, cancel_age: timedelta | None = None) -> timedelta:
+        if age < self.fresh_for or (cancel_age is not None and cancel_age < self.fresh_for):
+            return self.fresh_delay
+        return min(max(age * self.age_factor, self.min_delay), self.max_delay)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What phase 1 read of an order: enough to decide without a session whether anything changed."""
+
+    id: int
+    upstream_id: str
+    upstream_status: str | None
+    remains: int | None
+    start_count: int | None
+    updated_at: datetime
+    placed_at: datetime
+    cancel_requested_at: datetime | None
+
+    @classmethod
+    def of(cls, order: Order) -> _Snapshot:
+        assert order.upstream_id is not None
+        return cls(
+            id=order.id,
+            upstream_id=order.upstream_id,
+            upstream_status=order.upstream_status,
+            remains=order.remains,
+            start_count=order.start_count,
+            updated_at=order.updated_at,
+            placed_at=order.placed_at or order.created_at,
+            cancel_requested_at=order.cancel_requested_at,
+        )
+
+
+@dataclass
+class PollReport:
+    """What one cycle did; `changed` is also the number of order rows written."""
+
+    asked: int = 0
+    changed: int = 0
+    finalised: int = 0
+    errors: int = 0
+    upstream_calls: int = 0
+    rescheduled: int = 0  # unchanged orders whose next check moved (bulk; row otherwise untouched)
+    refunds: int = 0
+    notices: int = 0  # outbox rows queued
+    unavailable: str | None = None  # set when the panel failed and the cycle ended early
+
+    @property
+    def ok(self) -> bool:
+        return self.unavailable is None
+
+
+@dataclass
+class RefillReport:
+    asked: int = 0
+    changed: int = 0
+    finished: int = 0
+    errors: int = 0
+    upstream_calls: int = 0
+    notices: int = 0
+    unavailable: str | None = None
+
+
+@dataclass(frozen=True)
+class _RefillSnapshot:
+    id: int
+    state: str
+    status_raw: str | None
+    upstream_refill_id: str | None
+    order_upstream_id: str | None
+    created_at: datetime
+
+
+@dataclass
+class _Verdict:
+    state: RefillState
+    raw: str
+
+
+@dataclass
+class _Batch:
+    snapshots: list[_Snapshot]
+    statuses: dict[str, OrderStatus | PanelError] = field(default_factory=dict)
+
+
+class StatusPoller:
+    """Polls the panel for active orders and open refills; see the module docstring."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        panel: PanelClient,
+        *,
+        schedule: PollSchedule | None = None,
+        max_orders_per_cycle: int = 2000,
+        batch_size: int = STATUS_BATCH,
+        max_refills_per_cycle: int = 500,
+        idless_refill_after: timedelta = timedelta(hours=12),
+    ) -> None:
+        self.session_factory = session_factory
+        self.panel = panel
+        self.schedule = schedule or PollSchedule()
+        self.max_orders_per_cycle = max_orders_per_cycle
+        self.batch_size = max(1, min(batch_size, STATUS_BATCH))
+        self.max_refills_per_cycle = max_refills_per_cycle
+        self.idless_refill_after = idless_refill_after
+
+    # --- orders ----------------------------------------------------------------------------------
+
+    async def poll_once(self, now: datetime | None = None) -> PollReport:
+        """One cycle over the due orders. Never raises for panel trouble: it ends the cycle instead."""
+        now = now or utcnow()
+        report = PollReport()
+        async with self.session_factory() as session:
+            due = await OrderRepository(session).due_for_poll(now, limit=self.max_orders_per_cycle)
+            snapshots = [_Snapshot.of(order) for order in due]
+        for start in range(0, len(snapshots), self.batch_size):
+            batch = _Batch(snapshots[start : start + self.batch_size])
+            try:
+                report.upstream_calls += 1
+                batch.statuses = await self.panel.statuses([snap.upstream_id for snap in batch.snapshots])
+            except PanelError as error:
+                report.unavailable = error.message
+                log.warning(
+                    "status poll stopped after %d of %d orders: %s", report.asked, len(snapshots), error.message
+                )
+                break
+            report.asked += len(batch.snapshots)
+            try:
+                await self._write_batch(batch, now, report)
+            except Exception:
+                report.errors += len(batch.snapshots)
+                log.exception("could not record the statuses of %d orders", len(batch.snapshots))
+        if report.changed or report.errors or report.unavailable:
+            log.info(
+                "status poll: asked %d, changed %d, finalised %d, errors %d, calls %d%s",
+                report.asked,
+                report.changed,
+                report.finalised,
+                report.errors,
+                report.upstream_calls,
+                f", stopped: {report.unavailable}" if report.unavailable else "",
+            )
+        return report
+
+    def _next_poll(self, snap: _Snapshot, now: datetime, *, failed: bool = False) -> datetime:
+        if failed:
+            return now + self.schedule.error_delay
+        cancel_age = now - snap.cancel_requested_at if snap.cancel_requested_at is not None else None
+        return now + self.schedule.delay(now - snap.placed_at, cancel_age=cancel_age)
+
+    async def _write_batch(self, batch: _Batch, now: datetime, report: PollReport) -> None:
+        unchanged: list[ScheduleRow] = []
+        changed: list[tuple[_Snapshot, OrderStatus]] = []
+        for snap in batch.snapshots:
+            result = batch.statuses.get(snap.upstream_id)
+            if not isinstance(result, OrderStatus):
+                report.errors += 1
+                reason = result.message if isinstance(result, PanelError) else "missing from the reply"
+                log.warning("order %s (upstream %s): %s", snap.id, snap.upstream_id, reason)
+                unchanged.append(ScheduleRow(snap.id, snap.updated_at, self._next_poll(snap, now, failed=True)))
+            elif differs(snap.upstream_status, snap.remains, snap.start_count, result) or (
+                STATE_OF_GROUP[result.status] != OrderState.ACTIVE
+            ):
+                changed.append((snap, result))
+            else:
+                unchanged.append(ScheduleRow(snap.id, snap.updated_at, self._next_poll(snap, now)))
+        async with self.session_factory.begin() as session:
+            orders = OrderRepository(session)
+            for snap, status in changed:
+                order = await orders.get_for_update(snap.id)
+                if order is None or order.state != OrderState.ACTIVE or order.upstream_id != snap.upstream_id:
+                    continue  # settled meanwhile by someone else
+                applied = await apply_order_status(session, order, status, now)
+                if not applied.final:
+                    order.next_poll_at = self._next_poll(_Snapshot.of(order), now)
+                if applied.changed:
+                    report.changed += 1
+                report.finalised += applied.final
+                report.refunds += applied.refund > 0
+                report.notices += applied.notices
+            await session.flush()
+            report.rescheduled += await TrackingRepository(session).reschedule(unchanged)
+
+    # --- refills ---------------------------------------------------------------------------------
+
+    async def poll_refills(self, now: datetime | None = None) -> RefillReport:
+        """Check open refills: by refill id in bulk; without an id, by the order's own status.
+
+        A refill without an upstream id (our seed panel's refill reply has none) cannot be asked
+        about. After `idless_refill_after` it is settled from the order's status: Completed or
+        Partial → the refill is taken as completed, Canceled → rejected, anything else → keep
+        waiting.
+        """
+        now = now or utcnow()
+        report = RefillReport()
+        async with self.session_factory() as session:
+            rows = await TrackingRepository(session).open_refills_with_orders(limit=self.max_refills_per_cycle)
+            snaps = [
+                _RefillSnapshot(
+                    id=refill.id,
+                    state=refill.state,
+                    status_raw=refill.status_raw,
+                    upstream_refill_id=refill.upstream_refill_id,
+                    order_upstream_id=order.upstream_id,
+                    created_at=refill.created_at,
+                )
+                for refill, order in rows
+            ]
+        by_id = [snap for snap in snaps if snap.upstream_refill_id]
+        idless = [
+            snap
+            for snap in snaps
+            if not snap.upstream_refill_id
+            and snap.order_upstream_id
+            and now - snap.created_at >= self.idless_refill_after
+        ]
+        verdicts: dict[int, _Verdict | PanelError] = {}
+        try:
+            for start in range(0, len(by_id), self.batch_size):
+                chunk = by_id[start : start + self.batch_size]
+                report.upstream_calls += 1
+                refill_statuses = await self.panel.refill_statuses([s.upstream_refill_id or "" for s in chunk])
+                report.asked += len(chunk)
+                for snap in chunk:
+                    verdicts[snap.id] = self._refill_verdict(refill_statuses.get(snap.upstream_refill_id or ""))
+            for start in range(0, len(idless), self.batch_size):
+                chunk = idless[start : start + self.batch_size]
+                report.upstream_calls += 1
+                order_statuses = await self.panel.statuses([s.order_upstream_id or "" for s in chunk])
+                report.asked += len(chunk)
+                for snap in chunk:
+                    verdicts[snap.id] = self._idless_verdict(order_statuses.get(snap.order_upstream_id or ""))
+        except PanelError as error:
+            report.unavailable = error.message
+            log.warning("refill poll stopped: %s", error.message)
+        if verdicts:
+            await self._write_refills(snaps, verdicts, now, report)
+        return report
+
+    @staticmethod
+    def _refill_verdict(result: RefillStatus | PanelError | None) -> _Verdict | PanelError:
+        if isinstance(result, RefillStatus):
+            return _Verdict(REFILL_STATE_OF[result.state], result.status_raw.strip()[:64])
+        return result if isinstance(result, PanelError) else PanelError("missing from the reply")
+
+    @staticmethod
+    def _idless_verdict(result: OrderStatus | PanelError | None) -> _Verdict | PanelError:
+        if not isinstance(result, OrderStatus):
+            return result if isinstance(result, PanelError) else PanelError("missing from the reply")
+        raw = _raw(result)
+        if result.status in (StatusGroup.COMPLETED, StatusGroup.PARTIAL):
+            return _Verdict(RefillState.COMPLETED, raw)
+        if result.status == StatusGroup.CANCELED:
+            return _Verdict(RefillState.REJECTED, raw)
+        return _Verdict(RefillState.RUNNING, raw)
+
+    async def _write_refills(
+        self,
+        snaps: Sequence[_RefillSnapshot],
+        verdicts: Mapping[int, _Verdict | PanelError],
+        now: datetime,
+        report: RefillReport,
+    ) -> None:
+        untouched: list[int] = []
+        async with self.session_factory.begin() as session:
+            tracking = TrackingRepository(session)
+            for snap in snaps:
+                verdict = verdicts.get(snap.id)
+                if verdict is None:
+                    continue
+                if isinstance(verdict, PanelError):
+                    report.errors += 1
+                    log.warning("refill %s: %s", snap.id, verdict.message)
+                    untouched.append(snap.id)
+                    continue
+                if verdict.state == snap.state and _same_raw(snap.status_raw, verdict.raw):
+                    untouched.append(snap.id)
+                    continue
+                refill = await tracking.refill_for_update(snap.id)
+                if refill is None or refill.state not in (RefillState.REQUESTED, RefillState.RUNNING):
+                    continue
+                refill.state = verdict.state
+                refill.status_raw = verdict.raw
+                refill.updated_at = now
+                report.changed += 1
+                if verdict.state in (RefillState.COMPLETED, RefillState.REJECTED):
+                    report.finished += 1
+                    report.notices += await self._queue_refill_notice(session, refill, now)
+            if untouched:
+                # Checked without news: to the back of the queue (`open_refills` orders by updated_at).
+                await session.execute(
+                    update(Refill)
+                    .where(Refill.id.in_(untouched))
+                    .values(updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+
+    @staticmethod
+    async def _queue_refill_notice(session: AsyncSession, refill: Refill, now: datetime) -> bool:
+        order = await session.get(Order, refill.order_id)
+        if order is None:
+            return False
+        kind = (
+            NotificationKind.REFILL_COMPLETED
+            if refill.state == RefillState.COMPLETED
+            else NotificationKind.REFILL_REJECTED
+        )
+        return await OutboxRepository(session).add(
+            user_id=refill.user_id,
+            order_id=order.id,
+            kind=kind,
+            dedupe_key=f"refill:{refill.id}:{kind}",
+            payload=order_payload(order, refill_id=refill.id, refill_status=refill.status_raw),
+            now=now,
+        )
+
+
+async def run_tracking_cycle(poller: StatusPoller, notifier: Any = None) -> None:
+    """The scheduler job: poll orders, then refills, then deliver what that queued. Never raises."""
+    try:
+        await poller.poll_once()
+    except Exception:
+        log.exception("order status poll failed")
+    try:
+        await poller.poll_refills()
+    except Exception:
+        log.exception("refill status poll failed")
+    if notifier is not None:
+        try:
+            await notifier.send_pending()
+        except Exception:
+            log.exception("sending notifications failed")
