@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.sandbox.telegram_html import HtmlParseError, ParsedText, parse_html, utf16_len
+from bot.sandbox.telegram_markdown import parse_markdown, parse_markdown_v2
 
 __all__ = [
     "CALLBACK_ANSWER_MAX",
@@ -102,7 +103,11 @@ def format_text(
             except HtmlParseError as err:
                 raise LimitError(f"can't parse entities: {err}") from None
         elif mode in ("markdown", "markdownv2"):
-            raise LimitError(f"unsupported parse_mode {parse_mode!r} (the fake server implements only HTML)")
+            parser = parse_markdown_v2 if mode == "markdownv2" else parse_markdown
+            try:
+                parsed = parser(raw)
+            except HtmlParseError as err:
+                raise LimitError(f"can't parse entities: {err}") from None
         else:
             raise LimitError("unsupported parse_mode")
     else:

@@ -11,13 +11,17 @@ Typical use::
 
     async with run_fake_telegram() as tg:
         user = tg.add_user(1001, "Ann")
-        bot = tg.create_bot()            # aiogram Bot pointed at the fake
-        ...start the dispatcher polling with ``bot``...
-        await user.send_text("/start")
-        menu = await user.wait_for_message(contains="Welcome")
-        await user.press("Catalog")
-        page = await user.wait_for_message(contains="Page 1")
+        async with tg.polling(build_dispatcher()):      # real aiogram polling against the fake
+            await user.send_text("/start")
+            menu = await user.wait_for_message(contains="Welcome")
+            await user.press("Catalog")
+            page = await user.wait_for_message(contains="Page 1")
         tg.assert_no_violations()
+
+Accounting of rejected calls: spec, limit and markup errors, unknown chats, edits of missing
+messages and callback-query misuse are *violations* (``server.violations``, unless inside
+``server.expect_errors()``); "bot was blocked", "message is not modified", injected faults and
+rate limiting are conditions a good bot handles, so they are only counted in ``server.stats``.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from bot.sandbox.telegram_state import (
 )
 
 if TYPE_CHECKING:
-    from aiogram import Bot
+    from aiogram import Bot, Dispatcher
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -258,12 +262,16 @@ class FakeTelegramServer:
         rate_limit_per_second: float | None = None,
         webhook_max_attempts: int = 3,
         webhook_retry_delay: float = 0.05,
+        check_responses: bool = True,
     ) -> None:
         self.token = token
         self.spec: TelegramSpec = load_spec(spec_path)
         self.rate_limit_per_second = rate_limit_per_second
         self.webhook_max_attempts = webhook_max_attempts
         self.webhook_retry_delay = webhook_retry_delay
+        self.check_responses = check_responses
+        # Bugs of the fake itself (crashes, results that do not match the spec): never the bot's fault.
+        self.internal_errors: list[str] = []
         prefix = token.split(":", 1)[0]
         self.bot_id = int(prefix) if prefix.isdigit() else 123456
         self.bot_user: dict[str, Any] = {
@@ -389,8 +397,48 @@ class FakeTelegramServer:
         from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.telegram import TelegramAPIServer
 
-        session = AiohttpSession(api=TelegramAPIServer.from_base(self.base_url))
+        class LocalSession(AiohttpSession):
+            """aiogram's session without the 250 ms SSL-shutdown pause on close (plain local HTTP)."""
+
+            async def close(self) -> None:
+                if self._session is not None and not self._session.closed:
+                    await self._session.close()
+
+        session = LocalSession(api=TelegramAPIServer.from_base(self.base_url))
         return Bot(self.token, session=session, **bot_kwargs)
+
+    @contextlib.asynccontextmanager
+    async def polling(
+        self, dispatcher: Dispatcher, bot: Bot | None = None, **polling_kwargs: Any
+    ) -> AsyncIterator[Bot]:
+        """Run ``dispatcher.start_polling`` against this server for the block; yields the Bot.
+
+        Waits until the first getUpdates arrived, so user actions right after entering are seen.
+        A bot created here (``bot=None``) is closed on exit.
+        """
+        own_bot = bot is None
+        active = bot if bot is not None else self.create_bot()
+        polling_kwargs.setdefault("handle_signals", False)
+        polling_kwargs.setdefault("close_bot_session", False)
+        before = self.stats.calls["getUpdates"]
+        task = asyncio.create_task(
+            dispatcher.start_polling(active, **polling_kwargs), name="fake-telegram-polling"
+        )
+        try:
+            for _ in range(500):
+                if self.stats.calls["getUpdates"] > before or task.done():
+                    break
+                await asyncio.sleep(0.01)
+            if task.done():
+                task.result()  # surface a startup failure
+            yield active
+        finally:
+            if not task.done():
+                with contextlib.suppress(RuntimeError):  # "Polling is not started"
+                    await dispatcher.stop_polling()
+                await asyncio.wait_for(task, 5)
+            if own_bot:
+                await active.session.close()
 
     # ------------------------------------------------------------------------------------------
     # test-facing world setup
@@ -449,6 +497,38 @@ class FakeTelegramServer:
                 f"update type {kinds[0]!r} is excluded by allowed_updates={self.allowed_updates}"
             )
         return update_id
+
+    async def wait_for_chat_message(
+        self,
+        chat_id: int,
+        predicate: Callable[[FakeMessage], bool] | None = None,
+        *,
+        contains: str | None = None,
+        after_version: int = 0,
+        timeout: float = 5.0,
+    ) -> FakeMessage:
+        """Wait for a new or edited bot message in any chat (e.g. an admin group).
+
+        Users have ``FakeUser.wait_for_message``; for other chats take ``server.version``
+        before the action and pass it as ``after_version``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            chat = self.chats.get(chat_id)
+            for event in chat.events if chat is not None else []:
+                msg = event.message
+                if event.version <= after_version or event.kind == "delete" or not msg.from_bot:
+                    continue
+                if (contains is None or contains in msg.text) and (predicate is None or predicate(msg)):
+                    return msg
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._notifier.closed:
+                seen = [e.message for e in (chat.events if chat else []) if e.version > after_version]
+                raise MessageWaitTimeout(
+                    f"no bot message{f' containing {contains!r}' if contains else ''} in chat {chat_id} "
+                    f"after version {after_version} within {timeout}s; seen: {seen}"
+                )
+            await self._notifier.wait(remaining)
 
     def unanswered_callback_queries(self) -> list[CallbackQueryRecord]:
         """Presses the bot never answered (a spinning button for the user)."""
@@ -626,7 +706,17 @@ class FakeTelegramServer:
         except TelegramError as err:
             self._account(name, err, params, files)
             return err.error_code, err.to_json()
+        except Exception as err:  # a bug in the fake: report it loudly, answer like a broken server
+            log.exception("fake Telegram crashed in %s", name)
+            self.internal_errors.append(f"{name}: {err.__class__.__name__}: {err}")
+            return 500, {"ok": False, "error_code": 500, "description": f"Internal Server Error: {err}"}
         self.calls.append(ApiCall(name, self._loggable(params, files), ok=True))
+        if self.check_responses:
+            try:
+                self.spec.validate_result(name, result)
+            except SpecError as err:
+                log.error("fake Telegram returned an off-spec %s result: %s", name, err.description)
+                self.internal_errors.append(f"{name} result: {err.description}")
         return 200, {"ok": True, "result": result}
 
     def _account(

@@ -121,6 +121,10 @@ def default_spec_path() -> Path:
 def load_spec(path: Path | str | None = None) -> TelegramSpec:
     """Load (once per path) and return the spec; the JSON is ~650 KB, so it is cached."""
     resolved = Path(path) if path is not None else default_spec_path()
+    if not resolved.is_file():
+        raise FileNotFoundError(
+            f"Bot API spec not found at {resolved}; pass spec_path or set ${SPEC_ENV_VAR} to {SPEC_FILENAME}"
+        )
     return _load_cached(str(resolved.resolve()))
 
 
@@ -227,6 +231,10 @@ class TelegramSpec:
                 f'unknown parameter "{sorted(unused)[0]}" for method {method} (unreferenced file part)'
             )
         return result
+
+    def validate_result(self, method: str, value: Any) -> Any:
+        """Check a method's result against its declared return types (keeps the fake honest)."""
+        return self._check(value, self.methods[method].returns, f"{method} result", _Ctx(files={}), top=False)
 
     def validate_object(self, type_expr: str, value: Any) -> Any:
         """Validate a JSON value (e.g. a fake's own response) against a type expression."""

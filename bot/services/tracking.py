@@ -20,12 +20,13 @@ more than they paid (the shop keeps the sub-cent rest); Canceled refunds the who
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +37,7 @@ from bot.panel import (
     PanelError,
     RefillStatus,
     StatusGroup,
+    UpstreamUnavailable,
     normalize_status,
 )
 from bot.panel import RefillState as UpstreamRefillState
@@ -52,7 +54,12 @@ from storage.repositories.ledger import LedgerRepository
 from storage.repositories.orders import OrderRepository
 from storage.repositories.outbox import OutboxRepository, ScheduleRow, TrackingRepository
 
+if TYPE_CHECKING:
+    from bot.services.notifier import Notifier
+
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 CENT = Decimal("0.01")
 STATUS_BATCH = 100  # ids per multi request (family doc §5)
@@ -187,7 +194,9 @@ class Applied:
     notices: int = 0
 
 
-async def apply_order_status(session: AsyncSession, order: Order, status: OrderStatus, now: datetime) -> Applied:
+async def apply_order_status(
+    session: AsyncSession, order: Order, status: OrderStatus, now: datetime
+) -> Applied:
     """Write one reported status onto a locked ACTIVE order: fields, final state, refund, outbox row.
 
     Everything happens in the caller's transaction, so a crash leaves either all of it or none.
@@ -207,7 +216,8 @@ async def apply_order_status(session: AsyncSession, order: Order, status: OrderS
     order.updated_at = now
     notices = 0
     if state.is_final:
-        amount = refund_due(order, state, status.remains if status.remains is not None else order.remains)
+        # Only the final report's remains count: an earlier figure may be stale (too high).
+        amount = refund_due(order, state, status.remains)
         before = order.refunded
         if state == OrderState.PARTIAL and amount <= 0 and order.price > 0:
             log.warning(
@@ -345,6 +355,7 @@ class StatusPoller:
         batch_size: int = STATUS_BATCH,
         max_refills_per_cycle: int = 500,
         idless_refill_after: timedelta = timedelta(hours=12),
+        upstream_timeout: float | None = 90.0,
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
@@ -353,6 +364,16 @@ class StatusPoller:
         self.batch_size = max(1, min(batch_size, STATUS_BATCH))
         self.max_refills_per_cycle = max_refills_per_cycle
         self.idless_refill_after = idless_refill_after
+        self.upstream_timeout = upstream_timeout
+
+    async def _ask(self, call: Awaitable[_T]) -> _T:
+        """One panel call under an overall deadline (the client's own retries included)."""
+        if self.upstream_timeout is None:
+            return await call
+        try:
+            return await asyncio.wait_for(call, self.upstream_timeout)
+        except TimeoutError:
+            raise UpstreamUnavailable(f"no answer within {self.upstream_timeout:g}s") from None
 
     # --- orders ----------------------------------------------------------------------------------
 
@@ -367,11 +388,16 @@ class StatusPoller:
             batch = _Batch(snapshots[start : start + self.batch_size])
             try:
                 report.upstream_calls += 1
-                batch.statuses = await self.panel.statuses([snap.upstream_id for snap in batch.snapshots])
+                batch.statuses = await self._ask(
+                    self.panel.statuses([snap.upstream_id for snap in batch.snapshots])
+                )
             except PanelError as error:
                 report.unavailable = error.message
                 log.warning(
-                    "status poll stopped after %d of %d orders: %s", report.asked, len(snapshots), error.message
+                    "status poll stopped after %d of %d orders: %s",
+                    report.asked,
+                    len(snapshots),
+                    error.message,
                 )
                 break
             report.asked += len(batch.snapshots)
@@ -407,7 +433,9 @@ class StatusPoller:
                 report.errors += 1
                 reason = result.message if isinstance(result, PanelError) else "missing from the reply"
                 log.warning("order %s (upstream %s): %s", snap.id, snap.upstream_id, reason)
-                unchanged.append(ScheduleRow(snap.id, snap.updated_at, self._next_poll(snap, now, failed=True)))
+                unchanged.append(
+                    ScheduleRow(snap.id, snap.updated_at, self._next_poll(snap, now, failed=True))
+                )
             elif differs(snap.upstream_status, snap.remains, snap.start_count, result) or (
                 STATE_OF_GROUP[result.status] != OrderState.ACTIVE
             ):
@@ -444,7 +472,9 @@ class StatusPoller:
         now = now or utcnow()
         report = RefillReport()
         async with self.session_factory() as session:
-            rows = await TrackingRepository(session).open_refills_with_orders(limit=self.max_refills_per_cycle)
+            rows = await TrackingRepository(session).open_refills_with_orders(
+                limit=self.max_refills_per_cycle
+            )
             snaps = [
                 _RefillSnapshot(
                     id=refill.id,
@@ -469,14 +499,20 @@ class StatusPoller:
             for start in range(0, len(by_id), self.batch_size):
                 chunk = by_id[start : start + self.batch_size]
                 report.upstream_calls += 1
-                refill_statuses = await self.panel.refill_statuses([s.upstream_refill_id or "" for s in chunk])
+                refill_statuses = await self._ask(
+                    self.panel.refill_statuses([s.upstream_refill_id or "" for s in chunk])
+                )
                 report.asked += len(chunk)
                 for snap in chunk:
-                    verdicts[snap.id] = self._refill_verdict(refill_statuses.get(snap.upstream_refill_id or ""))
+                    verdicts[snap.id] = self._refill_verdict(
+                        refill_statuses.get(snap.upstream_refill_id or "")
+                    )
             for start in range(0, len(idless), self.batch_size):
                 chunk = idless[start : start + self.batch_size]
                 report.upstream_calls += 1
-                order_statuses = await self.panel.statuses([s.order_upstream_id or "" for s in chunk])
+                order_statuses = await self._ask(
+                    self.panel.statuses([s.order_upstream_id or "" for s in chunk])
+                )
                 report.asked += len(chunk)
                 for snap in chunk:
                     verdicts[snap.id] = self._idless_verdict(order_statuses.get(snap.order_upstream_id or ""))
@@ -565,18 +601,28 @@ class StatusPoller:
         )
 
 
-async def run_tracking_cycle(poller: StatusPoller, notifier: Any = None) -> None:
-    """The scheduler job: poll orders, then refills, then deliver what that queued. Never raises."""
+async def run_tracking_cycle(poller: StatusPoller, notifier: Notifier | None = None) -> None:
+    """The order job: poll the due orders, then deliver what that queued. Never raises."""
     try:
         await poller.poll_once()
     except Exception:
         log.exception("order status poll failed")
+    if notifier is not None:
+        await _deliver(notifier)
+
+
+async def run_refill_cycle(poller: StatusPoller, notifier: Notifier | None = None) -> None:
+    """The refill job: check open refills, then deliver what that queued. Never raises."""
     try:
         await poller.poll_refills()
     except Exception:
         log.exception("refill status poll failed")
     if notifier is not None:
-        try:
-            await notifier.send_pending()
-        except Exception:
-            log.exception("sending notifications failed")
+        await _deliver(notifier)
+
+
+async def _deliver(notifier: Notifier) -> None:
+    try:
+        await notifier.send_pending()
+    except Exception:
+        log.exception("sending notifications failed")

@@ -10,6 +10,7 @@ import pytest
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
+    TelegramConflictError,
     TelegramForbiddenError,
     TelegramNotFound,
     TelegramRetryAfter,
@@ -22,12 +23,14 @@ from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
+    KeyboardButton,
     Message,
     MessageId,
     ReplyKeyboardMarkup,
-    KeyboardButton,
     ReplyParameters,
 )
+from pydantic import ConfigDict
 
 from bot.sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from tests.telegram_fake.conftest import keyboard, make_png
@@ -41,7 +44,7 @@ class RawCall(TelegramMethod[Any]):
     __returning__: ClassVar[type] = bool
     __api_method__: ClassVar[str] = "sendMessage"
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(extra="allow")
 
 
 def raw(method: str, **params: Any) -> RawCall:
@@ -71,7 +74,10 @@ async def test_send_message_html_round_trip(tg: FakeTelegramServer, bot: Bot) ->
         ("italic", 24, 2),
     ]
     # aiogram re-renders entities into HTML (it leaves the URL unescaped)
-    assert sent.html_text == 'Order <b>#42</b> for <a href="https://example.com/o?id=42&x=1">you</a> &lt;3 😀 <i>ok</i>'
+    assert (
+        sent.html_text
+        == 'Order <b>#42</b> for <a href="https://example.com/o?id=42&x=1">you</a> &lt;3 😀 <i>ok</i>'
+    )
     assert sent.from_user is not None and sent.from_user.is_bot
     assert sent.chat.id == USER and sent.chat.type == "private" and sent.message_id == 1
     assert_valid_message(tg, sent)
@@ -94,9 +100,8 @@ async def test_reply_keyboard_and_reply_parameters(tg: FakeTelegramServer, bot: 
     )
     assert sent.reply_to_message is not None and sent.reply_to_message.text == "hello"
     assert user.reply_keyboard is not None and user.reply_keyboard["keyboard"][0][0]["text"] == "Catalog"
-    with tg.expect_errors("message to be replied not found"):
-        with pytest.raises(TelegramBadRequest):
-            await bot.send_message(USER, "x", reply_parameters=ReplyParameters(message_id=999))
+    with tg.expect_errors("message to be replied not found"), pytest.raises(TelegramBadRequest):
+        await bot.send_message(USER, "x", reply_parameters=ReplyParameters(message_id=999))
     tg.assert_no_violations()
 
 
@@ -111,9 +116,12 @@ async def test_reply_keyboard_and_reply_parameters(tg: FakeTelegramServer, bot: 
         ("<b>unclosed", "HTML", "can't parse entities: Can't find end tag"),
         ("Fish & chips", "HTML", "can't parse entities"),
         ("x", "Klingon", "unsupported parse_mode"),
+        ("Total: 10.50", "MarkdownV2", "can't parse entities: Character '.' is reserved"),
     ],
 )
-async def test_text_limits(tg: FakeTelegramServer, bot: Bot, text: str, parse_mode: str | None, error: str) -> None:
+async def test_text_limits(
+    tg: FakeTelegramServer, bot: Bot, text: str, parse_mode: str | None, error: str
+) -> None:
     tg.add_user(USER)
     with pytest.raises(TelegramBadRequest, match=error):
         await bot.send_message(USER, text, parse_mode=parse_mode)
@@ -136,21 +144,33 @@ async def test_length_is_measured_after_parsing(tg: FakeTelegramServer, bot: Bot
         (keyboard([("Buy", "x" * 65)]), "BUTTON_DATA_INVALID"),
         (keyboard([("Buy", "é" * 33)]), "BUTTON_DATA_INVALID"),  # 66 bytes, 33 characters
         (keyboard([(str(i), str(i)) for i in range(9)]), "too many buttons in inline keyboard row"),
-        (keyboard(*[[(str(r * 8 + c), "d") for c in range(8)] for r in range(13)]), "reply markup is too long"),
-        (keyboard([(" ", "d")]), "text must be non-empty"),
-        (InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="t")]]), "Text buttons are unallowed"),
         (
-            InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="t", url="https://a.b", callback_data="c")]]),
+            keyboard(*[[(str(r * 8 + c), "d") for c in range(8)] for r in range(13)]),
+            "reply markup is too long",
+        ),
+        (keyboard([(" ", "d")]), "text must be non-empty"),
+        (
+            InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="t")]]),
+            "Text buttons are unallowed",
+        ),
+        (
+            InlineKeyboardMarkup(
+                inline_keyboard=[[InlineKeyboardButton(text="t", url="https://a.b", callback_data="c")]]
+            ),
             "exactly one of the optional fields",
         ),
-        (InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="t", url="example.com")]]), "BUTTON_URL_INVALID"),
+        (
+            InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="t", url="example.com")]]),
+            "BUTTON_URL_INVALID",
+        ),
     ],
 )
-async def test_keyboard_limits(tg: FakeTelegramServer, bot: Bot, markup: InlineKeyboardMarkup, error: str) -> None:
+async def test_keyboard_limits(
+    tg: FakeTelegramServer, bot: Bot, markup: InlineKeyboardMarkup, error: str
+) -> None:
     tg.add_user(USER)
-    with tg.expect_errors(error) as caught:
-        with pytest.raises(TelegramBadRequest, match=error):
-            await bot.send_message(USER, "menu", reply_markup=markup)
+    with tg.expect_errors(error) as caught, pytest.raises(TelegramBadRequest, match=error):
+        await bot.send_message(USER, "menu", reply_markup=markup)
     assert len(caught) == 1
     tg.assert_no_violations()
 
@@ -158,7 +178,9 @@ async def test_keyboard_limits(tg: FakeTelegramServer, bot: Bot, markup: InlineK
 async def test_callback_data_of_64_multibyte_bytes_is_fine(tg: FakeTelegramServer, bot: Bot) -> None:
     tg.add_user(USER)
     await bot.send_message(USER, "ok", reply_markup=keyboard([("Buy", "é" * 32)]))
-    await bot.send_message(USER, "ok", reply_markup=keyboard(*[[(str(c), "d") for c in range(8)] for _ in range(12)]))
+    await bot.send_message(
+        USER, "ok", reply_markup=keyboard(*[[(str(c), "d") for c in range(8)] for _ in range(12)])
+    )
     tg.assert_no_violations()
 
 
@@ -226,10 +248,14 @@ async def test_edit_errors(tg: FakeTelegramServer, bot: Bot) -> None:
         with pytest.raises(TelegramBadRequest, match="there is no text in the message to edit"):
             await bot.edit_message_text("x", chat_id=USER, message_id=photo.message_id)
     assert len(caught) == 3
-    edited = await bot.edit_message_caption(chat_id=USER, message_id=photo.message_id, caption="<b>new</b>", parse_mode="HTML")
+    edited = await bot.edit_message_caption(
+        chat_id=USER, message_id=photo.message_id, caption="<b>new</b>", parse_mode="HTML"
+    )
     assert isinstance(edited, Message) and edited.caption == "new" and edited.photo
     with pytest.raises(TelegramBadRequest, match="message is not modified"):
-        await bot.edit_message_caption(chat_id=USER, message_id=photo.message_id, caption="<b>new</b>", parse_mode="HTML")
+        await bot.edit_message_caption(
+            chat_id=USER, message_id=photo.message_id, caption="<b>new</b>", parse_mode="HTML"
+        )
     tg.assert_no_violations()
 
 
@@ -302,7 +328,10 @@ async def test_send_photo_png_and_file_id(tg: FakeTelegramServer, bot: Bot) -> N
     user = tg.add_user(USER)
     png = make_png(3, 2)
     sent = await bot.send_photo(
-        USER, BufferedInputFile(png, "chart.png"), caption="<b>Chart</b>", parse_mode="HTML",
+        USER,
+        BufferedInputFile(png, "chart.png"),
+        caption="<b>Chart</b>",
+        parse_mode="HTML",
         reply_markup=keyboard([("Refresh", "r")]),
     )
     assert sent.photo and sent.photo[-1].width == 3 and sent.photo[-1].height == 2
@@ -340,7 +369,9 @@ async def test_copy_and_forward_message(tg: FakeTelegramServer, bot: Bot) -> Non
     customer = tg.add_user(USER, "Customer")
     admin = tg.add_user(9000, "Admin")
     question = await customer.send_text("Where is my order?")
-    copied = await bot.copy_message(9000, USER, question.message_id, reply_markup=keyboard([("Reply", "r:1001")]))
+    copied = await bot.copy_message(
+        9000, USER, question.message_id, reply_markup=keyboard([("Reply", "r:1001")])
+    )
     assert isinstance(copied, MessageId)
     assert admin.last_message is not None and admin.last_message.text == "Where is my order?"
     assert admin.last_message.message_id == copied.message_id and admin.last_message.buttons == [["Reply"]]
@@ -353,13 +384,21 @@ async def test_copy_and_forward_message(tg: FakeTelegramServer, bot: Bot) -> Non
 
 
 async def test_commands(tg: FakeTelegramServer, bot: Bot) -> None:
-    commands = [BotCommand(command="start", description="Start"), BotCommand(command="orders", description="My orders")]
+    commands = [
+        BotCommand(command="start", description="Start"),
+        BotCommand(command="orders", description="My orders"),
+    ]
     assert await bot.set_my_commands(commands)
     assert await bot.set_my_commands(commands[:1], scope=BotCommandScopeChat(chat_id=5), language_code="ru")
     got = await bot.get_my_commands()
     assert [c.command for c in got] == ["start", "orders"]
-    assert tg.bot_commands() == [{"command": "start", "description": "Start"}, {"command": "orders", "description": "My orders"}]
-    assert [c.command for c in await bot.get_my_commands(scope=BotCommandScopeChat(chat_id=5), language_code="ru")] == ["start"]
+    assert tg.bot_commands() == [
+        {"command": "start", "description": "Start"},
+        {"command": "orders", "description": "My orders"},
+    ]
+    assert [
+        c.command for c in await bot.get_my_commands(scope=BotCommandScopeChat(chat_id=5), language_code="ru")
+    ] == ["start"]
     assert await bot.delete_my_commands()
     assert await bot.get_my_commands() == []
     with tg.expect_errors() as caught:
@@ -445,7 +484,9 @@ async def test_allowed_updates_filters_future_updates(tg: FakeTelegramServer, bo
     await bot.get_updates(allowed_updates=[])
     user.block_bot()
     updates = await bot.get_updates()
-    assert updates[0].my_chat_member is not None and updates[0].my_chat_member.new_chat_member.status == "kicked"
+    assert (
+        updates[0].my_chat_member is not None and updates[0].my_chat_member.new_chat_member.status == "kicked"
+    )
 
 
 async def test_wrong_token(tg: FakeTelegramServer) -> None:
@@ -455,3 +496,37 @@ async def test_wrong_token(tg: FakeTelegramServer) -> None:
             await other.get_me()
     finally:
         await other.session.close()
+
+
+async def test_second_long_poll_terminates_the_first(tg: FakeTelegramServer, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.1)
+    with tg.expect_errors("terminated by other getUpdates request"):
+        second = asyncio.create_task(bot.get_updates(timeout=1))
+        with pytest.raises(TelegramConflictError):
+            await first
+        second.cancel()
+    tg.assert_no_violations()
+
+
+async def test_unmodelled_methods_are_validated_and_answered(tg: FakeTelegramServer, bot: Bot) -> None:
+    user = tg.add_user(USER, "Ann", username="ann")
+    location = await bot.send_location(USER, latitude=51.5, longitude=-0.12)
+    assert location.message_id == 1 and user.last_message is not None and user.last_message.kind == "location"
+    assert await bot.set_chat_menu_button()  # validated, then plain True
+    chat = await bot.get_chat(USER)
+    assert chat.first_name == "Ann" and chat.username == "ann" and chat.type == "private"
+    album = await bot.send_media_group(
+        USER,
+        [
+            InputMediaPhoto(
+                media=BufferedInputFile(make_png(), "a.png"), caption="<b>A</b>", parse_mode="HTML"
+            ),
+            InputMediaPhoto(media=BufferedInputFile(make_png(4, 4), "b.png")),
+        ],
+    )
+    assert [m.caption for m in album] == ["A", None] and album[0].media_group_id == album[1].media_group_id
+    assert [m.photo_is_png for m in user.messages[-2:]] == [True, True]
+    with tg.expect_errors("wrong parameter action"), pytest.raises(TelegramBadRequest):
+        await bot(raw("sendChatAction", chat_id=USER, action="x"))
+    tg.assert_no_violations()

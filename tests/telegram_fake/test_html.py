@@ -38,8 +38,14 @@ def test_offsets_are_utf16_code_units() -> None:
         ('<pre><code class="language-python">x</code></pre>', {"type": "pre", "language": "python"}),
         ("<blockquote>x</blockquote>", {"type": "blockquote"}),
         ("<blockquote expandable>x</blockquote>", {"type": "expandable_blockquote"}),
-        ('<a href="https://example.com/?a=1&amp;b=2">x</a>', {"type": "text_link", "url": "https://example.com/?a=1&b=2"}),
-        ('<tg-emoji emoji-id="5368324170671202286">x</tg-emoji>', {"type": "custom_emoji", "custom_emoji_id": "5368324170671202286"}),
+        (
+            '<a href="https://example.com/?a=1&amp;b=2">x</a>',
+            {"type": "text_link", "url": "https://example.com/?a=1&b=2"},
+        ),
+        (
+            '<tg-emoji emoji-id="5368324170671202286">x</tg-emoji>',
+            {"type": "custom_emoji", "custom_emoji_id": "5368324170671202286"},
+        ),
         ("<B>x</B>", {"type": "bold"}),
     ],
 )
@@ -68,7 +74,7 @@ def test_empty_entities_are_dropped() -> None:
         ("Tom & Jerry", 'Character "&"'),
         ("<br>", 'Unsupported start tag "br"'),
         ("<div>x</div>", 'Unsupported start tag "div"'),
-        ("<b>open", "Can't find end tag corresponding to start tag \"b\""),
+        ("<b>open", 'Can\'t find end tag corresponding to start tag "b"'),
         ("<b><i>x</b></i>", 'Unmatched end tag at byte offset 7, expected "</i>", found "</b>"'),
         ("x</b>", "Unexpected end tag"),
         ("<b", "Unclosed start tag"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiogram import Dispatcher
+from aiogram import Bot, Dispatcher
+from aiogram.types import Message
 
 from bot.sandbox.telegram_server import FakeTelegramServer, MessageWaitTimeout
 
@@ -38,7 +39,9 @@ async def test_start_menu_and_paging_by_edits(tg: FakeTelegramServer, polling: D
     tg.assert_all_callbacks_answered()
 
 
-async def test_wait_returns_reactions_to_the_latest_action_only(tg: FakeTelegramServer, polling: Dispatcher) -> None:
+async def test_wait_returns_reactions_to_the_latest_action_only(
+    tg: FakeTelegramServer, polling: Dispatcher
+) -> None:
     user = tg.add_user(USER)
     await user.send_text("/start")
     await user.wait_for_message(contains="Welcome")
@@ -50,10 +53,10 @@ async def test_wait_returns_reactions_to_the_latest_action_only(tg: FakeTelegram
         await user.wait_for_message(contains="Welcome", timeout=0.3)
     await user.send_text("one")
     await user.send_text("two")
+    # Both replies come after the last action; a filtered wait skips "one" without consuming it.
     two = await user.wait_for_message(contains="two")
-    one_or_late = await user.wait_for_message(timeout=1)
-    assert two.text == "Echo: two"
-    assert one_or_late.text == "Echo: one" or one_or_late.version > two.version
+    one = await user.wait_for_message(timeout=1)
+    assert (two.text, one.text) == ("Echo: two", "Echo: one")
     await user.assert_no_new_messages(within=0.2)
     tg.assert_no_violations()
 
@@ -119,4 +122,26 @@ async def test_blocked_user_is_not_a_violation(tg: FakeTelegramServer, polling: 
             break
         await asyncio.sleep(0.02)
     assert tg.stats.blocked == 1
+    tg.assert_no_violations()
+
+
+async def test_polling_helper_and_group_chats(tg: FakeTelegramServer) -> None:
+    """``server.polling`` owns a bot when none is given; bots may also write to registered groups."""
+    admins = tg.add_chat(-100500, title="Admins")
+    dp = Dispatcher()
+
+    @dp.message()
+    async def relay(message: Message, bot: Bot) -> None:
+        await bot.send_message(admins.id, f"New message from {message.chat.id}: {message.text}")
+
+    user = tg.add_user(USER)
+    async with tg.polling(dp) as bot:
+        assert isinstance(bot, Bot)
+        before = tg.version
+        await user.send_text("help me")
+        note = await tg.wait_for_chat_message(admins.id, contains="help me", after_version=before)
+        assert note.text == f"New message from {USER}: help me" and note.chat["type"] == "supergroup"
+        with pytest.raises(MessageWaitTimeout, match="in chat -100500"):
+            await tg.wait_for_chat_message(admins.id, contains="nothing", timeout=0.1)
+    assert [m.text for m in admins.bot_messages] == [note.text]
     tg.assert_no_violations()

@@ -67,7 +67,11 @@ def test_json_values_accepted(spec: TelegramSpec) -> None:
         ({"chat_id": 1, "text": "x", "disable_notification": "maybe"}, "must be of type Boolean"),
         ({"chat_id": 1, "text": "x", "reply_markup": "{not json"}, "can't parse reply_markup JSON object"),
         (
-            {"chat_id": 1, "text": "x", "reply_markup": {"inline_keyboard": [[{"text": "a", "callback_data": 1}]]}},
+            {
+                "chat_id": 1,
+                "text": "x",
+                "reply_markup": {"inline_keyboard": [[{"text": "a", "callback_data": 1}]]},
+            },
             'can\'t parse InlineKeyboardButton: field "reply_markup.inline_keyboard[0][0].callback_data" '
             "must be of type String",
         ),
@@ -80,7 +84,11 @@ def test_json_values_accepted(spec: TelegramSpec) -> None:
             "must be an Array of InlineKeyboardButton",
         ),
         (
-            {"chat_id": 1, "text": "x", "reply_markup": {"keyboard": [[{"text": "a"}]], "resize_keyboard": "yes"}},
+            {
+                "chat_id": 1,
+                "text": "x",
+                "reply_markup": {"keyboard": [[{"text": "a"}]], "resize_keyboard": "yes"},
+            },
             'ReplyKeyboardMarkup: field "reply_markup.resize_keyboard" must be of type Boolean',
         ),
     ],
