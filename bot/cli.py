@@ -27,9 +27,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smmbot", description="SMM Storefront: a Telegram shop for an SMM panel.")
+    parser = argparse.ArgumentParser(
+        prog="smmbot", description="SMM Storefront: a Telegram shop for an SMM panel."
+    )
     commands = parser.add_subparsers(dest="command")
-    run = commands.add_parser("run", help="run the bot (long polling) with settings from the environment / .env")
+    run = commands.add_parser(
+        "run", help="run the bot (long polling) with settings from the environment / .env"
+    )
     run.set_defaults(handler=_run)
     return parser
 

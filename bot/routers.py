@@ -9,11 +9,11 @@ from bot.handlers import balance, catalog, errors, fallback, order_form, orders,
 
 def feature_routers() -> list[Router]:
     return [
-        errors.router,
-        start.router,
-        order_form.router,
-        catalog.router,
-        orders.router,
-        balance.router,
-        fallback.router,
+        errors.router.build(),
+        start.router.build(),
+        order_form.router.build(),
+        catalog.router.build(),
+        orders.router.build(),
+        balance.router.build(),
+        fallback.router.build(),
     ]

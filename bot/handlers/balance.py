@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
@@ -11,6 +11,7 @@ from bot.i18n import t
 from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import MenuCb
 from bot.telegram.render import clip, show
+from bot.telegram.routes import Routes
 from bot.views.common import money, only_home
 
 
@@ -41,7 +42,7 @@ async def balance_text(users: UserService, user: UserProfile, settings: Settings
     return "\n".join(lines)
 
 
-router = Router(name="balance")
+router = Routes("balance")
 
 
 @router.message(Command("balance"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -13,6 +13,7 @@ from bot.i18n import t
 from bot.services.catalog import CatalogService
 from bot.telegram.callbacks import CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
 from bot.telegram.render import show
+from bot.telegram.routes import Routes
 from bot.views.catalog import (
     CATEGORIES_PER_PAGE,
     SERVICES_PER_PAGE,
@@ -23,7 +24,7 @@ from bot.views.catalog import (
     services_screen,
 )
 
-router = Router(name="catalog")
+router = Routes("catalog")
 SEARCH_QUERY_LIMIT = 100
 
 

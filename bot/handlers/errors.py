@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
 from bot.i18n import t
 from bot.panel import UpstreamUnavailable
 from bot.services.users import UserService
+from bot.telegram.routes import Routes
 
 log = logging.getLogger(__name__)
-router = Router(name="errors")
+router = Routes("errors")
 
 
 @router.errors()

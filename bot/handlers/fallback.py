@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import t
+from bot.telegram.routes import Routes
 from bot.views.common import main_menu
 
-router = Router(name="fallback")
+router = Routes("fallback")
 
 
 @router.callback_query()

@@ -7,7 +7,6 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from aiogram import Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -37,12 +36,13 @@ from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import BuyCb, FormCb
 from bot.telegram.render import show
+from bot.telegram.routes import Routes
 from bot.views.common import money, only_home
 from bot.views.form import edit_menu, field_prompt, summary
 from bot.views.orders import order_detail
 
 log = logging.getLogger(__name__)
-router = Router(name="order_form")
+router = Routes("order_form")
 
 # Which question to ask again when a cross-field check fails at the summary.
 FIELD_OF_ERROR = {"form.error.total_range": "runs", "form.error.quantity_range": "quantity"}

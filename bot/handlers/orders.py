@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
@@ -11,10 +11,11 @@ from bot.services.ordering import ActionOutcome, ActionResult, OrderService
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
 from bot.telegram.render import show
+from bot.telegram.routes import Routes
 from bot.views.common import only_home
 from bot.views.orders import ORDERS_PER_PAGE, order_detail, orders_screen
 
-router = Router(name="orders")
+router = Routes("orders")
 
 
 @router.message(Command("orders"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -13,9 +13,10 @@ from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import LangCb, MenuCb
 from bot.telegram.render import show
+from bot.telegram.routes import Routes
 from bot.views.common import home_button, main_menu
 
-router = Router(name="start")
+router = Routes("start")
 
 
 async def welcome_text(user: UserProfile, shop: ShopSettings) -> str:

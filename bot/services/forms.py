@@ -90,7 +90,7 @@ FIELDS_BY_TYPE: dict[str, tuple[FormField, ...]] = {
     "mentions user followers": (LINK, QUANTITY, FormField("username", "username")),
     "mentions media likers": (LINK, QUANTITY, FormField("media", "link")),
     "comment likes": (LINK, QUANTITY, FormField("username", "username")),
-    "comment replies": (LINK, FormField("username", "username"), FormField("comments", "lines")),
+    "comment replies": (LINK, FormField("username", "username"), FormField("comments", "counted_lines")),
     "poll": (LINK, QUANTITY, FormField("answer_number", "positive_int")),
     "invites from groups": (LINK, QUANTITY, FormField("groups", "lines")),
     "subscriptions": (

@@ -425,12 +425,14 @@ class StatusPoller:
         return now + self.schedule.delay(now - snap.placed_at, cancel_age=cancel_age)
 
     async def _write_batch(self, batch: _Batch, now: datetime, report: PollReport) -> None:
+        """One transaction for the batch; the counters reach `report` only once it committed."""
+        done = PollReport()
         unchanged: list[ScheduleRow] = []
         changed: list[tuple[_Snapshot, OrderStatus]] = []
         for snap in batch.snapshots:
             result = batch.statuses.get(snap.upstream_id)
             if not isinstance(result, OrderStatus):
-                report.errors += 1
+                done.errors += 1
                 reason = result.message if isinstance(result, PanelError) else "missing from the reply"
                 log.warning("order %s (upstream %s): %s", snap.id, snap.upstream_id, reason)
                 unchanged.append(
@@ -451,13 +453,18 @@ class StatusPoller:
                 applied = await apply_order_status(session, order, status, now)
                 if not applied.final:
                     order.next_poll_at = self._next_poll(_Snapshot.of(order), now)
-                if applied.changed:
-                    report.changed += 1
-                report.finalised += applied.final
-                report.refunds += applied.refund > 0
-                report.notices += applied.notices
+                done.changed += applied.changed
+                done.finalised += applied.final
+                done.refunds += applied.refund > 0
+                done.notices += applied.notices
             await session.flush()
-            report.rescheduled += await TrackingRepository(session).reschedule(unchanged)
+            done.rescheduled = await TrackingRepository(session).reschedule(unchanged)
+        report.errors += done.errors
+        report.changed += done.changed
+        report.finalised += done.finalised
+        report.refunds += done.refunds
+        report.notices += done.notices
+        report.rescheduled += done.rescheduled
 
     # --- refills ---------------------------------------------------------------------------------
 

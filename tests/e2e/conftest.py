@@ -59,7 +59,9 @@ class Shop:
         await self.stop()
         return await self.start(**overrides)
 
-    def user(self, user_id: int = 1001, first_name: str = "Ann", language_code: str = "en", **kw: Any) -> FakeUser:
+    def user(
+        self, user_id: int = 1001, first_name: str = "Ann", language_code: str = "en", **kw: Any
+    ) -> FakeUser:
         return self.tg.add_user(user_id, first_name, language_code=language_code, **kw)
 
     async def fund(self, user_id: int, amount: str, first_name: str = "Ann") -> None:
@@ -106,7 +108,9 @@ async def shop_servers(sim_state: PanelState) -> AsyncIterator[tuple[FakeTelegra
 
 
 @pytest.fixture
-async def shop(tmp_path: Path, shop_servers: tuple[FakeTelegramServer, SimulatorHandle]) -> AsyncIterator[Shop]:
+async def shop(
+    tmp_path: Path, shop_servers: tuple[FakeTelegramServer, SimulatorHandle]
+) -> AsyncIterator[Shop]:
     tg, sim = shop_servers
     settings = load_settings(
         _env_file=None,

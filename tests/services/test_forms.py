@@ -19,8 +19,12 @@ from bot.services.forms import (
 TODAY = date(2026, 11, 26)
 
 
-def rules(type_key: str = "default", *, dripfeed: bool = False, low: int = 100, high: int = 10_000) -> ServiceRules:
-    return ServiceRules(service_id="1", type_key=type_key, min_quantity=low, max_quantity=high, dripfeed=dripfeed)
+def rules(
+    type_key: str = "default", *, dripfeed: bool = False, low: int = 100, high: int = 10_000
+) -> ServiceRules:
+    return ServiceRules(
+        service_id="1", type_key=type_key, min_quantity=low, max_quantity=high, dripfeed=dripfeed
+    )
 
 
 def names(r: ServiceRules) -> list[str]:
@@ -54,7 +58,9 @@ def test_dripfeed_services_ask_runs_and_interval_only_when_chosen() -> None:
     assert item is not None and item.name == "runs"
 
 
-@pytest.mark.parametrize("text", ["hello", "http://", "ftp://x.com/a", "https://localhost", "https://exa mple.com", ""])
+@pytest.mark.parametrize(
+    "text", ["hello", "http://", "ftp://x.com/a", "https://localhost", "https://exa mple.com", ""]
+)
 def test_junk_links_are_rejected(text: str) -> None:
     field = form_fields(rules())[0]
     with pytest.raises(FieldError) as caught:
@@ -67,7 +73,9 @@ def test_bare_domain_links_get_https() -> None:
     assert validate(rules(), field, "instagram.com/p/xyz", {}, today=TODAY) == "https://instagram.com/p/xyz"
 
 
-@pytest.mark.parametrize(("text", "ok"), [("99", False), ("100", True), ("10 000", True), ("10001", False), ("1e3", False)])
+@pytest.mark.parametrize(
+    ("text", "ok"), [("99", False), ("100", True), ("10 000", True), ("10001", False), ("1e3", False)]
+)
 def test_quantity_range(text: str, ok: bool) -> None:
     field = form_fields(rules())[1]
     if ok:
@@ -89,7 +97,9 @@ def test_custom_comments_count_must_fit_min_max() -> None:
 def test_dripfeed_total_must_fit_min_max() -> None:
     r = rules(dripfeed=True, low=100, high=1000)
     with pytest.raises(FieldError) as caught:
-        check_complete(r, {"link": "https://a.io/x", "dripfeed": "yes", "quantity": 300, "runs": 4, "interval": 5})
+        check_complete(
+            r, {"link": "https://a.io/x", "dripfeed": "yes", "quantity": 300, "runs": 4, "interval": 5}
+        )
     assert caught.value.key == "form.error.total_range"
     check_complete(r, {"link": "https://a.io/x", "dripfeed": "yes", "quantity": 50, "runs": 4, "interval": 5})
 
@@ -119,7 +129,12 @@ def test_request_for_the_panel() -> None:
     request = build_request(
         r, {"link": "https://x.com/p", "quantity": 200, "usernames": ["a", "b"], "hashtags": ["#x", "#y"]}
     )
-    assert request.params == {"link": "https://x.com/p", "quantity": 200, "usernames": "a\nb", "hashtags": "#x\n#y"}
+    assert request.params == {
+        "link": "https://x.com/p",
+        "quantity": 200,
+        "usernames": "a\nb",
+        "hashtags": "#x\n#y",
+    }
     sub = build_request(
         rules("subscriptions"),
         {"username": "bob", "min": 100, "max": 200, "posts": None, "delay": "30", "expiry": None},

@@ -52,7 +52,10 @@ async def followers(catalog: CatalogService) -> ServiceView:
 
 
 async def test_placed_order_is_charged_once_and_sent_once(
-    session_factory: async_sessionmaker[AsyncSession], catalog: CatalogService, orders: OrderService, sim: SimulatorHandle
+    session_factory: async_sessionmaker[AsyncSession],
+    catalog: CatalogService,
+    orders: OrderService,
+    sim: SimulatorHandle,
 ) -> None:
     await fund(session_factory, "10")
     view = await followers(catalog)
@@ -69,7 +72,10 @@ async def test_placed_order_is_charged_once_and_sent_once(
 
 
 async def test_concurrent_confirms_of_one_form_place_one_order(
-    session_factory: async_sessionmaker[AsyncSession], catalog: CatalogService, orders: OrderService, sim: SimulatorHandle
+    session_factory: async_sessionmaker[AsyncSession],
+    catalog: CatalogService,
+    orders: OrderService,
+    sim: SimulatorHandle,
 ) -> None:
     await fund(session_factory, "10")
     view = await followers(catalog)
@@ -84,13 +90,19 @@ async def test_concurrent_confirms_of_one_form_place_one_order(
 
 
 async def test_not_enough_balance_is_refused_before_the_panel(
-    session_factory: async_sessionmaker[AsyncSession], catalog: CatalogService, orders: OrderService, sim: SimulatorHandle
+    session_factory: async_sessionmaker[AsyncSession],
+    catalog: CatalogService,
+    orders: OrderService,
+    sim: SimulatorHandle,
 ) -> None:
     await fund(session_factory, "1")
     view = await followers(catalog)
     with pytest.raises(InsufficientBalance) as caught:
         await orders.place(
-            user_id=USER, draft_key="42:poor", view=view, values={"link": "https://instagram.com/x", "quantity": 5000}
+            user_id=USER,
+            draft_key="42:poor",
+            view=view,
+            values={"link": "https://instagram.com/x", "quantity": 5000},
         )
     assert caught.value.shortfall == Decimal("5.40") - Decimal("1")
     assert sim.state.count("add") == 0
@@ -98,13 +110,18 @@ async def test_not_enough_balance_is_refused_before_the_panel(
 
 
 async def test_clean_refusal_refunds_at_once_with_the_reason(
-    session_factory: async_sessionmaker[AsyncSession], catalog: CatalogService, orders: OrderService, sim: SimulatorHandle
+    session_factory: async_sessionmaker[AsyncSession],
+    catalog: CatalogService,
+    orders: OrderService,
+    sim: SimulatorHandle,
 ) -> None:
     await fund(session_factory, "10")
     view = await followers(catalog)
     values = {"link": "https://instagram.com/same", "quantity": 100}
     await orders.place(user_id=USER, draft_key="42:one", view=view, values=values)
-    dup = await orders.place(user_id=USER, draft_key="42:two", view=view, values=values)  # same link, still active
+    dup = await orders.place(
+        user_id=USER, draft_key="42:two", view=view, values=values
+    )  # same link, still active
 
     assert dup.outcome == Outcome.REFUSED
     assert dup.order.state == OrderState.REFUSED
@@ -126,7 +143,10 @@ async def test_unknown_outcome_is_kept_for_checking_not_refunded_not_retried(
     view = await followers(catalog)
     sim.state.inject_fault("add", fault, seconds=3)
     result = await orders.place(
-        user_id=USER, draft_key="42:lost", view=view, values={"link": "https://instagram.com/y", "quantity": 100}
+        user_id=USER,
+        draft_key="42:lost",
+        view=view,
+        values={"link": "https://instagram.com/y", "quantity": 100},
     )
     assert result.outcome == Outcome.UNKNOWN
     assert result.order.state == OrderState.UNKNOWN

@@ -59,10 +59,14 @@ async def test_same_key_applies_once(session_factory: async_sessionmaker[AsyncSe
         async with session_factory.begin() as session:
             repo = LedgerRepository(session)
             results.append(
-                await repo.apply(user_id=1, amount=Decimal("-3"), kind=LedgerKind.ORDER_CHARGE, key="order:7:charge")
+                await repo.apply(
+                    user_id=1, amount=Decimal("-3"), kind=LedgerKind.ORDER_CHARGE, key="order:7:charge"
+                )
             )
             results.append(
-                await repo.apply(user_id=1, amount=Decimal("3"), kind=LedgerKind.ORDER_REFUND, key="order:7:refund")
+                await repo.apply(
+                    user_id=1, amount=Decimal("3"), kind=LedgerKind.ORDER_REFUND, key="order:7:refund"
+                )
             )
     assert [r.applied for r in results] == [True, True, False, False]
     assert await balances(session_factory) == (Decimal("10.0000"), Decimal("10.0000"))
