@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -30,8 +31,11 @@ from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
 from bot.routers import feature_routers
 from bot.services.catalog import CatalogService
+from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
+from bot.services.reconcile import ReconcileService, run_admin_alerts
 from bot.services.settings import ShopSettings
+from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
 from bot.services.users import UserService
 from bot.telegram.retry import RetryMiddleware
 from storage.db import apply_migrations, create_engine, create_session_factory
@@ -102,6 +106,10 @@ def create_dispatcher(
         orders=orders,
         shop=ShopSettings(session_factory),
         scheduler=scheduler,
+        poller=StatusPoller(session_factory, panel),
+        reconcile=ReconcileService(
+            session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
+        ),
     )
     i18n = create_i18n(settings.default_locale)
     dp.update.outer_middleware(
@@ -143,16 +151,52 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
         log.warning("could not set the command menu: %s", type(error).__name__)
     if await catalog.is_empty():
         await refresh_catalog(catalog)
+    notifier = Notifier(data["session_factory"], bot, default_locale=settings.default_locale)
+    dispatcher.workflow_data["notifier"] = notifier
+    poller: StatusPoller = data["poller"]
+    # One instance per job at a time; a slow cycle delays the next one instead of overlapping it.
+    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
     scheduler.add_job(
         refresh_catalog,
         "interval",
         minutes=settings.catalog_refresh_minutes,
         args=[catalog],
-        id="catalog_refresh",
-        max_instances=1,
-        coalesce=True,
-        replace_existing=True,
+        id="catalog",
+        **common,
     )
+    scheduler.add_job(
+        run_tracking_cycle,
+        "interval",
+        seconds=settings.poll_interval_seconds,
+        args=[poller, notifier],
+        id="order_tracking",
+        **common,
+    )
+    scheduler.add_job(
+        run_refill_cycle,
+        "interval",
+        seconds=max(settings.poll_interval_seconds, 60.0),
+        args=[poller, notifier],
+        id="refill_tracking",
+        **common,
+    )
+    scheduler.add_job(
+        run_notifier,
+        "interval",
+        seconds=min(settings.poll_interval_seconds, 15.0),
+        args=[notifier],
+        id="notifier",
+        **common,
+    )
+    if settings.admin_ids:
+        scheduler.add_job(
+            run_admin_alerts,
+            "interval",
+            minutes=10,
+            args=[data["reconcile"], settings.admin_ids],
+            id="admin_alerts",
+            **common,
+        )
     if not scheduler.running:
         scheduler.start()
     log.info("bot started")

@@ -97,7 +97,8 @@ FIELDS_BY_TYPE: dict[str, tuple[FormField, ...]] = {
         FormField("username", "username"),
         FormField("min", "sub_min"),
         FormField("max", "sub_max"),
-        FormField("posts", "positive_int", optional=True),
+        # Required: the price is taken upfront for `max` on each of `posts` posts.
+        FormField("posts", "positive_int"),
         FormField("delay", "choice", choices=tuple(str(d) for d in SUBSCRIPTION_DELAYS)),
         FormField("expiry", "future_date", optional=True),
     ),
@@ -345,6 +346,8 @@ def build_request(rules: ServiceRules, values: Mapping[str, Any]) -> OrderReques
     if rules.type_key == "custom comments package":
         lines = None
     quantity = params.get("quantity")
+    if rules.type_key == "subscriptions" and "max" in params and "posts" in params:
+        quantity = int(params["max"]) * int(params["posts"])  # the most the subscription can deliver
     return OrderRequest(
         link=params.get("link"),
         quantity=int(quantity) if quantity is not None else None,

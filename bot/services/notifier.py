@@ -15,7 +15,6 @@ times, then dropped; network and server errors are retried later without a limit
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,31 +56,6 @@ HEADLINE_KEYS: Mapping[str, str] = {
     NotificationKind.REFILL_REJECTED: "notify.refill_rejected",
 }
 
-# English texts used until the key is in the .po files (t() returns the key itself when missing).
-FALLBACK_TEXTS: Mapping[str, str] = {
-    "notify.order_started": "▶️ <b>Order #{id}</b> has started.",
-    "notify.order_completed": "✅ <b>Order #{id}</b> is completed.",
-    "notify.order_partial": "⚠️ <b>Order #{id}</b> was only partly delivered.",
-    "notify.order_canceled": "🛑 <b>Order #{id}</b> was canceled by the supplier.",
-    "notify.order_not_placed": "🛑 <b>Order #{id}</b> did not reach the supplier and will not run.",
-    "notify.refill_completed": "♻️ The refill of <b>order #{id}</b> is done.",
-    "notify.refill_rejected": "♻️ The supplier rejected the refill of <b>order #{id}</b>.",
-    "notify.refund": "💰 {amount} was returned to your balance.",
-    "notify.admin.unknown_order": (
-        "⚠️ <b>Order #{id}</b> (user {user}, {service}): the supplier's answer to the order was lost. "
-        "Check the panel, then attach the supplier's order id or mark it as not placed."
-    ),
-    "notify.admin.stuck_order": (
-        "⏳ <b>Order #{id}</b> (user {user}, {service}) has shown no progress since {since}. "
-        "Supplier status: {status}."
-    ),
-    "order.service": "Service: {name} (#{id})",
-    "order.link": "Link: {link}",
-    "order.quantity": "Quantity: {quantity}",
-    "order.start_count": "Start count: {count}",
-    "order.remains": "Remains: {count}",
-}
-
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
@@ -93,10 +67,6 @@ class SendReport:
     failed: int = 0  # attempts that failed and will be retried
     deferred: int = 0  # rows postponed by a flood limit
     skipped: int = 0  # rows another sender claimed first
-
-
-def _escape(value: Any) -> Any:
-    return html.escape(value, quote=False) if isinstance(value, str) else value
 
 
 def _decimal(value: Any) -> Decimal:
@@ -255,17 +225,7 @@ class Notifier:
             return self._order_message(locale, note.kind, payload)
 
     def _text(self, locale: str, key: str, **values: Any) -> str:
-        """t_in with an English fallback while a key is missing from the .po files."""
-        try:
-            text = t_in(locale, key, **values)
-        except (KeyError, IndexError, ValueError):  # a translation with a placeholder we do not fill
-            text = key
-        if text != key:
-            return text
-        template = FALLBACK_TEXTS.get(key)
-        if template is None:
-            return html.escape(key, quote=False)
-        return template.format(**{name: _escape(value) for name, value in values.items()})
+        return t_in(locale, key, **values)
 
     def _order_message(self, locale: str, kind: str, payload: dict[str, Any]) -> str:
         order_id = payload.get("order_id", "?")

@@ -30,7 +30,7 @@ from storage.repositories.orders import OrderRepository, RefillRepository
 
 log = logging.getLogger(__name__)
 
-FIRST_POLL_DELAY = timedelta(seconds=30)
+FIRST_POLL_DELAY = timedelta(0)  # the next cycle asks; the poller spaces out older orders
 PLACING_GRACE = timedelta(minutes=2)
 
 

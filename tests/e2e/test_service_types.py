@@ -71,8 +71,8 @@ CASES: list[tuple[str, str, list[str], dict[str, Any]]] = [
     (
         "subscriptions",
         "61",
-        ["@brand", "50", "100", "press:Skip", "press:30 min", "31/12/2030"],
-        {"username": "brand", "min": "50", "max": "100", "delay": "30", "expiry": "31/12/2030"},
+        ["@brand", "50", "100", "4", "press:30 min", "press:Skip"],
+        {"username": "brand", "min": "50", "max": "100", "posts": "4", "delay": "30"},
     ),
     ("package", "63", ["https://instagram.com/brand"], {"link": "https://instagram.com/brand"}),
     ("seo", "141", ["https://youtube.com/watch?v=x", "1000", "cats\ndogs"], {"keywords": "cats\ndogs"}),

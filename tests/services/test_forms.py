@@ -137,7 +137,7 @@ def test_request_for_the_panel() -> None:
     }
     sub = build_request(
         rules("subscriptions"),
-        {"username": "bob", "min": 100, "max": 200, "posts": None, "delay": "30", "expiry": None},
+        {"username": "bob", "min": 100, "max": 200, "posts": 3, "delay": "30", "expiry": None},
     )
-    assert sub.params == {"username": "bob", "min": 100, "max": 200, "delay": 30}
-    assert sub.link is None and sub.quantity is None
+    assert sub.params == {"username": "bob", "min": 100, "max": 200, "posts": 3, "delay": 30}
+    assert sub.link is None and sub.quantity == 600  # charged upfront for max × posts

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 03:55:22.900271
+Create Date: 2026-11-26 04:05:33.334270
 """
 
 from collections.abc import Sequence

@@ -1,0 +1,105 @@
+"""Confirm places exactly once; refusals refund at once; unknown outcomes wait for the admins."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from tests.e2e.conftest import Shop
+
+
+async def fill_followers_form(shop: Shop, user_id: int = 1001, quantity: str = "1000") -> None:
+    user = shop.tg.user(user_id)
+    await user.send_text("/order 1")
+    await user.wait_for_message(contains="Send the link")
+    await user.send_text("https://instagram.com/ann")
+    await user.wait_for_message(contains="How many")
+    await user.send_text(quantity)
+    await user.wait_for_message(contains="Check your order")
+
+
+async def test_double_tap_and_forged_replay_place_one_order(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await fill_followers_form(shop)
+    summary = ann.last_message
+    assert summary is not None
+    confirm = summary.find_button("Confirm")["callback_data"]
+    # Two taps in quick succession, then the same button data again later (a retried update).
+    await asyncio.gather(ann.press_data(confirm, summary), ann.press_data(confirm, summary))
+    await ann.wait_for_message(contains="is placed")
+    await ann.press_data(confirm, summary)
+    await ann.wait_for_answer()
+    assert shop.sim.state.count("add") == 1
+    assert await shop.balance(1001) == (Decimal("8.9200"), Decimal("8.9200"))
+
+
+async def test_restart_between_summary_and_confirm_places_once(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await fill_followers_form(shop)
+    summary = ann.last_message
+    assert summary is not None
+    await shop.restart()
+    await ann.press("Confirm", summary)
+    await ann.wait_for_message(contains="is placed")
+    await shop.restart()
+    await ann.press_data(summary.find_button("Confirm")["callback_data"], summary)
+    answer = await ann.wait_for_answer()
+    assert "already placed" in (answer.answer_text or "")
+    assert shop.sim.state.count("add") == 1
+
+
+async def test_restart_mid_form_continues_where_the_user_was(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await ann.send_text("/order 1")
+    await ann.wait_for_message(contains="Send the link")
+    await ann.send_text("https://instagram.com/ann")
+    await ann.wait_for_message(contains="How many")
+    await shop.restart()
+    await ann.send_text("500")
+    summary = await ann.wait_for_message(contains="Check your order")
+    assert "https://instagram.com/ann" in summary.text and "500" in summary.text
+
+
+async def test_upstream_refusal_refunds_and_shows_the_reason(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    # The simulator refuses a second active order on the same link.
+    await fill_followers_form(shop)
+    await ann.press("Confirm")
+    await ann.wait_for_message(contains="is placed")
+    await fill_followers_form(shop)
+    await ann.press("Confirm")
+    refused = await ann.wait_for_message(contains="not accepted")
+    assert "already an active order for this link" in refused.text
+    assert "went back to your balance" in refused.text
+    assert await shop.balance(1001) == (Decimal("8.9200"), Decimal("8.9200"))
+
+
+async def test_upstream_timeout_keeps_the_order_for_checking(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await fill_followers_form(shop)
+    shop.sim.state.inject_fault("add", "hang_after_commit", seconds=3)
+    await ann.press("Confirm")
+    checking = await ann.wait_for_message(contains="being checked")
+    assert "payment is safe" in checking.text
+    assert shop.sim.state.count("add") == 1
+    assert (await shop.balance(1001))[0] == Decimal("8.9200")  # not refunded blindly
+
+
+async def test_not_enough_balance_shows_the_shortfall_and_sends_nothing(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "1")
+    await fill_followers_form(shop)
+    await ann.press("Confirm")
+    short = await ann.wait_for_message(contains="Not enough balance")
+    assert "costs 1.08 USD" in short.text and "Top up 0.08 USD" in short.text
+    assert "Confirm" in " ".join(short.button_texts)  # can confirm again after a top-up
+    assert shop.sim.state.count("add") == 0
+    await shop.fund(1001, "5")
+    await ann.press("Confirm", short)
+    await ann.wait_for_message(contains="is placed")
+    assert shop.sim.state.count("add") == 1
