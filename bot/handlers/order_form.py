@@ -20,7 +20,9 @@ from bot.panel import (
     DuplicateActiveOrder,
     PanelError,
     QuantityOutOfRange,
+    RateLimited,
     UnknownService,
+    UpstreamUnavailable,
 )
 from bot.services.catalog import CatalogService, ServiceView
 from bot.services.forms import FieldError, applicable_fields, next_field, previous_field, validate
@@ -63,6 +65,8 @@ def refusal_text(error: PanelError | None) -> str:
         return t("refused.duplicate")
     if isinstance(error, DripfeedUnsupported):
         return t("refused.dripfeed")
+    if isinstance(error, UpstreamUnavailable | RateLimited):
+        return t("refused.unreachable")
     return t("refused.other")
 
 

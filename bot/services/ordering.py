@@ -201,10 +201,9 @@ class OrderService:
             upstream_id = await self.panel.add(add)
         except AddOutcomeUnknown as error:
             failure = error
-        except UpstreamUnavailable as error:
-            # Raised before anything could reach the panel would still be unknown to us: treat alike.
-            failure = AddOutcomeUnknown(error.message)
         except PanelError as error:
+            # A clean refusal, or a fault that certainly kept the order from the panel
+            # (connection refused, 429): nothing was placed, so the charge goes back.
             failure = error
 
         # Step 3: record the outcome.
