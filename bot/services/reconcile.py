@@ -24,7 +24,8 @@ from bot.panel.parsing import to_str_id
 from bot.services.tracking import apply_order_status, queue_order_notice, refund_order
 from storage.models import NotificationKind, Order, OrderState, utcnow
 from storage.repositories.orders import OrderRepository
-from storage.repositories.outbox import OutboxRepository, TrackingRepository
+from storage.repositories.outbox import OutboxRepository
+from storage.repositories.tracking import TrackingRepository
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import (
@@ -52,7 +51,8 @@ from storage.models import (
 )
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.orders import OrderRepository
-from storage.repositories.outbox import OutboxRepository, ScheduleRow, TrackingRepository
+from storage.repositories.outbox import OutboxRepository, ScheduleRow
+from storage.repositories.tracking import TrackingRepository
 
 if TYPE_CHECKING:
     from bot.services.notifier import Notifier
@@ -580,13 +580,7 @@ class StatusPoller:
                     report.finished += 1
                     report.notices += await self._queue_refill_notice(session, refill, now)
             if untouched:
-                # Checked without news: to the back of the queue (`open_refills` orders by updated_at).
-                await session.execute(
-                    update(Refill)
-                    .where(Refill.id.in_(untouched))
-                    .values(updated_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+                await tracking.touch_refills(untouched, now)
 
     @staticmethod
     async def _queue_refill_notice(session: AsyncSession, refill: Refill, now: datetime) -> bool:

@@ -9,17 +9,16 @@ the lease runs out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Notification, Order, OrderState, Refill, RefillState, User
+from storage.models import Notification, User
 
 
 @dataclass(frozen=True)
@@ -178,66 +177,3 @@ class OutboxRepository:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-
-
-class TrackingRepository:
-    """Order and refill queries only the tracking services use (kept apart from OrderRepository)."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def reschedule(self, rows: Sequence[ScheduleRow]) -> int:
-        """Move `next_poll_at` of unchanged orders in one executemany, leaving `updated_at` alone.
-
-        A row is skipped when the order changed since it was read (another writer, e.g. a cancel
-        request that asked for an early check) or is no longer active: it stays due and is looked
-        at again next cycle.
-        """
-        if not rows:
-            return 0
-        table = cast(Table, Order.__table__)
-        statement = (
-            update(table)
-            .where(
-                table.c.id == bindparam("b_id"),
-                table.c.updated_at == bindparam("b_seen"),
-                table.c.state == OrderState.ACTIVE.value,
-            )
-            .values(next_poll_at=bindparam("b_next"), updated_at=table.c.updated_at)
-        )
-        params = [
-            {"b_id": row.order_id, "b_seen": row.seen_updated_at, "b_next": row.next_poll_at} for row in rows
-        ]
-        await self.session.execute(statement, params)
-        return len(rows)
-
-    async def stuck(self, changed_before: datetime, *, limit: int) -> list[Order]:
-        """Active orders without any observed progress since `changed_before`, longest silent first."""
-        last_change = func.coalesce(Order.status_changed_at, Order.placed_at, Order.created_at)
-        result = await self.session.execute(
-            select(Order)
-            .where(Order.state == OrderState.ACTIVE, last_change < changed_before)
-            .order_by(last_change, Order.id)
-            .limit(limit)
-        )
-        return list(result.scalars())
-
-    async def open_refills_with_orders(self, *, limit: int) -> list[tuple[Refill, Order]]:
-        """Unfinished refills with their orders, least recently looked at first."""
-        result = await self.session.execute(
-            select(Refill, Order)
-            .join(Order, Order.id == Refill.order_id)
-            .where(Refill.state.in_([RefillState.REQUESTED, RefillState.RUNNING]))
-            .order_by(Refill.updated_at, Refill.id)
-            .limit(limit)
-        )
-        return [(row[0], row[1]) for row in result.all()]
-
-    async def refill_for_update(self, refill_id: int) -> Refill | None:
-        result = await self.session.execute(
-            select(Refill)
-            .where(Refill.id == refill_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        return result.scalars().first()
