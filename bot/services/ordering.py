@@ -24,6 +24,7 @@ from bot.panel import AddOrder, AddOutcomeUnknown, PanelClient, PanelError, Upst
 from bot.services.catalog import Page, ServiceView, clamp_page
 from bot.services.forms import OrderRequest, ServiceRules, build_request, check_complete
 from bot.services.pricing import Quote, quote
+from bot.services.refunds import refund_order
 from storage.models import LedgerKind, Order, OrderState, Refill, RefillState, utcnow
 from storage.repositories.ledger import InsufficientFunds, LedgerRepository
 from storage.repositories.orders import OrderRepository, RefillRepository
@@ -231,28 +232,12 @@ class OrderService:
                     "order %s: add outcome unknown (%s); left for the admins", stored.id, failure.message
                 )
                 return Placement(Outcome.UNKNOWN, stored, failure)
-            await self._refund(session, stored, stored.price, note="refused upstream")
+            await refund_order(session, stored, stored.price, note="refused upstream")
             await orders.update_fields(
                 stored, state=OrderState.REFUSED, error=failure.message[:500], finished_at=now
             )
             log.info("order %s refused upstream: %s", stored.id, failure.message)
             return Placement(Outcome.REFUSED, stored, failure)
-
-    async def _refund(self, session: AsyncSession, order: Order, amount: Decimal, *, note: str) -> bool:
-        """Refund once per order through the ledger's unique key."""
-        if amount <= 0:
-            return False
-        result = await LedgerRepository(session).apply(
-            user_id=order.user_id,
-            amount=amount,
-            kind=LedgerKind.ORDER_REFUND,
-            key=f"order:{order.id}:refund",
-            order_id=order.id,
-            note=note,
-        )
-        if result.applied:
-            order.refunded = amount
-        return result.applied
 
     async def recover_interrupted(self) -> int:
         """At start-up: orders a crash left in PLACING may or may not exist upstream -> UNKNOWN."""

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import OrderNotFound, OrderStatus, PanelClient, PanelError, UpstreamUnavailable
 from bot.panel.parsing import to_str_id
-from bot.services.tracking import apply_order_status, queue_order_notice, refund_order
+from bot.services.refunds import refund_order
+from bot.services.tracking import apply_order_status, queue_order_notice
 from storage.models import NotificationKind, Order, OrderState, utcnow
 from storage.repositories.orders import OrderRepository
 from storage.repositories.outbox import OutboxRepository

@@ -40,8 +40,8 @@ from bot.panel import (
     normalize_status,
 )
 from bot.panel import RefillState as UpstreamRefillState
+from bot.services.refunds import refund_order
 from storage.models import (
-    LedgerKind,
     NotificationKind,
     Order,
     OrderState,
@@ -49,7 +49,6 @@ from storage.models import (
     RefillState,
     utcnow,
 )
-from storage.repositories.ledger import LedgerRepository
 from storage.repositories.orders import OrderRepository
 from storage.repositories.outbox import OutboxRepository, ScheduleRow
 from storage.repositories.tracking import TrackingRepository
@@ -107,25 +106,6 @@ def refund_due(order: Order, state: OrderState, remains: int | None) -> Decimal:
     if state == OrderState.PARTIAL:
         return max(partial_refund(order.price, order.quantity, remains) - order.refunded, Decimal("0"))
     return Decimal("0")
-
-
-async def refund_order(
-    session: AsyncSession, order: Order, amount: Decimal, *, note: str, actor_id: int | None = None
-) -> Decimal:
-    """Refund once per order through the ledger's unique key; returns what the order has been refunded."""
-    if amount <= 0:
-        return order.refunded
-    result = await LedgerRepository(session).apply(
-        user_id=order.user_id,
-        amount=amount,
-        kind=LedgerKind.ORDER_REFUND,
-        key=f"order:{order.id}:refund",
-        order_id=order.id,
-        note=note[:200],
-        actor_id=actor_id,
-    )
-    order.refunded = result.entry.amount
-    return order.refunded
 
 
 # --- notifications -----------------------------------------------------------------------------
