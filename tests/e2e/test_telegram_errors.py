@@ -1,0 +1,51 @@
+"""Telegram's own errors never reach the user as a failure: flood limits are waited out, edits that
+change nothing are ignored, and a user who blocked the bot is remembered."""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.conftest import Shop
+
+
+async def test_flood_limit_is_waited_out_and_the_reply_arrives(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    shop.tg.inject_429(count=2, retry_after=1, methods=["sendMessage"])
+    started = time.monotonic()
+    await ann.send_text("/start")
+    await ann.wait_for_message(contains="Hello, Ann", timeout=10)
+    assert time.monotonic() - started >= 2  # waited retry_after twice instead of giving up
+    assert shop.tg.stats.retry_after_sent == 2
+
+
+async def test_pressing_the_same_page_twice_is_harmless(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await ann.send_text("/services")
+    page = await ann.wait_for_message(contains="Categories")
+    counter = next(label for label in page.button_texts if "/" in label and label[0].isdigit())
+    await ann.press(counter)  # re-renders the same page: Telegram says "not modified"
+    await ann.wait_for_answer()
+    await ann.press(counter)
+    await ann.wait_for_answer()
+    assert shop.tg.stats.not_modified >= 1
+    await ann.assert_no_new_messages(within=0.3)
+
+
+async def test_blocked_user_is_marked_when_a_reply_fails(shop: Shop) -> None:
+    from storage.repositories.users import UserRepository
+
+    ann = shop.user(1001, "Ann")
+    await ann.send_text("/start")
+    await ann.wait_for_message()
+    ann.block_bot()
+    await ann.send_text("/help")  # the reply gets 403; the bot must cope and remember
+    assert shop.app is not None
+    for _ in range(50):
+        async with shop.app.session_factory() as session:
+            user = await UserRepository(session).get(1001)
+        if user is not None and user.blocked_bot:
+            break
+        import asyncio
+
+        await asyncio.sleep(0.1)
+    assert user is not None and user.blocked_bot
