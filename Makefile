@@ -19,8 +19,9 @@ install: $(STAMP)
 run: $(STAMP)
 	@if [ -f .env ] || [ -n "$$BOT_TOKEN" ]; then $(BIN)/smmbot run; else $(BIN)/smmbot demo; fi
 
+## The offline demo, whatever .env says; e.g. `make demo ARGS=--as-admin`.
 demo: $(STAMP)
-	$(BIN)/smmbot demo
+	$(BIN)/smmbot demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -6,6 +6,7 @@ on; links always stay visible as ``text (url)`` so nothing is lost on a plain te
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def styled_runs(text: str, entities: Sequence[Mapping[str, Any]] | None) -> list
             spans.append((start, end, entity))
     points = sorted({0, total, *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
     runs: list[Run] = []
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         piece = units[2 * start : 2 * end].decode("utf-16-le", errors="replace")
         styles: set[str] = set()
         for span_start, span_end, entity in spans:

@@ -110,12 +110,17 @@ class _Ctx:
     referenced: set[str] = field(default_factory=set)
 
 
+SHARED_SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "telegram" / SPEC_FILENAME
+BUNDLED_SPEC = Path(__file__).resolve().parent / "data" / SPEC_FILENAME
+
+
 def default_spec_path() -> Path:
-    """``$TELEGRAM_SPEC_PATH`` or ``<repo>/../shared/telegram/<spec>``: where the lead keeps it."""
+    """``$TELEGRAM_SPEC_PATH``, else the project's shared copy beside the checkout, else the copy
+    shipped in the package (so the demo works on a machine that has only the package)."""
     env = os.environ.get(SPEC_ENV_VAR)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "telegram" / SPEC_FILENAME
+    return SHARED_SPEC if SHARED_SPEC.is_file() else BUNDLED_SPEC
 
 
 def load_spec(path: Path | str | None = None) -> TelegramSpec:

@@ -30,7 +30,7 @@ async def test_config_errors_are_one_clear_line_each(tmp_path: Path) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
     text = err.decode()
     assert process.returncode == 2
     assert "Traceback" not in text

@@ -136,3 +136,12 @@ def test_validate_object_checks_responses(spec: TelegramSpec) -> None:
     spec.validate_object("Message", {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}})
     with pytest.raises(SpecError):
         spec.validate_object("Message", {"message_id": 1, "chat": {"id": 1, "type": "private"}})
+
+
+def test_bundled_spec_is_the_shared_one() -> None:
+    """The package ships a copy of the official spec for machines without ../shared; keep it identical."""
+    from bot.sandbox.telegram_spec import BUNDLED_SPEC, SHARED_SPEC
+
+    if not SHARED_SPEC.is_file():
+        pytest.skip(f"no shared spec at {SHARED_SPEC} to compare with")
+    assert BUNDLED_SPEC.read_bytes() == SHARED_SPEC.read_bytes()

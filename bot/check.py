@@ -1,0 +1,253 @@
+"""`smmbot check`: is this configuration able to run the shop?
+
+Loads the settings exactly like `smmbot run`, then checks the database (connect + ``SELECT 1``),
+Redis when configured, the panel (``balance``) and Telegram (``getMe``), one line per check and
+one clear line per problem. Secrets never appear: the token and API key are not printed and a
+password in a URL is shown as ``***``. `--offline` stops after the configuration and the database
+(what the Docker HEALTHCHECK runs: cheap, and no calls to Telegram or the panel every minute).
+
+Exit status: 0 when everything is fine, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.config import ConfigError, Settings, load_settings
+
+__all__ = ["CheckResult", "add_check_arguments", "mask_url", "run_check", "run_checks"]
+
+CHECK_TIMEOUT = 15.0
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str  # "ok", "fail", "warn" or "skip"
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+    def line(self) -> str:
+        label = {"ok": "[ OK ]", "fail": "[FAIL]", "warn": "[WARN]", "skip": "[SKIP]"}[self.status]
+        return f"{label} {self.name}: {self.detail}"
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (user, host and path stay readable)."""
+    return _PASSWORD_IN_URL.sub(lambda m: f"{m.group('head')}***@", url)
+
+
+class _Scrubber:
+    """Removes every secret of the settings from a text that is about to be printed."""
+
+    def __init__(self, settings: Settings) -> None:
+        secrets = [
+            value.get_secret_value()
+            for value in (getattr(settings, name) for name in type(settings).model_fields)
+            if isinstance(value, SecretStr)
+        ]
+        for url in (settings.database_url, settings.redis_url or ""):
+            match = re.search(r"://[^:/@\s]*:([^@\s]+)@", url)
+            if match:
+                secrets.append(match.group(1))
+        self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        text = mask_url(text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _reason(error: BaseException, scrub: _Scrubber) -> str:
+    message = " ".join(str(error).split())
+    if len(message) > 160:
+        message = message[:157] + "..."
+    name = type(error).__name__
+    return scrub(f"{name}: {message}" if message else name)
+
+
+# -- the checks ---------------------------------------------------------------------------------------
+async def check_database(settings: Settings, scrub: _Scrubber) -> CheckResult:
+    shown = mask_url(settings.database_url)
+    path = settings.sqlite_path()
+    if path is not None and not path.exists():
+        folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+        if os.access(folder, os.W_OK):
+            return CheckResult("database", "ok", f"{shown} does not exist yet; it is created at start-up")
+        return CheckResult("database", "fail", f"cannot create {shown}: {folder} is not writable")
+    from sqlalchemy import text
+
+    from storage.db import create_engine
+
+    engine = None
+    try:
+        engine = create_engine(settings.database_url)
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except Exception as error:
+        return CheckResult("database", "fail", f"cannot connect to {shown} ({_reason(error, scrub)})")
+    finally:
+        if engine is not None:
+            await engine.dispose()
+    return CheckResult("database", "ok", f"{shown} answers")
+
+
+async def check_redis(settings: Settings, scrub: _Scrubber) -> CheckResult:
+    assert settings.redis_url
+    shown = mask_url(settings.redis_url)
+    try:
+        from redis.asyncio import Redis
+
+        client: Any = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await client.ping()
+        finally:
+            await client.aclose()
+    except Exception as error:
+        return CheckResult("redis", "fail", f"cannot reach REDIS_URL {shown} ({_reason(error, scrub)})")
+    return CheckResult("redis", "ok", f"{shown} answers")
+
+
+async def check_panel(settings: Settings, scrub: _Scrubber) -> CheckResult:
+    from bot.panel import PanelClient
+    from bot.panel.errors import InvalidApiKey, PanelError, UpstreamUnavailable
+
+    shown = scrub(settings.panel_api_url)
+    client = PanelClient(
+        settings.panel_api_url,
+        settings.panel_api_key,
+        timeout=min(settings.panel_timeout_seconds, CHECK_TIMEOUT),
+        read_retries=0,  # one answer is enough to judge; the running bot retries
+    )
+    try:
+        balance = await client.balance()
+    except InvalidApiKey as error:
+        return CheckResult(
+            "panel", "fail", f"the panel at {shown} refused PANEL_API_KEY ({scrub(error.message)})"
+        )
+    except UpstreamUnavailable as error:
+        reason = scrub(error.reason)
+        if reason.startswith(("connection failed", "timeout")):
+            return CheckResult("panel", "fail", f"cannot reach PANEL_API_URL {shown} ({reason})")
+        return CheckResult(
+            "panel", "fail", f"PANEL_API_URL {shown} does not answer like a panel API ({reason})"
+        )
+    except PanelError as error:
+        return CheckResult("panel", "fail", f"the panel at {shown} answered an error: {scrub(error.message)}")
+    except Exception as error:
+        return CheckResult("panel", "fail", f"cannot use PANEL_API_URL {shown} ({_reason(error, scrub)})")
+    finally:
+        await client.close()
+    currency = balance.currency or "(no currency given)"
+    detail = f"{shown} answers; balance {balance.amount} {currency}"
+    if balance.amount < settings.panel_low_balance_threshold:
+        return CheckResult(
+            "panel",
+            "warn",
+            f"{detail}, below PANEL_LOW_BALANCE_THRESHOLD {settings.panel_low_balance_threshold}",
+        )
+    return CheckResult("panel", "ok", detail)
+
+
+async def check_telegram(settings: Settings, scrub: _Scrubber) -> CheckResult:
+    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+
+    from bot.app import create_bot
+    from bot.telegram.retry import RetryMiddleware
+
+    shown = scrub(settings.telegram_api_url)
+    bot = create_bot(settings)
+    for middleware in list(bot.session.middleware):
+        if isinstance(middleware, RetryMiddleware):  # one answer is enough here
+            bot.session.middleware.unregister(middleware)
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT + 5):
+            me = await bot.get_me(request_timeout=int(CHECK_TIMEOUT))
+    except TelegramUnauthorizedError:
+        return CheckResult(
+            "Telegram", "fail", "BOT_TOKEN was rejected (401 Unauthorized); copy it again from @BotFather"
+        )
+    except (TelegramNetworkError, TimeoutError) as error:
+        return CheckResult(
+            "Telegram", "fail", f"cannot reach TELEGRAM_API_URL {shown} ({_reason(error, scrub)})"
+        )
+    except TelegramAPIError as error:
+        return CheckResult("Telegram", "fail", f"{shown} refused getMe ({_reason(error, scrub)})")
+    except Exception as error:
+        return CheckResult(
+            "Telegram",
+            "fail",
+            f"TELEGRAM_API_URL {shown} does not answer like a Bot API ({_reason(error, scrub)})",
+        )
+    finally:
+        await bot.session.close()
+    return CheckResult("Telegram", "ok", f"@{me.username} ({scrub(me.first_name)}) via {shown}")
+
+
+async def run_checks(settings: Settings, *, offline: bool = False) -> list[CheckResult]:
+    """Every check for these settings (in parallel), in a fixed order."""
+    scrub = _Scrubber(settings)
+    checks = [check_database(settings, scrub)]
+    if settings.redis_url:
+        checks.append(check_redis(settings, scrub))
+    if not offline:
+        checks += [check_panel(settings, scrub), check_telegram(settings, scrub)]
+    results = list(await asyncio.gather(*checks))
+    if offline:
+        results.append(CheckResult("panel, Telegram", "skip", "not contacted (--offline)"))
+    return results
+
+
+async def run_check(*, offline: bool = False, out: Callable[[str], None] = print, **overrides: Any) -> int:
+    """Load the settings like `smmbot run` does, run the checks, print one line each; 0 = all OK."""
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            out(f"[FAIL] {line}")
+        out("Fix the configuration (.env or environment, see .env.example) and run `smmbot check` again.")
+        return 1
+    has_env_file = os.path.isfile(".env")  # noqa: ASYNC240 - one stat, before any I/O starts
+    source = "the environment and .env" if has_env_file else "the environment (no .env here)"
+    admins = len(settings.admin_ids)
+    out(f"[ OK ] configuration: read from {source}; {admins} admin{'s' if admins != 1 else ''}")
+    results = await run_checks(settings, offline=offline)
+    for result in results:
+        out(result.line())
+    problems = sum(1 for result in results if not result.ok)
+    if problems:
+        out(f"{problems} problem{'s' if problems != 1 else ''} found.")
+        return 1
+    out("All checks passed." if not offline else "Configuration and storage are fine.")
+    return 0
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="only the configuration and the database/Redis (no calls to the panel or Telegram)",
+    )
+
+
+def check_command(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(run_check(offline=args.offline))
+    except KeyboardInterrupt:
+        return 130
