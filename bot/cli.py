@@ -14,14 +14,12 @@ def _run(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
     from bot.logging_setup import setup_logging
-    from bot.webhook import run
+    from bot.webhook import run, webhook_secret
 
     settings = load_settings()
-    secrets = [getattr(settings, name) for name in type(settings).model_fields]
-    setup_logging(
-        settings.log_level,
-        secrets=[value.get_secret_value() for value in secrets if isinstance(value, SecretStr)],
-    )
+    values = [getattr(settings, name) for name in type(settings).model_fields]
+    secrets = [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+    setup_logging(settings.log_level, secrets=[*secrets, webhook_secret(settings)])
     try:
         # Long polling; webhook mode with --webhook or WEBHOOK_URL set (bot/webhook.py).
         asyncio.run(run(settings, webhook=getattr(args, "webhook", False)))

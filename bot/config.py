@@ -5,6 +5,9 @@ The variable names are a contract with deployments, docs and tests; keep them st
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/smmbot.sqlite3"
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ConfigError(Exception):
@@ -29,6 +33,11 @@ def _split_ids(value: Any) -> Any:
         parts = [p.strip() for p in value.replace(";", ",").split(",")]
         return [p for p in parts if p]
     return value
+
+
+def _default_instance_id() -> str:
+    """`hostname-pid`: unique per process, readable in the lease table and the logs."""
+    return f"{socket.gethostname()[:48]}-{os.getpid()}"
 
 
 class Settings(BaseSettings):
@@ -63,6 +72,15 @@ class Settings(BaseSettings):
     broadcast_rate_per_second: float = Field(default=25.0, gt=0, le=30)
     panel_low_balance_threshold: Decimal = Field(default=Decimal("10"), ge=0)
     stuck_order_hours: float = Field(default=48.0, gt=0)
+
+    # Scale-out: webhook mode and several instances (bot/webhook.py, bot/coordination.py).
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_path: str = "/telegram/webhook"
+    webhook_listen_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=0, le=65535)
+    instance_id: str = Field(default_factory=_default_instance_id)
+    lease_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     @field_validator("admin_ids", "allowed_user_ids", mode="before")
     @classmethod
@@ -100,6 +118,55 @@ class Settings(BaseSettings):
         if "://" not in value:
             raise ValueError("must be an SQLAlchemy URL like sqlite+aiosqlite:///./data/smmbot.sqlite3")
         return value
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _webhook_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        value = str(value).strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be the public https:// URL Telegram sends updates to")
+        return value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        raw = str(raw).strip()
+        if not _SECRET_TOKEN.fullmatch(raw):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return raw
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _webhook_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/") or any(c.isspace() for c in value) or "?" in value:
+            raise ValueError("must be a URL path starting with /, like /telegram/webhook")
+        return value
+
+    @field_validator("webhook_listen_host")
+    @classmethod
+    def _listen_host(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must be an address to listen on, like 0.0.0.0")
+        return value
+
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 64:
+            raise ValueError("must be 1-64 characters")
+        return value
+
+    @property
+    def webhook_enabled(self) -> bool:
+        return self.webhook_url is not None
 
     @property
     def is_sqlite(self) -> bool:

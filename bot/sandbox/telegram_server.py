@@ -298,7 +298,9 @@ class FakeTelegramServer:
         self.updates: list[dict[str, Any]] = []
         self.allowed_updates: list[str] | None = None
         self.webhook: WebhookConfig | None = None
-        self._next_update_id = 1
+        # Like Telegram's, ids keep growing across restarts of the server, so a bot that keeps its
+        # database (and its record of processed update ids) does not mistake new updates for old.
+        self._next_update_id = int(time.time() * 10) % 1_000_000_000 + 1
         self._faults: list[_Fault] = []
         self._expectations: list[_Expectation] = []
         self._notifier = Notifier()

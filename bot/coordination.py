@@ -1,0 +1,263 @@
+"""Several identical bot instances on one database: one scheduler leader, each update processed once.
+
+Leader lease
+    Every instance runs `LeaderLease.tick` every LEASE_SECONDS / 3. A tick takes or renews the row
+    `leases(name="scheduler")` with one conditional UPDATE (or the first INSERT), which the database
+    makes atomic on SQLite and PostgreSQL alike (storage/repositories/coordination.py). The periodic
+    jobs (status polling, catalog sync, notifier, admin alerts…) are wrapped with `LeaderLease.only`
+    and return at once unless this instance holds the lease. When the holder dies, its lease runs
+    out after LEASE_SECONDS and the next tick of another instance takes it: a takeover within
+    LEASE_SECONDS + LEASE_SECONDS / 3. A holder stops acting as leader on its own clock a quarter of
+    the lease before the row expires, counted from when its last successful renewal *started*, so a
+    holder that cannot reach the database has stopped before anyone else can start. On shutdown the
+    lease is released (it lapses at once), so a successor takes over at its next tick.
+
+    The lease decides who *starts* the jobs; the jobs themselves stay safe to overlap (the outbox
+    claims rows before sending, order updates are conditional), so the short window in which a job
+    started by a leader that just lost the lease is still running cannot send anything twice.
+
+Update de-duplication
+    `UpdateDedupMiddleware`, the first of our outer update middlewares (it runs before user
+    registration and before any handler), records each update_id in `processed_updates` with
+    INSERT ... ON CONFLICT DO NOTHING: the first delivery inserts the row and is processed, a
+    redelivery of the same update (Telegram retrying, a load balancer retrying on another instance)
+    finds the row and is skipped. The mark is taken at the *start* ("at most once"), so two
+    concurrent deliveries can never both run. If processing raises, the mark is removed again, so a
+    failed update is not remembered as processed forever and a redelivery may retry it (the money
+    paths are idempotent by their own keys). A process that dies mid-update keeps the mark; that
+    update is not retried. Rows older than two days are pruned by a leader job (Telegram keeps an
+    undelivered update for at most 24 hours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.db import apply_migrations
+from storage.models import utcnow
+from storage.repositories.coordination import LeaseRepository, ProcessedUpdateRepository
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_LEASE = "scheduler"
+LEASE_JOB_ID = "leader_lease"
+PRUNE_JOB_ID = "processed_updates_prune"
+PROCESSED_UPDATES_KEPT = timedelta(days=2)
+RELEASE_TIMEOUT = 5.0
+# Arbitrary constant key of the PostgreSQL advisory lock taken around migrations.
+MIGRATION_LOCK_KEY = 0x5A4D_4D53_0001
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class LeaderLease:
+    """This instance's view of one named lease; see the module docstring."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        holder: str,
+        seconds: float,
+        name: str = SCHEDULER_LEASE,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if seconds <= 0:
+            raise ValueError("lease seconds must be positive")
+        self.session_factory = session_factory
+        self.holder = holder
+        self.seconds = seconds
+        self.name = name
+        self.monotonic = monotonic
+        self.term: int | None = None
+        self._valid_until = 0.0  # monotonic time until which this instance may act as leader
+        self._lock = asyncio.Lock()
+
+    @property
+    def renew_interval(self) -> float:
+        """How often to tick: three tries per lease, so one failed renewal is survived."""
+        return self.seconds / 3
+
+    @property
+    def validity(self) -> float:
+        """How long after a renewal *started* this instance acts as leader: 3/4 of the lease."""
+        return self.seconds * 3 / 4
+
+    @property
+    def is_leader(self) -> bool:
+        return self.monotonic() < self._valid_until
+
+    async def tick(self) -> bool:
+        """Take or renew the lease; True when this instance is the leader afterwards. Never raises."""
+        async with self._lock:
+            was_leader = self.is_leader
+            started = self.monotonic()
+            try:
+                async with self.session_factory.begin() as session:
+                    grant = await LeaseRepository(session).acquire(self.name, self.holder, self.seconds)
+            except Exception as error:
+                log.warning(
+                    "lease %r: could not renew (%s); leader for %.1f s more at most",
+                    self.name,
+                    type(error).__name__,
+                    max(0.0, self._valid_until - self.monotonic()),
+                )
+                return self.is_leader
+            if grant is None:
+                self._valid_until = 0.0
+                if was_leader:
+                    log.warning("lease %r: taken by another instance; no longer the leader", self.name)
+                return False
+            self._valid_until = started + self.validity
+            if not was_leader or grant.term != self.term:
+                log.info("lease %r: %s is the leader (term %d)", self.name, self.holder, grant.term)
+            self.term = grant.term
+            return True
+
+    async def release(self, timeout: float = RELEASE_TIMEOUT) -> None:
+        """Stop acting as leader and let the lease lapse now, so a successor takes it at once (call it
+        after stopping the scheduler). Waits at most `timeout` for the database; otherwise the
+        lease runs out by itself."""
+        self._valid_until = 0.0
+        try:
+            async with asyncio.timeout(timeout), self._lock, self.session_factory.begin() as session:
+                self._valid_until = 0.0  # again: a tick that was under way may have renewed it
+                released = await LeaseRepository(session).release(self.name, self.holder)
+        except Exception as error:
+            log.warning(
+                "lease %r: could not release (%s); it runs out by itself", self.name, type(error).__name__
+            )
+            return
+        if released:
+            log.info("lease %r: released by %s", self.name, self.holder)
+
+    def only(self, job: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | None]]:
+        """Wrap a scheduler job so that it does its work only on the leader."""
+
+        @functools.wraps(job)
+        async def leader_only(*args: P.args, **kwargs: P.kwargs) -> R | None:
+            if not self.is_leader:
+                return None
+            return await job(*args, **kwargs)
+
+        leader_only.leader_only = True  # type: ignore[attr-defined]
+        return leader_only
+
+    def guard_jobs(
+        self, scheduler: BaseScheduler, *, every_instance: Collection[str] = (LEASE_JOB_ID,)
+    ) -> list[str]:
+        """Make every job of the scheduler leader-only, except `every_instance` (the lease tick).
+
+        Called once all start-up jobs are added, so jobs added by any feature (tracking, catalog,
+        notifier, admin console) run on one instance without each of them knowing about the lease.
+        Idempotent. Returns the ids of the jobs it wrapped.
+        """
+        wrapped = []
+        for job in scheduler.get_jobs():
+            if job.id in every_instance or getattr(job.func, "leader_only", False):
+                continue
+            scheduler.modify_job(job.id, func=self.only(job.func))
+            wrapped.append(job.id)
+        return wrapped
+
+
+def schedule_coordination(
+    scheduler: BaseScheduler, leader: LeaderLease, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Add the lease tick (every instance) and the pruning of processed update ids (leader)."""
+    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
+    scheduler.add_job(
+        leader.tick,
+        "interval",
+        seconds=leader.renew_interval,
+        id=LEASE_JOB_ID,
+        next_run_time=datetime.now(UTC),  # at once too: start-up may have outlasted the first grant
+        **common,
+    )
+    scheduler.add_job(
+        prune_processed_updates, "interval", hours=1, args=[session_factory], id=PRUNE_JOB_ID, **common
+    )
+
+
+async def prune_processed_updates(
+    session_factory: async_sessionmaker[AsyncSession], keep: timedelta = PROCESSED_UPDATES_KEPT
+) -> int:
+    """The scheduler job that forgets old update ids. Never raises."""
+    try:
+        async with session_factory.begin() as session:
+            removed = await ProcessedUpdateRepository(session).prune(utcnow() - keep)
+    except Exception:
+        log.exception("pruning processed updates failed")
+        return 0
+    if removed:
+        log.debug("pruned %d processed update ids", removed)
+    return removed
+
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class UpdateDedupMiddleware(BaseMiddleware):
+    """Outer update middleware: process each update_id once across all instances (module docstring)."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.session_factory = session_factory
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        update_id = event.update_id
+        async with self.session_factory.begin() as session:
+            first = await ProcessedUpdateRepository(session).mark(update_id)
+        if not first:
+            log.info("update %s was delivered again; skipped", update_id)
+            return None
+        try:
+            return await handler(event, data)
+        except BaseException:
+            await self._forget(update_id)
+            raise
+
+    async def _forget(self, update_id: int) -> None:
+        try:
+            async with self.session_factory.begin() as session:
+                await ProcessedUpdateRepository(session).forget(update_id)
+        except Exception as error:  # the original error matters more
+            log.warning("update %s: could not clear its processed mark (%s)", update_id, type(error).__name__)
+
+
+async def wait_for_tasks(tasks: Collection[asyncio.Task[Any]], timeout: float) -> int:
+    """Let in-flight update tasks finish (graceful shutdown); returns how many were still running."""
+    pending = [task for task in tasks if not task.done()]
+    if not pending:
+        return 0
+    log.info("waiting for %d update(s) in flight", len(pending))
+    _, still = await asyncio.wait(pending, timeout=timeout)
+    for task in still:
+        task.cancel()
+    if still:
+        log.warning("%d update(s) did not finish within %.0f s and were cancelled", len(still), timeout)
+    return len(still)
+
+
+async def migrate_exclusively(engine: AsyncEngine) -> None:
+    """Apply migrations; on PostgreSQL one instance at a time, so instances starting together
+    do not race to create the same tables (SQLite's BEGIN IMMEDIATE serialises them already)."""
+    if engine.dialect.name != "postgresql":
+        await apply_migrations(engine)
+        return
+    async with engine.connect() as connection, connection.begin():
+        await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        await apply_migrations(engine)
