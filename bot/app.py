@@ -26,10 +26,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.coordination import (
+    LeaderLease,
+    UpdateDedupMiddleware,
+    migrate_exclusively,
+    schedule_coordination,
+)
 from bot.i18n import LANGUAGES, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
 from bot.routers import feature_routers
+from bot.services import admin as admin_console
 from bot.services.catalog import CatalogService
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
@@ -38,7 +45,7 @@ from bot.services.settings import ShopSettings
 from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
 from bot.services.users import UserService
 from bot.telegram.retry import RetryMiddleware
-from storage.db import apply_migrations, create_engine, create_session_factory
+from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
 
 log = logging.getLogger(__name__)
@@ -110,8 +117,12 @@ def create_dispatcher(
         reconcile=ReconcileService(
             session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
         ),
+        leader=LeaderLease(session_factory, holder=settings.instance_id, seconds=settings.lease_seconds),
     )
     i18n = create_i18n(settings.default_locale)
+    dp.workflow_data["i18n"] = i18n  # the error handler needs it outside the middleware's context
+    # First of our middlewares: a redelivered update is dropped before anything else sees it.
+    dp.update.outer_middleware(UpdateDedupMiddleware(session_factory))
     dp.update.outer_middleware(
         UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids)
     )
@@ -144,12 +155,14 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     catalog: CatalogService = data["catalog"]
     orders: OrderService = data["orders"]
     scheduler: AsyncIOScheduler = data["scheduler"]
+    leader: LeaderLease = data["leader"]
+    await leader.tick()  # a lone instance is the leader at once; others wait for the lease
     await orders.recover_interrupted()
     try:
         await set_commands(bot)
     except Exception as error:  # a menu is nice to have; never a reason not to start
         log.warning("could not set the command menu: %s", type(error).__name__)
-    if await catalog.is_empty():
+    if leader.is_leader and await catalog.is_empty():  # one instance syncs; the others share it
         await refresh_catalog(catalog)
     notifier = Notifier(data["session_factory"], bot, default_locale=settings.default_locale)
     dispatcher.workflow_data["notifier"] = notifier
@@ -197,6 +210,12 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
             id="admin_alerts",
             **common,
         )
+    # Admin console (bot/services/admin): its services, jobs, and resuming unfinished broadcasts.
+    await admin_console.install(bot, dispatcher, **data)
+    # Scale-out (bot/coordination.py): the lease tick runs on every instance, all other jobs on the
+    # lease holder only; keep these two lines after every add_job of the start-up.
+    schedule_coordination(scheduler, leader, data["session_factory"])
+    leader.guard_jobs(scheduler)
     if not scheduler.running:
         scheduler.start()
     log.info("bot started")
@@ -206,6 +225,8 @@ async def on_shutdown(dispatcher: Dispatcher, **data: Any) -> None:
     scheduler: AsyncIOScheduler = data["scheduler"]
     if scheduler.running:
         scheduler.shutdown(wait=False)
+    leader: LeaderLease = data["leader"]
+    await leader.release()  # after the scheduler stopped: a successor takes over at its next tick
     log.info("bot stopped")
 
 
@@ -229,7 +250,7 @@ class BotApp:
         storage: BaseStorage | None = None
         try:
             if migrate:
-                await apply_migrations(engine)
+                await migrate_exclusively(engine)  # apply_migrations, one instance at a time on PG
             session_factory = create_session_factory(engine)
             dispatcher = create_dispatcher(settings, session_factory=session_factory, panel=panel)
             storage = dispatcher.fsm.storage

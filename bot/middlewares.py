@@ -12,6 +12,7 @@ from aiogram.utils.i18n import I18nMiddleware
 
 from bot.i18n import pick_locale
 from bot.services.users import UserProfile, UserService
+from storage.fsm import update_scope
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -49,7 +50,8 @@ class UserMiddleware(BaseMiddleware):
             return None
         data["user"] = profile
         data["is_admin"] = is_admin
-        return await handler(event, data)
+        with update_scope():  # conversation state read once per update (storage/fsm.py)
+            return await handler(event, data)
 
     @staticmethod
     async def _drop(event: TelegramObject) -> None:

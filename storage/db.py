@@ -13,11 +13,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_READ_ONLY = "smm_sqlite_read_only"  # execution option: start the transaction deferred
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -44,8 +46,10 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         # aiosqlite's default BEGIN is deferred; take the write lock at BEGIN so read-then-write
-        # transactions don't fail with "database is locked" on upgrade.
-        event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # transactions don't fail with "database is locked" on upgrade. Read-only sessions (see
+        # create_session_factory) start deferred: a WAL reader needs no lock and must not queue
+        # behind the writer.
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -54,8 +58,33 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+def _begin_sqlite(conn: Connection) -> None:
+    read_only = conn.get_execution_options().get(SQLITE_READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """`factory()` for reads, `factory.begin()` for writes (the convention of every service).
+
+    On SQLite a plain `factory()` session is bound to the engine with the `SQLITE_READ_ONLY`
+    execution option, so its transaction starts with a deferred BEGIN (a WAL snapshot, no lock)
+    instead of BEGIN IMMEDIATE; `factory.begin()` sessions keep BEGIN IMMEDIATE. Profiling the
+    conversation benchmark showed every read queueing for the one write lock (bench/RESULTS.md).
+    A `factory()` session that writes still works, but may meet "database is locked" when another
+    writer commits between its read and its write: write through `factory.begin()`.
+    """
+    if engine.dialect.name != "sqlite":
+        return async_sessionmaker(engine, expire_on_commit=False)
+    return _SQLiteSessionMaker(engine)
+
+
+class _SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine.execution_options(**{SQLITE_READ_ONLY: True}), expire_on_commit=False)
+        self.write_engine = engine
+
+    def begin(self) -> _AsyncSessionContextManager[AsyncSession]:
+        return self(bind=self.write_engine)._maker_context_manager()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

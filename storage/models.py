@@ -242,3 +242,100 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     claimed_until: Mapped[datetime | None] = mapped_column()
+
+
+# --- admin console (bot/services/admin) ------------------------------------------------------------
+
+
+class AdminAudit(Base):
+    """One admin action: who did what, with which arguments, when. Written in the action's transaction."""
+
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    admin_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class BroadcastState(StrEnum):
+    RUNNING = "running"  # recipients materialised; delivery under way (or to be resumed)
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class RecipientState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender; Telegram's answer not recorded yet
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"  # the user blocked the bot
+
+
+class Broadcast(Base):
+    """A message to many users. `kind` text: `text` is HTML; photo: `file_id` + `text` as caption;
+    copy: the admin's message `source_chat_id`/`source_message_id` copied as is."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    admin_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    file_id: Mapped[str | None] = mapped_column(String(256))
+    source_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    source_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    audience: Mapped[str] = mapped_column(String(32), default="all")
+    state: Mapped[str] = mapped_column(String(16), default=BroadcastState.RUNNING, index=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A sender owns a running broadcast while `lease_until` is in the future (one sender at a time).
+    runner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class BroadcastRecipient(Base):
+    """One user of a broadcast; claimed (SENDING) before the send, so nobody gets it twice."""
+
+    __tablename__ = "broadcast_recipients"
+    __table_args__ = (Index("ix_broadcast_recipients_state", "broadcast_id", "state", "user_id"),)
+
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16), default=RecipientState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- scale-out coordination (bot/coordination.py) --------------------------------------------------
+
+
+class Lease(Base):
+    """A named lease: `holder` (an INSTANCE_ID) acts as `name` until `expires_at`.
+
+    Taken and renewed with one conditional UPDATE, or an INSERT ... ON CONFLICT DO NOTHING for the
+    first holder, so at most one instance holds a lease at a time on SQLite and PostgreSQL alike.
+    `term` grows by one whenever the lease changes hands (or is taken again after lapsing).
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column()
+    term: Mapped[int] = mapped_column(Integer, default=1)
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedUpdate(Base):
+    """A Telegram update taken for processing; a redelivered update with the same id is skipped."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

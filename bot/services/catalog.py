@@ -146,9 +146,12 @@ class CatalogService:
     async def categories(self, page: int, per_page: int) -> Page[CategoryView]:
         async with self.session_factory() as session:
             repo = CatalogRepository(session)
-            _, total = await repo.categories_page(offset=0, limit=0)
+            # One round trip for an existing page; a second only for a page that is out of range.
+            rows, total = await repo.categories_page(offset=max(page, 0) * per_page, limit=per_page)
+            wanted = page
             page, pages = clamp_page(page, total, per_page)
-            rows, total = await repo.categories_page(offset=page * per_page, limit=per_page)
+            if page != wanted:
+                rows, total = await repo.categories_page(offset=page * per_page, limit=per_page)
         items = [CategoryView(c.id, c.title or c.name, n) for c, n in rows]
         return Page(items, page, pages, total)
 
@@ -160,11 +163,15 @@ class CatalogService:
             category = await repo.category(category_id)
             if category is None or category.hidden or not category.available:
                 return None
-            _, total = await repo.services_page(category_id, offset=0, limit=0)
+            rows, total = await repo.services_page(
+                category_id, offset=max(page, 0) * per_page, limit=per_page
+            )
             if total == 0:
                 return None
+            wanted = page
             page, pages = clamp_page(page, total, per_page)
-            rows, total = await repo.services_page(category_id, offset=page * per_page, limit=per_page)
+            if page != wanted:
+                rows, total = await repo.services_page(category_id, offset=page * per_page, limit=per_page)
             markup = await self.global_markup(session)
         views = [self._view(s, category, markup) for s in rows]
         return CategoryView(category.id, category.title or category.name, total), Page(
@@ -174,9 +181,11 @@ class CatalogService:
     async def search(self, query: str, page: int, per_page: int) -> Page[ServiceView]:
         async with self.session_factory() as session:
             repo = CatalogRepository(session)
-            _, total = await repo.search(query, offset=0, limit=0)
+            rows, total = await repo.search(query, offset=max(page, 0) * per_page, limit=per_page)
+            wanted = page
             page, pages = clamp_page(page, total, per_page)
-            rows, total = await repo.search(query, offset=page * per_page, limit=per_page)
+            if page != wanted:
+                rows, total = await repo.search(query, offset=page * per_page, limit=per_page)
             markup = await self.global_markup(session)
             views = []
             for service in rows:

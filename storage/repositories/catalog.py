@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Category, Service, utcnow
@@ -185,18 +185,32 @@ class CatalogRepository:
         return await self.session.get(Category, category_id)
 
     async def categories_page(self, *, offset: int, limit: int) -> tuple[list[tuple[Category, int]], int]:
-        """Visible categories with their count of visible services, in the panel's order."""
-        counted = (
-            select(Category, func.count(Service.service_id).label("n"))
-            .join(Service, Service.category_id == Category.id)
-            .where(visible_service(), Category.available.is_(True))
-            .group_by(Category.id)
+        """Visible categories with their count of visible services, in the panel's order.
+
+        Services are counted only for the categories of the page (EXISTS finds the others), so a
+        page costs the same with 50 services or 5,000 (bench/catalog.py; a GROUP BY over every
+        service was 4x slower at 5,000).
+        """
+        in_category = and_(
+            Service.category_id == Category.id, Service.available.is_(True), Service.hidden.is_(False)
+        )
+        shown = (
+            Category.available.is_(True),
+            Category.hidden.is_(False),
+            exists().where(in_category),
         )
         total = (
-            await self.session.execute(select(func.count()).select_from(counted.subquery()))
+            await self.session.execute(select(func.count()).select_from(Category).where(*shown))
         ).scalar_one()
+        if limit <= 0:
+            return [], int(total)
+        counted = select(func.count()).where(in_category).correlate(Category).scalar_subquery()
         rows = await self.session.execute(
-            counted.order_by(Category.position, Category.id).offset(offset).limit(limit)
+            select(Category, counted.label("n"))
+            .where(*shown)
+            .order_by(Category.position, Category.id)
+            .offset(offset)
+            .limit(limit)
         )
         return [(row[0], int(row[1])) for row in rows], int(total)
 

@@ -49,3 +49,12 @@ async def test_blocked_user_is_marked_when_a_reply_fails(shop: Shop) -> None:
 
         await asyncio.sleep(0.1)
     assert user is not None and user.blocked_bot
+
+
+async def test_an_unexpected_failure_gets_a_polite_localised_message(shop: Shop) -> None:
+    ivan = shop.user(1002, "Иван", language_code="ru")
+    shop.tg.inject_error("sendMessage", 400, "Bad Request: something unexpected", count=1)
+    await ivan.send_text("/help")
+    sorry = await ivan.wait_for_message(timeout=10)
+    assert "error.generic" not in sorry.text
+    assert "Что-то пошло не так" in sorry.text or "пошло не так" in sorry.text

@@ -23,7 +23,9 @@ async def test_vanished_services_are_hidden_and_old_orders_keep_their_names(
     await catalog.refresh()
     async with session_factory.begin() as session:
         await UserRepository(session).touch(7, username=None, first_name="U", language_code="en")
-        await LedgerRepository(session).apply(user_id=7, amount=Decimal("50"), kind=LedgerKind.DEPOSIT, key="d")
+        await LedgerRepository(session).apply(
+            user_id=7, amount=Decimal("50"), kind=LedgerKind.DEPOSIT, key="d"
+        )
     view = await catalog.service("1")
     assert view is not None
     orders = OrderService(session_factory, panel)

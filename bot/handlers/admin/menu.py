@@ -1,0 +1,53 @@
+"""The admin menu and the audit log."""
+
+from __future__ import annotations
+
+from aiogram import F
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.handlers.admin.common import AdminForm
+from bot.services.admin.audit import AuditService
+from bot.services.users import UserProfile
+from bot.telegram.render import show
+from bot.telegram.routes import Routes
+from bot.views.admin import AdminCb, admin_menu, audit_screen
+
+router = Routes("admin.menu")
+AUDIT_LINES = 20
+
+
+async def leave_admin_form(state: FSMContext) -> None:
+    """Opening another admin screen ends an admin question in progress (never a customer's form)."""
+    current = await state.get_state()
+    if current is not None and current.startswith(AdminForm.__name__):
+        await state.clear()
+
+
+@router.message(Command("admin"))
+async def cmd_admin(message: Message, state: FSMContext, audit: AuditService, user: UserProfile) -> None:
+    await leave_admin_form(state)
+    await audit.record(user.id, "admin.menu")
+    await show(message, *admin_menu())
+
+
+@router.callback_query(AdminCb.filter(F.screen == "menu"))
+async def on_menu(query: CallbackQuery, state: FSMContext, audit: AuditService, user: UserProfile) -> None:
+    await leave_admin_form(state)
+    await audit.record(user.id, "admin.menu")
+    await show(query, *admin_menu())
+    await query.answer()
+
+
+@router.message(Command("audit"))
+async def cmd_audit(message: Message, audit: AuditService, user: UserProfile) -> None:
+    await audit.record(user.id, "admin.audit")
+    await show(message, *audit_screen(await audit.recent(limit=AUDIT_LINES)))
+
+
+@router.callback_query(AdminCb.filter(F.screen == "audit"))
+async def on_audit(query: CallbackQuery, audit: AuditService, user: UserProfile) -> None:
+    await audit.record(user.id, "admin.audit")
+    await show(query, *audit_screen(await audit.recent(limit=AUDIT_LINES)))
+    await query.answer()

@@ -1,0 +1,147 @@
+"""Admin credits and debits: one ledger entry per command, and the customer is told in their language."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t
+from bot.services.admin.audit import write_audit
+from bot.views.common import money
+from storage.models import LedgerKind
+from storage.repositories.ledger import InsufficientFunds, LedgerRepository
+from storage.repositories.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+MAX_AMOUNT = Decimal("1000000")
+
+
+class AdjustOutcome(StrEnum):
+    DONE = "done"
+    ALREADY = "already"  # this command was applied before (a redelivered update)
+    NO_USER = "no_user"
+    INSUFFICIENT = "insufficient"  # a debit larger than the balance
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    outcome: AdjustOutcome
+    user_id: int
+    amount: Decimal  # positive: what was added or taken
+    balance: Decimal = Decimal("0")  # after the change, or the current balance when refused
+    notified: bool = False
+    credit: bool = True
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """A positive amount with at most 2 decimals (`12`, `12.5`, `12,50`), below MAX_AMOUNT."""
+    raw = text.strip().replace(",", ".")
+    if not raw or len(raw) > 20 or not all(c.isdigit() or c == "." for c in raw) or raw.count(".") > 1:
+        return None
+    value = Decimal(raw)
+    if value <= 0 or value > MAX_AMOUNT or value != value.quantize(Decimal("0.01")):
+        return None
+    return value
+
+
+class BalanceService:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        bot: Bot,
+        *,
+        currency: str,
+        default_locale: str = DEFAULT_LOCALE,
+        i18n: PoI18n | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.bot = bot
+        self.currency = currency
+        self.default_locale = default_locale
+        self.i18n = i18n or create_i18n(default_locale)
+
+    async def credit(self, admin_id: int, user_id: int, amount: Decimal, reason: str, key: str) -> Adjustment:
+        return await self._adjust(admin_id, user_id, amount, reason, key)
+
+    async def debit(self, admin_id: int, user_id: int, amount: Decimal, reason: str, key: str) -> Adjustment:
+        return await self._adjust(admin_id, user_id, -amount, reason, key)
+
+    async def _adjust(
+        self, admin_id: int, user_id: int, amount: Decimal, reason: str, key: str
+    ) -> Adjustment:
+        kind = LedgerKind.ADMIN_CREDIT if amount > 0 else LedgerKind.ADMIN_DEBIT
+        action = "balance.credit" if amount > 0 else "balance.debit"
+        async with self.session_factory.begin() as session:
+            user = await UserRepository(session).get(user_id)
+            if user is None:
+                await write_audit(
+                    session, admin_id, action, user_id=user_id, amount=amount, outcome="no_user"
+                )
+                return Adjustment(AdjustOutcome.NO_USER, user_id, abs(amount), credit=amount > 0)
+            locale = pick_locale(user.locale, user.language_code, self.default_locale)
+            try:
+                result = await LedgerRepository(session).apply(
+                    user_id=user_id,
+                    amount=amount,
+                    kind=kind,
+                    key=f"admin:{key}",
+                    note=reason or None,
+                    actor_id=admin_id,
+                )
+            except InsufficientFunds as short:
+                await write_audit(
+                    session, admin_id, action, user_id=user_id, amount=amount, outcome="insufficient"
+                )
+                return Adjustment(
+                    AdjustOutcome.INSUFFICIENT, user_id, abs(amount), short.balance, credit=amount > 0
+                )
+            if not result.applied:
+                return Adjustment(
+                    AdjustOutcome.ALREADY, user_id, abs(amount), result.entry.balance_after, credit=amount > 0
+                )
+            await write_audit(
+                session,
+                admin_id,
+                action,
+                user_id=user_id,
+                amount=amount,
+                reason=reason,
+                entry_id=result.entry.id,
+                balance_after=result.entry.balance_after,
+            )
+            balance = result.entry.balance_after
+        log.info("admin %s changed the balance of %s by %s", admin_id, user_id, amount)
+        notified = await self._tell_user(user_id, locale, amount, balance, reason)
+        return Adjustment(AdjustOutcome.DONE, user_id, abs(amount), balance, notified, credit=amount > 0)
+
+    async def _tell_user(
+        self, user_id: int, locale: str, amount: Decimal, balance: Decimal, reason: str
+    ) -> bool:
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            values = {
+                "amount": money(abs(amount), self.currency),
+                "balance": money(balance, self.currency),
+            }
+            if amount > 0:
+                text = t("admin.balance.user_credited", **values)
+            else:
+                text = t("admin.balance.user_debited", **values)
+            if reason:
+                text += "\n" + t("admin.balance.user_reason", reason=reason)
+        try:
+            await self.bot.send_message(user_id, text)
+        except TelegramForbiddenError:
+            async with self.session_factory.begin() as session:
+                await UserRepository(session).mark_blocked(user_id)
+            return False
+        except TelegramAPIError as error:
+            log.info("could not tell user %s about a balance change: %s", user_id, error.message)
+            return False
+        return True

@@ -1,0 +1,691 @@
+"""Admin console screens, and the callback data of its buttons (prefixes distinct from the shop's)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.i18n import t
+from bot.telegram.render import clip
+from bot.views.common import button_label, money
+from storage.models import BroadcastState, LedgerEntry, Order
+from storage.repositories.broadcasts import AUDIENCE_ALL, AUDIENCE_BUYERS, active_audience, active_days
+
+if TYPE_CHECKING:
+    from bot.panel import Balance
+    from bot.services.admin.broadcast import Progress
+    from bot.services.admin.catalog import AdminCategory, AdminService
+    from bot.services.admin.problems import Problems
+    from bot.services.admin.stats import ShopStats
+    from bot.services.admin.users import UserCard
+    from bot.services.catalog import Page
+    from storage.models import AdminAudit, Broadcast
+    from storage.repositories.broadcasts import Counts
+    from storage.repositories.catalog import SyncReport
+
+CENT = Decimal("0.01")
+NAME_LIMIT = 120
+ADMIN_CATEGORIES_PER_PAGE = 10
+ADMIN_SERVICES_PER_PAGE = 10
+SYNC_IDS_SHOWN = 20
+
+
+# --- callback data -------------------------------------------------------------------------------
+
+
+class AdminCb(CallbackData, prefix="adm"):
+    screen: str  # menu, broadcast, broadcasts, users, stats, chart, panel, problems, catalog, sync, settings,
+    # audit, markup, welcome, welcome_reset, maintenance_on, maintenance_off
+
+
+class BroadcastCb(CallbackData, prefix="abc"):
+    action: str  # aud (choose audience), send, drop (discard the draft), stop (a running broadcast)
+    draft: str = ""
+    value: str = ""
+    id: int = 0
+
+
+class AdminUserCb(CallbackData, prefix="au"):
+    id: int
+    action: str  # view, ban, unban, add, take (ask for an amount)
+
+
+class ProblemCb(CallbackData, prefix="apr"):
+    id: int
+    action: str  # attach, refund (ask), refund_yes, list
+
+
+class AdminCatCb(CallbackData, prefix="acat"):
+    action: str  # cats, cat, svc, hidecat, showcat, hide, show
+    id: str = ""
+    page: int = 0
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def cents(amount: Decimal, currency: str) -> str:
+    return money(amount.quantize(CENT), currency)
+
+
+def percent(value: Decimal) -> str:
+    return f"{value.normalize():f}" if value != value.to_integral_value() else str(int(value))
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment is not None else "—"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=button_label(text), callback_data=data.pack())
+
+
+def admin_menu_button() -> InlineKeyboardButton:
+    return _button(t("admin.button.menu"), AdminCb(screen="menu"))
+
+
+def only_menu() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[admin_menu_button()]])
+
+
+def yes_no(value: bool) -> str:
+    return t("admin.yes") if value else t("admin.no")
+
+
+# --- menu -----------------------------------------------------------------------------------------
+
+
+def admin_menu() -> tuple[str, InlineKeyboardMarkup]:
+    entries = [
+        ("admin.button.broadcast", "broadcast"),
+        ("admin.button.broadcasts", "broadcasts"),
+        ("admin.button.users", "users"),
+        ("admin.button.stats", "stats"),
+        ("admin.button.chart", "chart"),
+        ("admin.button.panel", "panel"),
+        ("admin.button.problems", "problems"),
+        ("admin.button.catalog", "catalog"),
+        ("admin.button.sync", "sync"),
+        ("admin.button.settings", "settings"),
+        ("admin.button.audit", "audit"),
+    ]
+    buttons = [_button(t(key), AdminCb(screen=screen)) for key, screen in entries]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    return t("admin.menu"), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+USAGE_KEYS: Mapping[str, str] = {
+    "user": "admin.usage.user",
+    "addbalance": "admin.usage.addbalance",
+    "takebalance": "admin.usage.takebalance",
+    "hide": "admin.usage.hide",
+    "show": "admin.usage.show",
+    "hidecat": "admin.usage.hidecat",
+    "showcat": "admin.usage.showcat",
+    "rename": "admin.usage.rename",
+    "renamecat": "admin.usage.renamecat",
+    "markup": "admin.usage.markup",
+    "attach": "admin.usage.attach",
+    "notplaced": "admin.usage.notplaced",
+    "maintenance": "admin.usage.maintenance",
+    "stopbroadcast": "admin.usage.stopbroadcast",
+}
+
+
+def usage(command: str) -> str:
+    return t(USAGE_KEYS[command])
+
+
+# --- broadcasts ------------------------------------------------------------------------------------
+
+
+def audience_label(audience: str) -> str:
+    days = active_days(audience)
+    if days is not None:
+        return t("admin.broadcast.audience_active", days=days)
+    if audience == AUDIENCE_BUYERS:
+        return t("admin.broadcast.audience_buyers")
+    return t("admin.broadcast.audience_all")
+
+
+def broadcast_prompt() -> tuple[str, InlineKeyboardMarkup]:
+    return t("admin.broadcast.prompt"), only_menu()
+
+
+def broadcast_controls(draft: str, audience: str, size: int) -> tuple[str, InlineKeyboardMarkup]:
+    """Below the preview: the audience to choose, Send and Cancel."""
+    choices = [
+        (AUDIENCE_ALL, t("admin.button.all")),
+        (active_audience(7), t("admin.button.active_7")),
+        (active_audience(30), t("admin.button.active_30")),
+        (AUDIENCE_BUYERS, t("admin.button.buyers")),
+    ]
+    audience_row = [
+        _button(
+            ("• " if value == audience else "") + label, BroadcastCb(action="aud", draft=draft, value=value)
+        )
+        for value, label in choices
+    ]
+    rows = [
+        audience_row[:2],
+        audience_row[2:],
+        [
+            _button(t("admin.button.send", count=size), BroadcastCb(action="send", draft=draft)),
+            _button(t("admin.button.cancel"), BroadcastCb(action="drop", draft=draft)),
+        ],
+    ]
+    text = t("admin.broadcast.ready", audience=audience_label(audience), count=size)
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def broadcast_progress(progress: Progress) -> tuple[str, InlineKeyboardMarkup | None]:
+    values: dict[str, Any] = {
+        "id": progress.broadcast_id,
+        "sent": progress.sent,
+        "failed": progress.failed + progress.blocked,
+        "blocked": progress.blocked,
+        "left": progress.left,
+        "total": progress.total,
+    }
+    if progress.state == BroadcastState.RUNNING:
+        text = t(
+            "admin.broadcast.progress",
+            rate=f"{progress.rate:.1f}",
+            eta=duration(progress.eta_seconds),
+            **values,
+        )
+        stop = _button(t("admin.button.stop"), BroadcastCb(action="stop", id=progress.broadcast_id))
+        return text, InlineKeyboardMarkup(inline_keyboard=[[stop]])
+    if progress.state == BroadcastState.CANCELLED:
+        return t("admin.broadcast.progress_cancelled", **values), None
+    return t("admin.broadcast.progress_done", **values), None
+
+
+def broadcast_report(progress: Progress) -> str:
+    values: dict[str, Any] = {
+        "id": progress.broadcast_id,
+        "sent": progress.sent,
+        "failed": progress.failed + progress.blocked,
+        "blocked": progress.blocked,
+        "left": progress.left,
+        "total": progress.total,
+    }
+    if progress.state == BroadcastState.CANCELLED:
+        return t("admin.broadcast.report_cancelled", **values)
+    return t("admin.broadcast.report_done", **values)
+
+
+BROADCAST_STATE_KEYS: Mapping[str, str] = {
+    BroadcastState.RUNNING: "admin.broadcast.state_running",
+    BroadcastState.CANCELLED: "admin.broadcast.state_cancelled",
+    BroadcastState.DONE: "admin.broadcast.state_done",
+}
+
+
+def broadcasts_screen(items: Sequence[tuple[Broadcast, Counts]]) -> tuple[str, InlineKeyboardMarkup]:
+    if not items:
+        return t("admin.broadcasts.empty"), only_menu()
+    lines = [t("admin.broadcasts.title")]
+    rows = []
+    for broadcast, counts in items:
+        lines.append(
+            t(
+                "admin.broadcasts.line",
+                id=broadcast.id,
+                state=t(BROADCAST_STATE_KEYS[broadcast.state]),
+                audience=audience_label(broadcast.audience),
+                sent=counts.sent,
+                total=counts.total,
+                failed=counts.failed + counts.blocked,
+                when=when(broadcast.created_at),
+            )
+        )
+        if broadcast.state == BroadcastState.RUNNING:
+            rows.append(
+                [
+                    _button(
+                        t("admin.button.stop_id", id=broadcast.id),
+                        BroadcastCb(action="stop", id=broadcast.id),
+                    )
+                ]
+            )
+    rows.append([admin_menu_button()])
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+# --- users and balances -------------------------------------------------------------------------------
+
+
+def user_card(card: UserCard, currency: str, *, is_admin: bool) -> tuple[str, InlineKeyboardMarkup]:
+    user = card.user
+    lines = [
+        t(
+            "admin.user.card",
+            name=clip(user.first_name or "—", NAME_LIMIT),
+            username=f"@{user.username}" if user.username else "—",
+            id=user.id,
+            language=user.locale or user.language_code or "—",
+            joined=when(user.created_at),
+            seen=when(user.last_seen_at),
+            balance=money(card.balance, currency),
+            orders=card.order_count,
+        )
+    ]
+    if user.is_banned:
+        lines.append(t("admin.user.banned"))
+    if user.blocked_bot:
+        lines.append(t("admin.user.blocked"))
+    if card.ledger:
+        lines.append("")
+        lines.append(t("admin.user.ledger_title"))
+        lines.extend(ledger_line(entry, currency) for entry in card.ledger)
+    if card.orders:
+        lines.append("")
+        lines.append(t("admin.user.orders_title"))
+        lines.extend(order_line(order) for order in card.orders)
+    lines.append("")
+    lines.append(t("admin.user.hint", id=user.id))
+    rows: list[list[InlineKeyboardButton]] = [
+        [
+            _button(t("admin.button.add_balance"), AdminUserCb(id=user.id, action="add")),
+            _button(t("admin.button.take_balance"), AdminUserCb(id=user.id, action="take")),
+        ]
+    ]
+    if not is_admin:
+        if user.is_banned:
+            rows.append([_button(t("admin.button.unban"), AdminUserCb(id=user.id, action="unban"))])
+        else:
+            rows.append([_button(t("admin.button.ban"), AdminUserCb(id=user.id, action="ban"))])
+    rows.append([admin_menu_button()])
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def ledger_line(entry: LedgerEntry, currency: str) -> str:
+    return t(
+        "balance.line",
+        when=entry.created_at.strftime("%Y-%m-%d"),
+        sign="+" if entry.amount > 0 else "−",
+        amount=money(abs(entry.amount), currency),
+        kind=t(f"ledger.{entry.kind}"),
+        note=clip(entry.note or "", 60),
+    )
+
+
+def order_line(order: Order) -> str:
+    return t(
+        "admin.user.order_line",
+        id=order.id,
+        state=t(f"state.{order.state}"),
+        service=clip(order.service_name, 60),
+        price=money(order.price, order.currency),
+        when=when(order.created_at),
+    )
+
+
+# --- statistics, chart, panel ----------------------------------------------------------------------------
+
+
+PERIOD_KEYS: Mapping[str, str] = {
+    "today": "admin.stats.today",
+    "week": "admin.stats.week",
+    "month": "admin.stats.month",
+}
+
+
+def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMarkup]:
+    users = stats.users
+    lines = [
+        t("admin.stats.title"),
+        "",
+        t(
+            "admin.stats.users",
+            total=users.total,
+            new_today=users.new["today"],
+            new_week=users.new["week"],
+            new_month=users.new["month"],
+            active_today=users.active["today"],
+            active_week=users.active["week"],
+            active_month=users.active["month"],
+        ),
+        "",
+    ]
+    for name, key in PERIOD_KEYS.items():
+        period = stats.periods[name]
+        lines.append(
+            t(
+                "admin.stats.period",
+                label=t(key),
+                orders=period.orders,
+                revenue=cents(period.revenue, currency),
+                cost=cents(period.cost, currency),
+                profit=cents(period.profit, currency),
+            )
+        )
+    lines.append(
+        t(
+            "admin.stats.all_time",
+            orders=stats.all_time_orders,
+            revenue=cents(stats.all_time_revenue, currency),
+        )
+    )
+    if stats.by_state:
+        states = ", ".join(
+            f"{t(f'state.{state}')}: {count}" for state, count in sorted(stats.by_state.items())
+        )
+        lines.append(t("admin.stats.states", states=states))
+    lines.append("")
+    if stats.top:
+        lines.append(t("admin.stats.top_title"))
+        for place, item in enumerate(stats.top, start=1):
+            lines.append(
+                t(
+                    "admin.stats.top_line",
+                    place=place,
+                    name=clip(item.name, 60),
+                    id=item.service_id,
+                    orders=item.orders,
+                    revenue=cents(item.revenue, currency),
+                )
+            )
+        lines.append("")
+    capped = "+" if stats.unknown >= stats.problem_limit or stats.stuck >= stats.problem_limit else ""
+    lines.append(
+        t("admin.stats.problems", unknown=f"{stats.unknown}{capped}", stuck=f"{stats.stuck}{capped}")
+    )
+    rows = [
+        [
+            _button(t("admin.button.chart"), AdminCb(screen="chart")),
+            _button(t("admin.button.problems"), AdminCb(screen="problems")),
+        ],
+        [admin_menu_button()],
+    ]
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def chart_caption(days: int, orders: int, revenue: Decimal, currency: str) -> str:
+    return t(
+        "admin.chart.caption", days=days, orders=orders, revenue=cents(revenue, currency), currency=currency
+    )
+
+
+def panel_screen(balance: Balance, threshold: Decimal, *, low: bool) -> tuple[str, InlineKeyboardMarkup]:
+    currency = balance.currency or "?"
+    lines = [
+        t(
+            "admin.panel.balance",
+            balance=money(balance.amount, currency),
+            threshold=money(threshold, currency),
+        )
+    ]
+    if low:
+        lines.append(t("admin.panel.low"))
+    return "\n".join(lines), only_menu()
+
+
+def panel_unavailable(reason: str) -> tuple[str, InlineKeyboardMarkup]:
+    return t("admin.panel.unavailable", reason=clip(reason, 200)), only_menu()
+
+
+# --- problems ----------------------------------------------------------------------------------------------
+
+
+def problems_screen(problems: Problems) -> tuple[str, InlineKeyboardMarkup]:
+    if not problems.unknown and not problems.stuck:
+        return t("admin.problems.none"), only_menu()
+    lines = [t("admin.problems.title")]
+    rows: list[list[InlineKeyboardButton]] = []
+    if problems.unknown:
+        lines.append("")
+        lines.append(t("admin.problems.unknown_title"))
+        for order in problems.unknown:
+            lines.append(
+                t(
+                    "admin.problems.unknown_line",
+                    id=order.id,
+                    user=order.user_id,
+                    service=clip(order.service_name, 60),
+                    price=money(order.price, order.currency),
+                    when=when(order.created_at),
+                )
+            )
+            rows.append(
+                [
+                    _button(t("admin.button.attach", id=order.id), ProblemCb(id=order.id, action="attach")),
+                    _button(
+                        t("admin.button.not_placed", id=order.id), ProblemCb(id=order.id, action="refund")
+                    ),
+                ]
+            )
+    if problems.stuck:
+        lines.append("")
+        lines.append(t("admin.problems.stuck_title"))
+        for order in problems.stuck:
+            lines.append(
+                t(
+                    "admin.problems.stuck_line",
+                    id=order.id,
+                    user=order.user_id,
+                    service=clip(order.service_name, 60),
+                    status=order.upstream_status or "—",
+                    since=when(order.status_changed_at or order.placed_at or order.created_at),
+                )
+            )
+    lines.append("")
+    lines.append(t("admin.problems.hint"))
+    rows.append([admin_menu_button()])
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def refund_confirm(order: Order) -> tuple[str, InlineKeyboardMarkup]:
+    text = t(
+        "admin.problems.confirm_refund",
+        id=order.id,
+        user=order.user_id,
+        amount=money(order.price - order.refunded, order.currency),
+    )
+    rows = [
+        [
+            _button(t("admin.button.yes_refund"), ProblemCb(id=order.id, action="refund_yes")),
+            _button(t("admin.button.no"), ProblemCb(id=order.id, action="list")),
+        ]
+    ]
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+# --- catalog ---------------------------------------------------------------------------------------------
+
+
+def _eye(hidden: bool) -> str:
+    return "🙈" if hidden else "👁"
+
+
+def markup_text(own: Decimal | None, inherited: Decimal) -> str:
+    if own is not None:
+        return f"{percent(own)}%"
+    return t("admin.catalog.inherited", value=percent(inherited))
+
+
+def admin_categories(page: Page[AdminCategory], global_markup: Decimal) -> tuple[str, InlineKeyboardMarkup]:
+    rows = [
+        [
+            _button(
+                f"{_eye(item.hidden)} {item.shown_name} ({item.services})",
+                AdminCatCb(action="cat", id=str(item.category_id)),
+            )
+        ]
+        for item in page.items
+    ]
+    rows.append(pages_row(page.page, page.pages, lambda n: AdminCatCb(action="cats", page=n)))
+    rows.append([admin_menu_button()])
+    text = t(
+        "admin.catalog.categories",
+        page=page.page + 1,
+        pages=page.pages,
+        total=page.total,
+        markup=percent(global_markup),
+    )
+    return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
+
+
+def pages_row(page: int, pages: int, make: Callable[[int], CallbackData]) -> list[InlineKeyboardButton]:
+    """◀️ 2/7 ▶️ like the shop's nav_row, for callback data that needs more than a page number."""
+    row: list[InlineKeyboardButton] = []
+    if pages <= 1:
+        return row
+    if page > 0:
+        row.append(InlineKeyboardButton(text="◀️", callback_data=make(page - 1).pack()))
+    row.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=make(page).pack()))
+    if page + 1 < pages:
+        row.append(InlineKeyboardButton(text="▶️", callback_data=make(page + 1).pack()))
+    return row
+
+
+def admin_category(
+    category: AdminCategory, page: Page[AdminService], global_markup: Decimal, currency: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    text = t(
+        "admin.catalog.category",
+        name=clip(category.shown_name, NAME_LIMIT),
+        id=category.category_id,
+        upstream=clip(category.name, NAME_LIMIT),
+        visible=yes_no(not category.hidden),
+        markup=markup_text(category.markup, global_markup),
+        services=page.total,
+        page=page.page + 1,
+        pages=page.pages,
+    )
+    cid = str(category.category_id)
+    toggle = (
+        _button(t("admin.button.show_category"), AdminCatCb(action="showcat", id=cid, page=page.page))
+        if category.hidden
+        else _button(t("admin.button.hide_category"), AdminCatCb(action="hidecat", id=cid, page=page.page))
+    )
+    rows = [[toggle]]
+    rows.extend(
+        [
+            _button(
+                f"{_eye(item.hidden)} #{item.service_id} {item.shown_name[:30]} · {money(item.price_per_1000, currency)}",
+                AdminCatCb(action="svc", id=item.service_id),
+            )
+        ]
+        for item in page.items
+    )
+    rows.append(pages_row(page.page, page.pages, lambda n: AdminCatCb(action="cat", id=cid, page=n)))
+    rows.append([_button(t("admin.button.back"), AdminCatCb(action="cats")), admin_menu_button()])
+    return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
+
+
+def admin_service(item: AdminService, currency: str) -> tuple[str, InlineKeyboardMarkup]:
+    inherited = item.category_markup if item.category_markup is not None else item.global_markup
+    text = t(
+        "admin.catalog.service",
+        name=clip(item.shown_name, NAME_LIMIT),
+        id=item.service_id,
+        upstream=clip(item.name, NAME_LIMIT),
+        category=clip(item.category, NAME_LIMIT),
+        visible=yes_no(item.visible),
+        rate=money(item.rate, currency),
+        markup=markup_text(item.markup, inherited),
+        price=money(item.price_per_1000, currency),
+    )
+    toggle = (
+        _button(t("admin.button.show"), AdminCatCb(action="show", id=item.service_id))
+        if item.hidden
+        else _button(t("admin.button.hide"), AdminCatCb(action="hide", id=item.service_id))
+    )
+    rows = [
+        [toggle],
+        [
+            _button(t("admin.button.back"), AdminCatCb(action="cat", id=str(item.category_id))),
+            admin_menu_button(),
+        ],
+    ]
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def sync_report(report: SyncReport) -> str:
+    lines = [
+        t(
+            "admin.sync.done",
+            total=report.total,
+            added=len(report.added),
+            removed=len(report.removed),
+            changed=len(report.changed),
+        )
+    ]
+
+    def shown(ids: Sequence[str]) -> str:
+        more = len(ids) - SYNC_IDS_SHOWN
+        text = ", ".join(f"#{i}" for i in ids[:SYNC_IDS_SHOWN])
+        return text + (f" (+{more})" if more > 0 else "")
+
+    if report.added:
+        lines.append(t("admin.sync.added", ids=shown(report.added)))
+    if report.removed:
+        lines.append(t("admin.sync.removed", ids=shown(report.removed)))
+    if report.changed:
+        lines.append(t("admin.sync.changed", ids=shown(report.changed)))
+    return "\n".join(lines)
+
+
+# --- settings and audit -------------------------------------------------------------------------------------
+
+
+def settings_screen(
+    global_markup: Decimal, welcome: str | None, maintenance: str | None
+) -> tuple[str, InlineKeyboardMarkup]:
+    text = t(
+        "admin.settings.title",
+        markup=percent(global_markup),
+        welcome=t("admin.settings.custom") if welcome else t("admin.settings.standard"),
+        maintenance=(
+            t("admin.settings.maintenance_on", text=clip(maintenance, 200))
+            if maintenance
+            else t("admin.settings.maintenance_off")
+        ),
+    )
+    rows = [
+        [_button(t("admin.button.markup"), AdminCb(screen="markup"))],
+        [
+            _button(t("admin.button.welcome"), AdminCb(screen="welcome")),
+            _button(t("admin.button.welcome_reset"), AdminCb(screen="welcome_reset")),
+        ],
+        [
+            _button(t("admin.button.maintenance_on"), AdminCb(screen="maintenance_on")),
+            _button(t("admin.button.maintenance_off"), AdminCb(screen="maintenance_off")),
+        ],
+        [admin_menu_button()],
+    ]
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def audit_screen(rows: Sequence[AdminAudit]) -> tuple[str, InlineKeyboardMarkup]:
+    if not rows:
+        return t("admin.audit.empty"), only_menu()
+    lines = [t("admin.audit.title")]
+    for row in rows:
+        args = ", ".join(f"{key}={value}" for key, value in (row.args or {}).items())
+        lines.append(
+            t(
+                "admin.audit.line",
+                when=when(row.created_at),
+                admin=row.admin_id,
+                action=row.action,
+                args=clip(args, 120),
+            )
+        )
+    return "\n".join(lines), only_menu()

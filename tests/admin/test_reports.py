@@ -1,0 +1,134 @@
+"""What admins look at: statistics, the chart (a real PNG), the panel balance, orders to settle."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from decimal import Decimal
+
+from bot.sandbox.telegram_server import FakeUser
+from bot.services.admin.panel import run_panel_check
+from tests.admin.conftest import Shop, admin_user, audit_rows, service
+
+
+async def order_followers(shop: Shop, customer: FakeUser, link: str, *, expect: str = "is placed") -> None:
+    await customer.send_text("/order 1")
+    await customer.wait_for_message(contains="Send the link")
+    await customer.send_text(link)
+    await customer.wait_for_message(contains="How many")
+    await customer.send_text("1000")
+    await customer.wait_for_message(contains="Check your order")
+    await customer.press("Confirm")
+    await customer.wait_for_message(contains=expect)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, after checking its CRC and that the pixels inflate."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    length, tag = struct.unpack(">I4s", data[8:16])
+    assert tag == b"IHDR" and length == 13
+    body = data[16 : 16 + length]
+    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(tag + body)
+    width, height = struct.unpack(">II", body[:8])
+    idat = data.index(b"IDAT")
+    size = struct.unpack(">I", data[idat - 4 : idat])[0]
+    pixels = zlib.decompress(data[idat + 4 : idat + 4 + size])
+    assert len(pixels) == height * (1 + width * 3)
+    return width, height
+
+
+async def test_stats_and_chart_after_two_orders(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await order_followers(shop, ann, "https://instagram.com/ann/1")
+    await order_followers(shop, ann, "https://instagram.com/ann/2")
+    admin = admin_user(shop)
+
+    await admin.send_text("/stats")
+    stats = await admin.wait_for_message(contains="Statistics")
+    text = stats.text
+    assert "Users: 2" in text  # Ann and the admin
+    assert "Today: 2 orders · revenue 2.16 USD · supplier cost 1.44 USD · profit 0.72 USD" in text
+    assert "30 days: 2 orders" in text
+    assert "1. Instagram Followers - Cheapest [No Refill] (#1) — 2 orders, 2.16 USD" in text
+    assert "unknown outcome 0 · stuck 0" in text
+
+    await admin.press("📈 Chart", stats)
+    chart = await admin.wait_for_message(lambda m: m.has_photo)
+    assert chart.photo_is_png
+    assert chart.photo is not None and png_size(chart.photo) == (900, 460)
+    assert shop.tg.stats.calls["sendPhoto"] == 1
+    assert "last 30 days" in chart.text and "Total: 2 orders, 2.16 USD." in chart.text
+    await admin.send_text("/chart")
+    await admin.wait_for_message(lambda m: m.has_photo and m.photo_is_png)
+    assert [row.action for row in await audit_rows(shop)] == ["report.stats", "report.chart", "report.chart"]
+
+
+async def test_panel_balance_and_a_single_warning_per_drop(shop: Shop) -> None:
+    admin = admin_user(shop)
+    await admin.send_text("/panel")
+    shown = await admin.wait_for_message(contains="Panel balance")
+    assert "1000.00 USD" in shown.text and "Warning below: 10.00 USD" in shown.text
+
+    monitor = service(shop, "panel_monitor")
+    shop.sim.state.balance = Decimal("4.5")
+    await run_panel_check(monitor)  # the scheduled job
+    warning = await admin.wait_for_message(contains="The panel balance is low")
+    assert "4.50 USD (warning below 10.00 USD)" in warning.text
+    await run_panel_check(monitor)
+    await admin.assert_no_new_messages(0.2)  # still low: no second warning
+
+    shop.sim.state.balance = Decimal("50")
+    await run_panel_check(monitor)
+    await admin.assert_no_new_messages(0.2)
+    shop.sim.state.balance = Decimal("2")
+    await run_panel_check(monitor)
+    await admin.wait_for_message(contains="2.00 USD (warning below")  # a new drop: warned again
+
+    await admin.send_text("/panel")
+    low = await admin.wait_for_message(contains="Panel balance")
+    assert "below the threshold" in low.text
+
+
+async def test_unknown_outcomes_attach_or_refund(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    state = shop.sim.state
+    known = set(state.orders)
+    state.inject_fault("add", "http500_after_commit")  # the order exists upstream, the reply is lost
+    await order_followers(shop, ann, "https://instagram.com/ann/1", expect="being checked")
+    upstream_id = (set(state.orders) - known).pop()
+    state.inject_fault("add", "http500")  # never reached the panel's books
+    await order_followers(shop, ann, "https://instagram.com/ann/2", expect="being checked")
+    assert await shop.balance(1001) == (Decimal("7.8400"), Decimal("7.8400"))
+
+    admin = admin_user(shop)
+    await admin.send_text("/problems")
+    listing = await admin.wait_for_message(contains="Orders to settle")
+    assert "#1 · user 1001" in listing.text and "#2 · user 1001" in listing.text
+
+    await admin.press("🔗 Attach #1", listing)
+    await admin.wait_for_message(contains="Send the supplier's order id for order #1")
+    await admin.send_text("999999")
+    await admin.wait_for_message(contains="The panel does not know order 999999")
+    await admin.send_text(upstream_id)
+    await admin.wait_for_message(contains=f"Order #1 is now tracked as supplier order {upstream_id}")
+
+    await admin.send_text("/problems")
+    listing = await admin.wait_for_message(contains="Orders to settle")
+    assert "#1 · user 1001" not in listing.text
+    await admin.press("#2 not placed", listing)
+    confirm = await admin.wait_for_message(
+        contains="Mark order #2 as not placed and refund 1.08 USD", edited=True
+    )
+    await admin.press("✅ Yes, refund", confirm)
+    await admin.wait_for_message(contains="Order #2 is marked as not placed; 1.08 USD refunded", edited=True)
+    await ann.wait_for_message(contains="did not reach the supplier", timeout=10)
+    assert await shop.balance(1001) == (Decimal("8.9200"), Decimal("8.9200"))
+
+    await admin.send_text("/problems")
+    await admin.wait_for_message(contains="Nothing to settle")
+    actions = [(row.action, row.args.get("outcome")) for row in await audit_rows(shop)]
+    assert ("order.attach", "upstream_not_found") in actions
+    assert ("order.attach", "done") in actions
+    assert ("order.not_placed", "done") in actions
