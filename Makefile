@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/smmbot demo $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,8 +13,28 @@ from bot.panel import PanelClient
 from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 from storage.db import apply_migrations, create_engine, create_session_factory
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+BASE_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+def worker_index() -> int:
+    """0 in a plain run; N for pytest-xdist's worker gwN (each worker gets its own databases)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+def redis_test_url(db: int) -> str:
+    """A Redis database for one group of tests, distinct per xdist worker."""
+    return f"redis://127.0.0.1:6379/{db - 2 * worker_index()}"
+
+
+POSTGRES_URL = (
+    BASE_POSTGRES_URL if "PYTEST_XDIST_WORKER" not in os.environ else f"{BASE_POSTGRES_URL}_w{worker_index()}"
+)
 _pg_status: dict[str, str | None] = {}
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg", "postgresql")
 
 
 async def postgres_unavailable_reason() -> str | None:
@@ -25,8 +45,15 @@ async def postgres_unavailable_reason() -> str | None:
     try:
         import asyncpg
 
-        conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"), timeout=3)
-        await conn.close()
+        conn = await asyncpg.connect(_dsn(BASE_POSTGRES_URL), timeout=3)
+        try:
+            if POSTGRES_URL != BASE_POSTGRES_URL:
+                name = POSTGRES_URL.rsplit("/", 1)[1]
+                exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+                if not exists:
+                    await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
     except Exception as error:
         reason = f"PostgreSQL not reachable at {POSTGRES_URL.split('@')[-1]} ({type(error).__name__})"
     _pg_status["reason"] = reason
@@ -36,7 +63,7 @@ async def postgres_unavailable_reason() -> str | None:
 async def reset_postgres() -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(_dsn(POSTGRES_URL))
     try:
         await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
     finally:

@@ -6,9 +6,10 @@ import os
 
 import pytest
 
+from tests.conftest import redis_test_url
 from tests.e2e.conftest import Shop
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", redis_test_url(15))
 
 
 async def redis_unavailable_reason() -> str | None:

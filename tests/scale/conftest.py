@@ -35,12 +35,12 @@ from bot.webhook import SECRET_HEADER, WebhookServer
 from storage.models import LedgerKind
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.users import UserRepository
-from tests.conftest import POSTGRES_URL, postgres_unavailable_reason, reset_postgres
+from tests.conftest import POSTGRES_URL, postgres_unavailable_reason, redis_test_url, reset_postgres
 
 SIM_KEY = "scale-panel-key-7d2a1"
 ADMIN_ID = 900
 # Not the database tests/e2e/test_redis_state.py flushes, so the suites may run side by side.
-REDIS_URL = os.environ.get("TEST_SCALE_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ.get("TEST_SCALE_REDIS_URL", redis_test_url(14))
 
 
 async def redis_unavailable_reason(url: str = REDIS_URL) -> str | None:
