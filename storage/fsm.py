@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from sqlalchemy import select
@@ -32,7 +33,7 @@ _last_read: ContextVar[tuple[str, _Record] | None] = ContextVar("fsm_last_read",
 
 
 @contextlib.contextmanager
-def update_scope() -> Iterator[None]:
+def update_scope(state: FSMContext | None = None) -> Iterator[None]:
     """Within one update's handling, read each conversation record at most once.
 
     The handlers of one update call get_state, get_data, set_state and update_data several times
@@ -40,12 +41,20 @@ def update_scope() -> Iterator[None]:
     what it read or wrote for the rest of the update and skips writes that change nothing.
     aiogram's events isolation keeps other updates of the same user out meanwhile. Opened by
     `bot.middlewares.UserMiddleware` around the handler; outside a scope nothing is remembered.
+
+    `state` is the update's FSMContext: the record aiogram's FSM middleware read for exactly that
+    key just before (in this task, under the isolation lock) starts the scope's memory.
     """
     cache = _UpdateCache()
     pending = _last_read.get()
-    if pending is not None:
+    _last_read.set(None)
+    if (
+        pending is not None
+        and state is not None
+        and isinstance(state.storage, SQLAlchemyStorage)
+        and pending[0] == state.storage._key(state.key)
+    ):
         cache.records[pending[0]] = pending[1]
-        _last_read.set(None)
     token = _update_cache.set(cache)
     try:
         yield
