@@ -121,8 +121,11 @@ def create_dispatcher(
     )
     i18n = create_i18n(settings.default_locale)
     dp.workflow_data["i18n"] = i18n  # the error handler needs it outside the middleware's context
-    # First of our middlewares: a redelivered update is dropped before anything else sees it.
-    dp.update.outer_middleware(UpdateDedupMiddleware(session_factory))
+    if settings.webhook_enabled:
+        # First of our middlewares: an update Telegram delivers again (a webhook answered late, or
+        # to another instance) is dropped before anything else sees it. Long polling confirms
+        # updates by offset, so a single polling bot skips the extra write per update.
+        dp.update.outer_middleware(UpdateDedupMiddleware(session_factory))
     dp.update.outer_middleware(
         UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids)
     )

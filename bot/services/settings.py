@@ -1,6 +1,12 @@
-"""Shop settings the owner changes at run time (welcome text, maintenance mode)."""
+"""Shop settings the owner changes at run time (welcome text, maintenance mode).
+
+They are read on many screens and change rarely, so values are kept for a few seconds: a change made
+on this instance shows at once (`invalidate`), one made on another instance within `ttl` seconds.
+"""
 
 from __future__ import annotations
+
+import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -11,16 +17,28 @@ MAINTENANCE = "maintenance"
 
 
 class ShopSettings:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, ttl: float = 5.0) -> None:
         self.session_factory = session_factory
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, str | None]] = {}
 
     async def get(self, key: str) -> str | None:
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
         async with self.session_factory() as session:
-            return await SettingsRepository(session).get(key)
+            value = await SettingsRepository(session).get(key)
+        self._cache[key] = (time.monotonic(), value)
+        return value
 
     async def set(self, key: str, value: str | None) -> None:
         async with self.session_factory.begin() as session:
             await SettingsRepository(session).set(key, value)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Forget cached values (after a change written elsewhere on this instance)."""
+        self._cache.clear()
 
     async def welcome_text(self) -> str | None:
         """The owner's welcome message (already Telegram HTML), or None for the default."""

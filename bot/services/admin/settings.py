@@ -35,3 +35,4 @@ class ShopAdmin:
         async with self.session_factory.begin() as session:
             await SettingsRepository(session).set(key, value)
             await write_audit(session, admin_id, action, value=value)
+        self.shop.invalidate()
