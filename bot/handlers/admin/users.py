@@ -178,8 +178,8 @@ async def adjust_command(
     )
 
 
-@router.message(Command("addbalance"))
-async def cmd_addbalance(
+@router.message(Command("addbalance", "takebalance"))
+async def cmd_change_balance(
     message: Message,
     command: CommandObject,
     balances: BalanceService,
@@ -190,27 +190,7 @@ async def cmd_addbalance(
     await adjust_command(
         message,
         command,
-        credit=True,
-        balances=balances,
-        admin_users=admin_users,
-        user=user,
-        settings=settings,
-    )
-
-
-@router.message(Command("takebalance"))
-async def cmd_takebalance(
-    message: Message,
-    command: CommandObject,
-    balances: BalanceService,
-    admin_users: AdminUsers,
-    user: UserProfile,
-    settings: Settings,
-) -> None:
-    await adjust_command(
-        message,
-        command,
-        credit=False,
+        credit=command.command == "addbalance",
         balances=balances,
         admin_users=admin_users,
         user=user,
