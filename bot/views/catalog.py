@@ -8,7 +8,7 @@ from bot.i18n import t
 from bot.services.catalog import CategoryView, Page, ServiceView
 from bot.telegram.callbacks import BuyCb, CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
 from bot.telegram.render import clip
-from bot.views.common import button_label, home_button, money, nav_row
+from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, money, nav_row
 
 CATEGORIES_PER_PAGE = 10
 SERVICES_PER_PAGE = 8
@@ -40,9 +40,9 @@ def categories_screen(page: Page[CategoryView]) -> tuple[str, InlineKeyboardMark
 
 
 def _service_button(view: ServiceView, currency: str) -> list[InlineKeyboardButton]:
-    label = button_label(f"{view.name}")
     price = money(view.price_per_1000, currency)
-    label = button_label(f"{label[:40]} · {price}")
+    name = clip(" ".join(view.name.split()), BUTTON_TEXT_LIMIT - len(price) - 3)
+    label = button_label(f"{name} · {price}")
     return [InlineKeyboardButton(text=label, callback_data=ServiceCb(id=view.service_id).pack())]
 
 
