@@ -7,20 +7,18 @@ every case checks that nothing changed and no audit row was written.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.config import load_settings
 from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
 from bot.sandbox.telegram_server import FakeUser, run_fake_telegram
 from bot.views.admin import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
 from storage.models import AdminAudit, AppSetting, Broadcast, LedgerEntry, Service, User
 from tests.admin.conftest import admin_user
-from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop, e2e_database_url
+from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop, e2e_database_url, shop_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -105,19 +103,7 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
     tmp_path: Path = tmp_path_factory.mktemp("access")
     state = PanelState(api_key=SIM_KEY, partial_chance=0.0, refill_reject_chance=0.0)
     async with run_fake_telegram() as tg, run_panel_simulator(state) as sim:
-        settings = load_settings(
-            _env_file=None,
-            bot_token=tg.token,
-            telegram_api_url=tg.base_url,
-            panel_api_url=sim.url,
-            panel_api_key=SIM_KEY,
-            admin_ids=str(ADMIN_ID),
-            database_url=await e2e_database_url(tmp_path),
-            poll_interval_seconds=1,
-            markup_percent=Decimal("50"),
-            panel_timeout_seconds=1.0,
-            panel_requests_per_second=1000,
-        )
+        settings = shop_settings(tg, sim, await e2e_database_url(tmp_path))
         shop = Shop(tg, sim, settings)
         await shop.start()
         await shop.fund(VICTIM, "10")

@@ -96,6 +96,23 @@ async def e2e_database_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'shop.sqlite3'}"
 
 
+def shop_settings(tg: FakeTelegramServer, sim: SimulatorHandle, database_url: str) -> Settings:
+    """The settings every end-to-end shop runs with: only the URLs point at the local fakes."""
+    return load_settings(
+        _env_file=None,
+        bot_token=tg.token,
+        telegram_api_url=tg.base_url,
+        panel_api_url=sim.url,
+        panel_api_key=SIM_KEY,
+        admin_ids=str(ADMIN_ID),
+        database_url=database_url,
+        poll_interval_seconds=1,
+        markup_percent=Decimal("50"),
+        panel_timeout_seconds=1.0,
+        panel_requests_per_second=1000,
+    )
+
+
 @pytest.fixture
 def sim_state() -> PanelState:
     return PanelState(api_key=SIM_KEY, partial_chance=0.0, refill_reject_chance=0.0)
@@ -112,20 +129,7 @@ async def shop(
     tmp_path: Path, shop_servers: tuple[FakeTelegramServer, SimulatorHandle]
 ) -> AsyncIterator[Shop]:
     tg, sim = shop_servers
-    settings = load_settings(
-        _env_file=None,
-        bot_token=tg.token,
-        telegram_api_url=tg.base_url,
-        panel_api_url=sim.url,
-        panel_api_key=SIM_KEY,
-        admin_ids=str(ADMIN_ID),
-        database_url=await e2e_database_url(tmp_path),
-        poll_interval_seconds=1,
-        markup_percent=Decimal("50"),
-        panel_timeout_seconds=1.0,
-        panel_requests_per_second=1000,
-    )
-    shop = Shop(tg, sim, settings)
+    shop = Shop(tg, sim, shop_settings(tg, sim, await e2e_database_url(tmp_path)))
     await shop.start()
     try:
         yield shop
