@@ -7,7 +7,7 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import t
+from bot.i18n import Html, t
 from bot.services.catalog import ServiceView
 from bot.services.forms import FormField
 from bot.services.pricing import Quote
@@ -95,9 +95,10 @@ def summary(
     lines = [t("summary.title"), t("summary.service", name=clip(view.name, 200), id=view.service_id)]
     for item in fields:
         if item.name in values and values[item.name] not in (None, ""):
-            lines.append(
-                t("summary.line", label=t(f"label.{item.name}"), value=format_value(item, values[item.name]))
-            )
+            value = format_value(item, values[item.name])
+            if item.name == "quantity" and values.get("dripfeed") == "yes":
+                value = Html(t("summary.per_run", quantity=value))  # already escaped
+            lines.append(t("summary.line", label=t(f"label.{item.name}"), value=value))
         elif item.optional:
             lines.append(t("summary.line", label=t(f"label.{item.name}"), value=t("summary.not_set")))
     lines.append("")

@@ -108,6 +108,8 @@ async def test_service_type_happy_path(
         reply = await ann.wait_for_message()
         assert "⚠️" not in reply.text, f"{name}: {answer!r} was refused: {reply.text}"
     assert "Check your order" in reply.text
+    if "runs" in sent:
+        assert f"Quantity: {sent['quantity']} per run" in reply.text
     await ann.press("Confirm")
     placed = await ann.wait_for_message(contains="is placed")
     assert f"#{service_id}" in placed.text
