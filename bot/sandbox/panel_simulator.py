@@ -30,7 +30,7 @@ import math
 import random
 import re
 import signal
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -217,6 +217,26 @@ def _lines(text: str | None) -> list[str]:
 
 def _split_ids(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _multi_ids(raw: str, error: str = "Incorrect request") -> list[str]:
+    """The ids of a multi form (`orders=1,2,3`): at least one, at most 100, else the panel refuses."""
+    ids = _split_ids(raw)
+    if not ids or len(ids) > _MULTI_LIMIT:
+        raise _SimError(error)
+    return ids
+
+
+def _per_order(raw: str, field: str, act: Callable[[str], Any]) -> list[dict[str, Any]]:
+    """PP's array reply to a multi write: `{"order": id, field: result}`, or an error object per id."""
+    items: list[dict[str, Any]] = []
+    for order_id in _multi_ids(raw):
+        try:
+            value = act(order_id)
+        except _SimError as exc:
+            value = {"error": str(exc)}
+        items.append({"order": _id_value(order_id), field: value})
+    return items
 
 
 def _id_value(order_id: str) -> int | str:
@@ -836,9 +856,7 @@ class PanelState:
 
     def _api_status(self, params: Mapping[str, str]) -> Any:
         if "orders" in params:
-            ids = _split_ids(params["orders"])
-            if not ids or len(ids) > _MULTI_LIMIT:
-                raise _SimError(self._wording("This action is Invalid", "Incorrect request"))
+            ids = _multi_ids(params["orders"], self._wording("This action is Invalid", "Incorrect request"))
             keyed: dict[str, Any] = {}
             for order_id in ids:
                 order = self.orders.get(order_id)
@@ -875,18 +893,7 @@ class PanelState:
 
     def _api_refill(self, params: Mapping[str, str]) -> Any:
         if "orders" in params:
-            ids = _split_ids(params["orders"])
-            if not ids or len(ids) > _MULTI_LIMIT:
-                raise _SimError("Incorrect request")
-            items: list[dict[str, Any]] = []
-            for order_id in ids:
-                try:
-                    refill = self._create_refill(order_id)
-                except _SimError as exc:
-                    items.append({"order": _id_value(order_id), "refill": {"error": str(exc)}})
-                else:
-                    items.append({"order": _id_value(order_id), "refill": int(refill.refill_id)})
-            return items
+            return _per_order(params["orders"], "refill", lambda oid: int(self._create_refill(oid).refill_id))
         refill = self._create_refill(params.get("order", "").strip())
         if self.flavor == "smart":
             return {"success": "Your order will be refill asap. Thank you for patience."}
@@ -894,11 +901,8 @@ class PanelState:
 
     def _api_refill_status(self, params: Mapping[str, str]) -> Any:
         if "refills" in params:
-            ids = _split_ids(params["refills"])
-            if not ids or len(ids) > _MULTI_LIMIT:
-                raise _SimError("Incorrect request")
             items: list[dict[str, Any]] = []
-            for refill_id in ids:
+            for refill_id in _multi_ids(params["refills"]):
                 refill = self.refills.get(refill_id)
                 status: Any = refill.status if refill else {"error": "Refill not found"}
                 items.append({"refill": _id_value(refill_id), "status": status})
@@ -910,7 +914,7 @@ class PanelState:
 
     # cancel -----------------------------------------------------------------
 
-    def _request_cancel(self, order_id: str) -> None:
+    def _request_cancel(self, order_id: str) -> int:
         order = self.orders.get(order_id)
         if order is None:
             raise _SimError(self._missing_order_error())
@@ -922,21 +926,11 @@ class PanelState:
         if order.cancel_requested:
             raise _SimError("Cancel request already in progress please wait")
         order.cancel_requested = True
+        return 1  # PP's word for "accepted"
 
     def _api_cancel(self, params: Mapping[str, str]) -> Any:
         if "orders" in params:
-            ids = _split_ids(params["orders"])
-            if not ids or len(ids) > _MULTI_LIMIT:
-                raise _SimError("Incorrect request")
-            items: list[dict[str, Any]] = []
-            for order_id in ids:
-                try:
-                    self._request_cancel(order_id)
-                except _SimError as exc:
-                    items.append({"order": _id_value(order_id), "cancel": {"error": str(exc)}})
-                else:
-                    items.append({"order": _id_value(order_id), "cancel": 1})
-            return items
+            return _per_order(params["orders"], "cancel", self._request_cancel)
         self._request_cancel(params.get("order", "").strip())
         if self.flavor == "smart":
             return {"success": "Your order will be cancel asap. Thank you for patience."}
