@@ -187,11 +187,7 @@ class CatalogService:
             if page != wanted:
                 rows, total = await repo.search(query, offset=page * per_page, limit=per_page)
             markup = await self.global_markup(session)
-            views = []
-            for service in rows:
-                category = await repo.category(service.category_id)
-                if category is not None:
-                    views.append(self._view(service, category, markup))
+        views = [self._view(service, category, markup) for service, category in rows]
         return Page(views, page, pages, total)
 
     async def service(self, service_id: str) -> ServiceView | None:

@@ -228,8 +228,11 @@ class CatalogRepository:
         rows = await self.session.execute(base.order_by(Service.position).offset(offset).limit(limit))
         return list(rows.scalars()), int(total)
 
-    async def search(self, query: str, *, offset: int, limit: int) -> tuple[list[Service], int]:
-        """Visible services whose id equals the query or whose text holds every word of it."""
+    async def search(
+        self, query: str, *, offset: int, limit: int
+    ) -> tuple[list[tuple[Service, Category]], int]:
+        """Visible services (with their category) whose id equals the query or whose text holds
+        every word of it."""
         words = [w for w in query.casefold().split() if w][:8]
         if not words:
             return [], 0
@@ -251,14 +254,14 @@ class CatalogRepository:
         ).scalar_one()
         exact_first = (Service.service_id == query.strip()).desc()
         rows = await self.session.execute(
-            select(Service)
+            select(Service, Category)
             .join(Category, Service.category_id == Category.id)
             .where(*where)
             .order_by(exact_first, Service.position)
             .offset(offset)
             .limit(limit)
         )
-        return list(rows.scalars()), int(total)
+        return [(row[0], row[1]) for row in rows], int(total)
 
     async def set_service_overrides(self, service_id: str, **values: object) -> bool:
         result = await self.session.execute(
