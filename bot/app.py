@@ -32,7 +32,7 @@ from bot.coordination import (
     migrate_exclusively,
     schedule_coordination,
 )
-from bot.i18n import LANGUAGES, create_i18n, t_in
+from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
 from bot.routers import feature_routers
@@ -143,8 +143,7 @@ async def refresh_catalog(catalog: CatalogService) -> None:
         log.warning("catalog refresh failed: %s", error.message)
 
 
-async def set_commands(bot: Bot) -> None:
-    i18n = create_i18n()
+async def set_commands(bot: Bot, i18n: PoI18n) -> None:
     for code in LANGUAGES:
         with i18n.context():
             commands = [
@@ -162,7 +161,7 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
     await orders.recover_interrupted()
     try:
-        await set_commands(bot)
+        await set_commands(bot, data["i18n"])
     except Exception as error:  # a menu is nice to have; never a reason not to start
         log.warning("could not set the command menu: %s", type(error).__name__)
     if leader.is_leader and await catalog.is_empty():  # one instance syncs; the others share it
