@@ -44,6 +44,7 @@ from bot.services.reconcile import ReconcileService, run_admin_alerts
 from bot.services.settings import ShopSettings
 from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
 from bot.services.users import UserService
+from bot.telegram.response_types import PinResponseTypesMiddleware
 from bot.telegram.retry import RetryMiddleware
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
@@ -56,6 +57,7 @@ COMMANDS = ("start", "services", "order", "orders", "status", "balance", "settin
 def create_bot(settings: Settings) -> Bot:
     """A Bot on aiogram's real HTTP session, pointed at `TELEGRAM_API_URL`, with the retry policy."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(PinResponseTypesMiddleware())
     session.middleware(RetryMiddleware())
     return Bot(
         token=settings.bot_token.get_secret_value(),
