@@ -23,6 +23,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -46,6 +47,7 @@ from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_c
 from bot.services.users import UserService
 from bot.telegram.response_types import PinResponseTypesMiddleware
 from bot.telegram.retry import RetryMiddleware
+from bot.telegram.state_first import SaveStateFirstMiddleware
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
 
@@ -57,6 +59,7 @@ COMMANDS = ("start", "services", "order", "orders", "status", "balance", "settin
 def create_bot(settings: Settings) -> Bot:
     """A Bot on aiogram's real HTTP session, pointed at `TELEGRAM_API_URL`, with the retry policy."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(SaveStateFirstMiddleware())
     session.middleware(PinResponseTypesMiddleware())
     session.middleware(RetryMiddleware())
     return Bot(
@@ -84,7 +87,9 @@ def create_fsm(
 
         storage = RedisStorage.from_url(settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
         return storage, RedisEventIsolation(storage.redis)
-    return SQLAlchemyStorage(session_factory), SimpleEventIsolation()
+    # One process owns an SQLite database, so the storage may remember records between updates.
+    one_process = make_url(settings.database_url).get_backend_name() == "sqlite"
+    return SQLAlchemyStorage(session_factory, remember=one_process), SimpleEventIsolation()
 
 
 def create_dispatcher(

@@ -50,7 +50,7 @@ class UserMiddleware(BaseMiddleware):
             return None
         data["user"] = profile
         data["is_admin"] = is_admin
-        with update_scope(data.get("state")):  # conversation state read once per update (storage/fsm.py)
+        async with update_scope(data.get("state")):  # state read once, saved once (storage/fsm.py)
             return await handler(event, data)
 
     @staticmethod

@@ -1,49 +1,69 @@
-"""aiogram FSM storage on our own database, so a user mid-form continues after a restart."""
+"""aiogram FSM storage on our own database, so a user mid-form continues after a restart.
+
+Every update reads the conversation record and most of them change it, often in pieces
+(`set_state`, then `set_data`, then `update_data`). Done naively that is 3-6 transactions per
+update; here it is at most one write per update and, on SQLite, no read at all once the user is
+known (bench/RESULTS.md measures it):
+
+* inside an update (`update_scope`, opened by `bot.middlewares.UserMiddleware`) each record is
+  read at most once and changes are kept in memory, then saved in one UPSERT (or DELETE) when the
+  scope ends or, earlier, just before the bot's next Bot API call (`save_pending`, called by
+  `bot.telegram.state_first`): the user never sees an answer whose state is not stored yet;
+* with `remember=True` (one process owns the database: the SQLite set-up) the storage also keeps
+  what it last read or wrote for each key, so a known user's state costs no read at all.
+  Several processes sharing PostgreSQL without Redis must not use it: another instance could
+  have moved the conversation on meanwhile.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Final
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import FsmRecord
+from storage.models import FsmRecord, utcnow
+
+# (state, data) as stored, or None for no record (no state and no data).
+_Record = tuple[str | None, dict[str, Any]] | None
+_UNKNOWN: Final = object()
+REMEMBERED_KEYS = 20_000  # process memory of conversation records, least recently used dropped first
 
 
 class _UpdateCache:
-    """What this update already knows of each key: (state, data) as stored, or None for no record."""
+    """What this update knows of each key, and which keys it changed but has not saved yet."""
 
     def __init__(self) -> None:
         self.records: dict[str, _Record] = {}
+        self.saved: dict[str, _Record] = {}  # what the database holds for a key with a pending change
+        self.pending: dict[str, SQLAlchemyStorage] = {}
         self.active = True
 
 
-_Record = tuple[str | None, dict[str, Any]] | None
 _update_cache: ContextVar[_UpdateCache | None] = ContextVar("fsm_update_cache", default=None)
 # The record the last read outside a scope saw, in this task: aiogram's FSM middleware reads the
 # state (under the events-isolation lock) just before our middlewares open the update's scope.
 _last_read: ContextVar[tuple[str, _Record] | None] = ContextVar("fsm_last_read", default=None)
 
 
-@contextlib.contextmanager
-def update_scope(state: FSMContext | None = None) -> Iterator[None]:
-    """Within one update's handling, read each conversation record at most once.
+@contextlib.asynccontextmanager
+async def update_scope(state: FSMContext | None = None) -> AsyncIterator[None]:
+    """One update's handling: each record read at most once, its changes saved in one write.
 
-    The handlers of one update call get_state, get_data, set_state and update_data several times
-    on the same key (each a database transaction before); inside this scope the storage remembers
-    what it read or wrote for the rest of the update and skips writes that change nothing.
-    aiogram's events isolation keeps other updates of the same user out meanwhile. Opened by
-    `bot.middlewares.UserMiddleware` around the handler; outside a scope nothing is remembered.
-
-    `state` is the update's FSMContext: the record aiogram's FSM middleware read for exactly that
-    key just before (in this task, under the isolation lock) starts the scope's memory.
+    aiogram's events isolation keeps other updates of the same user out meanwhile. `state` is the
+    update's FSMContext: the record aiogram's FSM middleware read for exactly that key just before
+    (in this task, under the isolation lock) starts the scope's memory. Pending changes are saved
+    when the scope ends, also when the handler failed (what it changed before failing stays, as
+    it would have with immediate writes).
     """
     cache = _UpdateCache()
     pending = _last_read.get()
@@ -59,8 +79,25 @@ def update_scope(state: FSMContext | None = None) -> Iterator[None]:
     try:
         yield
     finally:
-        cache.active = False
-        _update_cache.reset(token)
+        try:
+            await save_pending()
+        finally:
+            cache.active = False
+            _update_cache.reset(token)
+
+
+async def save_pending() -> None:
+    """Save the current update's changed conversation records now (no-op outside an update)."""
+    cache = _scope()
+    if cache is None or not cache.pending:
+        return
+    pending, cache.pending = cache.pending, {}
+    for name, storage in pending.items():
+        try:
+            await storage._save(name, cache.records[name], known=cache.saved.pop(name, _UNKNOWN))
+        except BaseException:
+            cache.records.pop(name, None)  # not saved: read it again rather than trust memory
+            raise
 
 
 def _scope() -> _UpdateCache | None:
@@ -75,58 +112,96 @@ def _state_name(state: StateType) -> str | None:
 
 
 class SQLAlchemyStorage(BaseStorage):
-    """Keeps state and data in the `fsm_records` table; one short session per call."""
+    """Keeps state and data in the `fsm_records` table; one short session per database call."""
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], key_builder: KeyBuilder | None = None
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        key_builder: KeyBuilder | None = None,
+        *,
+        remember: bool = False,
     ):
         self.session_factory = session_factory
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
+        self.remember = remember
+        self._remembered: OrderedDict[str, _Record] = OrderedDict()
 
     def _key(self, key: StorageKey) -> str:
         return self.key_builder.build(key)
 
-    async def _upsert(self, key: StorageKey, **values: Any) -> None:
-        """Write state or data; a record with neither is removed so the table stays small."""
-        name = self._key(key)
-        cache = _scope()
-        if cache is not None and name in cache.records:
-            known = cache.records[name]
-            state = values.get("state", None if known is None else known[0])
-            data = values.get("data", {} if known is None else known[1])
-            if (known is None and state is None and not data) or known == (state, data):
-                return  # nothing changes
-        else:
-            _last_read.set(None)
-        async with self.session_factory.begin() as session:
-            record = await session.get(FsmRecord, name)
-            state = values.get("state", None if record is None else record.state)
-            data = values.get("data", {} if record is None else record.data)
-            if state is None and not data:
-                if record is not None:
-                    await session.delete(record)
-                stored: _Record = None
-            elif record is None:
-                session.add(FsmRecord(key=name, state=state, data=data))
-                stored = (state, data)
-            else:
-                record.state = state
-                record.data = data
-                stored = (state, data)
-        if cache is not None:
-            cache.records[name] = copy.deepcopy(stored)
+    def _recall(self, name: str) -> Any:
+        """The remembered record of a key (a copy), or `_UNKNOWN`."""
+        if not self.remember or name not in self._remembered:
+            return _UNKNOWN
+        self._remembered.move_to_end(name)
+        return copy.deepcopy(self._remembered[name])
 
-    async def _read(self, key: StorageKey) -> _Record:
-        """State and data of a key in one query (remembered for the rest of the update)."""
+    def _memorise(self, name: str, record: _Record) -> None:
+        if not self.remember:
+            return
+        self._remembered[name] = copy.deepcopy(record)
+        self._remembered.move_to_end(name)
+        while len(self._remembered) > REMEMBERED_KEYS:
+            self._remembered.popitem(last=False)
+
+    async def _upsert(self, key: StorageKey, **values: Any) -> None:
+        """Change state or data; inside an update the write waits for `save_pending`."""
         name = self._key(key)
         cache = _scope()
-        if cache is not None and name in cache.records:
-            return copy.deepcopy(cache.records[name])
+        if cache is None:
+            _last_read.set(None)
+            current = self._recall(name)
+            if current is _UNKNOWN:
+                current = await self._fetch(name)
+            await self._save(name, _merge(current, values), known=current)
+            return
+        if name not in cache.records:
+            await self._read(key)
+        current = cache.records[name]
+        if name not in cache.pending:
+            cache.saved[name] = current
+            cache.pending[name] = self
+        cache.records[name] = _merge(current, values)
+
+    async def _save(self, name: str, record: _Record, *, known: Any) -> None:
+        """One statement: UPSERT the record, or DELETE it when it holds neither state nor data."""
+        if known is not _UNKNOWN and known == record:
+            return
+        async with self.session_factory.begin() as session:
+            if record is None:
+                await session.execute(delete(FsmRecord).where(FsmRecord.key == name))
+            else:
+                state, data = record
+                dialect = session.get_bind().dialect.name
+                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                now = utcnow()
+                statement = insert(FsmRecord).values(key=name, state=state, data=data, updated_at=now)
+                await session.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[FsmRecord.key],
+                        set_={"state": state, "data": statement.excluded.data, "updated_at": now},
+                    )
+                )
+        self._memorise(name, record)
+
+    async def _fetch(self, name: str) -> _Record:
         async with self.session_factory() as session:
             row = (
                 await session.execute(select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == name))
             ).first()
-        found = None if row is None else (row[0], dict(row[1] or {}))
+        found = None if row is None else _normal(row[0], dict(row[1] or {}))
+        self._memorise(name, found)
+        return found
+
+    async def _read(self, key: StorageKey) -> _Record:
+        """State and data of a key (remembered for the rest of the update)."""
+        name = self._key(key)
+        cache = _scope()
+        if cache is not None and name in cache.records:
+            return copy.deepcopy(cache.records[name])
+        found = self._recall(name)
+        if found is _UNKNOWN:
+            found = await self._fetch(name)
         if cache is not None:
             cache.records[name] = copy.deepcopy(found)
         else:
@@ -141,7 +216,7 @@ class SQLAlchemyStorage(BaseStorage):
         return None if found is None else found[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._upsert(key, data=dict(data))
+        await self._upsert(key, data=copy.deepcopy(dict(data)))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         found = await self._read(key)
@@ -155,3 +230,13 @@ class SQLAlchemyStorage(BaseStorage):
 
     async def close(self) -> None:
         """The engine belongs to the application, which disposes it."""
+
+
+def _normal(state: str | None, data: dict[str, Any]) -> _Record:
+    return None if state is None and not data else (state, data)
+
+
+def _merge(current: _Record, values: Mapping[str, Any]) -> _Record:
+    state = values.get("state", None if current is None else current[0])
+    data = values.get("data", {} if current is None else current[1])
+    return _normal(state, data)
