@@ -140,14 +140,12 @@ async def test_refill_and_cancel_buttons_follow_the_service(shop: Shop) -> None:
 
 
 async def test_banned_user_gets_nothing(shop: Shop) -> None:
-    from storage.repositories.users import UserRepository
-
     eve = shop.user(1003, "Eve")
     await eve.send_text("/start")
     await eve.wait_for_message()
     assert shop.app is not None
-    async with shop.app.session_factory.begin() as session:
-        await UserRepository(session).set_banned(1003, True)
+    # what the admin console's ban does; the bot knew Eve a moment ago and must not keep serving her
+    assert await shop.app.dispatcher.workflow_data["admin_users"].set_banned(1, 1003, True)
     menu = eve.last_message
     await eve.send_text("/start")
     await eve.assert_no_new_messages(within=0.5)

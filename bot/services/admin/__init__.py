@@ -49,7 +49,7 @@ async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
         audit=audit,
         broadcasts=broadcasts,
         balances=BalanceService(session_factory, bot, currency=settings.currency, default_locale=locale),
-        admin_users=AdminUsers(session_factory),
+        admin_users=AdminUsers(session_factory, data["users"]),
         stats=StatsService(session_factory, data["reconcile"]),
         panel_monitor=monitor,
         catalog_admin=CatalogAdmin(session_factory, data["catalog"], audit),

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.admin.audit import write_audit
+from bot.services.users import UserService
 from storage.models import LedgerEntry, Order, User
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.orders import OrderRepository
@@ -37,8 +38,11 @@ def parse_user_ref(text: str) -> int | str | None:
 
 
 class AdminUsers:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], users: UserService | None = None
+    ) -> None:
         self.session_factory = session_factory
+        self.users = users  # its cached profiles must learn of a ban at once
 
     async def find(self, ref: int | str) -> User | None:
         async with self.session_factory() as session:
@@ -67,4 +71,6 @@ class AdminUsers:
             changed = await UserRepository(session).set_banned(user_id, banned)
             if changed:
                 await write_audit(session, admin_id, "user.ban" if banned else "user.unban", user_id=user_id)
-            return changed
+        if self.users is not None:
+            self.users.forget(user_id)
+        return changed
