@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -73,6 +75,15 @@ def clamp_page(page: int, total: int, per_page: int) -> tuple[int, int]:
     return min(max(page, 0), pages - 1), pages
 
 
+# Catalog pages and service cards are read on nearly every update of the order form and change
+# only on a sync or an admin edit, which clear this memory at once in this process (another
+# instance sees them within VIEWS_TTL, like the shop settings). Prices shown, checked and charged
+# come from the same view, so a customer is never charged a price they were not shown.
+VIEWS_TTL = 5.0
+VIEWS_KEPT = 5_000
+_MISSING: Any = object()
+
+
 class CatalogService:
     def __init__(
         self,
@@ -80,10 +91,31 @@ class CatalogService:
         panel: PanelClient,
         *,
         default_markup: Decimal,
+        views_ttl: float = VIEWS_TTL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
         self.default_markup = default_markup
+        self.views_ttl = views_ttl
+        self._clock = clock
+        self._views: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+
+    def forget(self) -> None:
+        """The catalog or a markup changed: build pages and cards from the database again."""
+        self._views.clear()
+
+    def _recall(self, key: tuple[Any, ...]) -> Any:
+        found = self._views.get(key)
+        if found is None or self._clock() - found[0] >= self.views_ttl:
+            return _MISSING
+        return found[1]
+
+    def _keep(self, key: tuple[Any, ...], value: Any) -> None:
+        self._views[key] = (self._clock(), value)
+        self._views.move_to_end(key)
+        while len(self._views) > VIEWS_KEPT:
+            self._views.popitem(last=False)
 
     async def refresh(self) -> SyncReport:
         """Fetch the panel's list (outside any database session) and store the snapshot."""
@@ -91,6 +123,7 @@ class CatalogService:
         async with self.session_factory.begin() as session:
             report = await CatalogRepository(session).sync(services)
             await SettingsRepository(session).set(LAST_SYNC_SETTING, utcnow().isoformat())
+        self.forget()
         log.info(
             "catalog synced: %d services, %d added, %d removed, %d changed",
             report.total,
@@ -120,6 +153,7 @@ class CatalogService:
     async def set_global_markup(self, percent: Decimal) -> None:
         async with self.session_factory.begin() as session:
             await SettingsRepository(session).set(MARKUP_SETTING, format(percent, "f"))
+        self.forget()
 
     def _view(self, service: Service, category: Category, global_markup: Decimal) -> ServiceView:
         markup = effective_markup(
@@ -144,6 +178,14 @@ class CatalogService:
         )
 
     async def categories(self, page: int, per_page: int) -> Page[CategoryView]:
+        key = ("categories", page, per_page)
+        if (known := self._recall(key)) is not _MISSING:
+            return known
+        result = await self._categories(page, per_page)
+        self._keep(key, result)
+        return result
+
+    async def _categories(self, page: int, per_page: int) -> Page[CategoryView]:
         async with self.session_factory() as session:
             repo = CatalogRepository(session)
             # One round trip for an existing page; a second only for a page that is out of range.
@@ -156,6 +198,16 @@ class CatalogService:
         return Page(items, page, pages, total)
 
     async def services(
+        self, category_id: int, page: int, per_page: int
+    ) -> tuple[CategoryView, Page[ServiceView]] | None:
+        key = ("services", category_id, page, per_page)
+        if (known := self._recall(key)) is not _MISSING:
+            return known
+        result = await self._services(category_id, page, per_page)
+        self._keep(key, result)
+        return result
+
+    async def _services(
         self, category_id: int, page: int, per_page: int
     ) -> tuple[CategoryView, Page[ServiceView]] | None:
         async with self.session_factory() as session:
@@ -192,9 +244,12 @@ class CatalogService:
 
     async def service(self, service_id: str) -> ServiceView | None:
         """A service customers may order (visible), with its price."""
+        key = ("service", service_id)
+        if (known := self._recall(key)) is not _MISSING:
+            return known
         async with self.session_factory() as session:
             found = await CatalogRepository(session).get_visible(service_id)
-            if found is None:
-                return None
-            markup = await self.global_markup(session)
-        return self._view(found[0], found[1], markup)
+            markup = None if found is None else await self.global_markup(session)
+        view = None if found is None or markup is None else self._view(found[0], found[1], markup)
+        self._keep(key, view)
+        return view

@@ -73,3 +73,50 @@ async def test_thousands_of_services_page_and_search(
     assert sum(c.services for c in (await catalog.categories(0, 100)).items) == 2000
     hit = await catalog.search('"Cheap"', 0, 8)
     assert hit.total > 0 and len(hit.items) <= 8
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_admin_hiding_a_service_takes_it_off_the_shelf_at_once(
+    session_factory: async_sessionmaker[AsyncSession], panel: PanelClient
+) -> None:
+    from bot.services.admin.audit import AuditService
+    from bot.services.admin.catalog import CatalogAdmin
+
+    catalog = CatalogService(session_factory, panel, default_markup=Decimal("0"), clock=Clock())
+    await catalog.refresh()
+    shown = await catalog.service("1")
+    assert shown is not None
+    first_page = await catalog.services(shown.category_id, 0, 50)
+    assert first_page is not None and "1" in [v.service_id for v in first_page[1].items]
+    admin = CatalogAdmin(session_factory, catalog, AuditService(session_factory))
+    assert await admin.set_service_hidden(1, "1", True)
+    assert await catalog.service("1") is None
+    after = await catalog.services(shown.category_id, 0, 50)
+    assert after is None or "1" not in [v.service_id for v in after[1].items]
+    await admin.set_global_markup(1, Decimal("50"))
+    other = await catalog.service("2")
+    assert other is not None and other.markup_percent == Decimal("50")
+
+
+async def test_a_change_made_elsewhere_is_seen_within_a_few_seconds(
+    session_factory: async_sessionmaker[AsyncSession], panel: PanelClient
+) -> None:
+    from bot.services.catalog import VIEWS_TTL
+    from storage.repositories.catalog import CatalogRepository
+
+    clock = Clock()
+    catalog = CatalogService(session_factory, panel, default_markup=Decimal("0"), clock=clock)
+    await catalog.refresh()
+    assert await catalog.service("1") is not None
+    async with session_factory.begin() as session:  # another instance's admin console
+        await CatalogRepository(session).set_service_overrides("1", hidden=True)
+    assert await catalog.service("1") is not None  # this process remembers it for a moment
+    clock.now += VIEWS_TTL
+    assert await catalog.service("1") is None

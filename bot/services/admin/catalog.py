@@ -203,7 +203,8 @@ class CatalogAdmin:
             changed = await CatalogRepository(session).set_service_overrides(service_id, **values)
             if changed:
                 await write_audit(session, admin_id, action, service_id=service_id, **values)
-            return changed
+        self.catalog.forget()
+        return changed
 
     async def _category_override(
         self, admin_id: int, action: str, category_id: int, **values: object
@@ -212,4 +213,5 @@ class CatalogAdmin:
             changed = await CatalogRepository(session).set_category_overrides(category_id, **values)
             if changed:
                 await write_audit(session, admin_id, action, category_id=category_id, **values)
-            return changed
+        self.catalog.forget()
+        return changed
