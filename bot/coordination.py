@@ -27,6 +27,12 @@ Update de-duplication
     paths are idempotent by their own keys). A process that dies mid-update keeps the mark; that
     update is not retried. Rows older than two days are pruned by a leader job (Telegram keeps an
     undelivered update for at most 24 hours).
+
+    One process on SQLite (the embedded set-up: nobody else can receive this bot's updates) keeps
+    the marks in memory instead (`in_memory=True`, the last RECENT_UPDATES update_ids): a write
+    transaction per update saved, the same protection against Telegram's redeliveries while the
+    process runs. After a restart a redelivered update is processed again, which is what the
+    money paths' own keys are there for.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -209,18 +216,33 @@ async def prune_processed_updates(
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+RECENT_UPDATES = 50_000
+
+
 class UpdateDedupMiddleware(BaseMiddleware):
     """Outer update middleware: process each update_id once across all instances (module docstring)."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, in_memory: bool = False) -> None:
         self.session_factory = session_factory
+        self.in_memory = in_memory
+        self._recent: OrderedDict[int, None] = OrderedDict()
+
+    async def _mark(self, update_id: int) -> bool:
+        if not self.in_memory:
+            async with self.session_factory.begin() as session:
+                return await ProcessedUpdateRepository(session).mark(update_id)
+        if update_id in self._recent:
+            return False
+        self._recent[update_id] = None
+        if len(self._recent) > RECENT_UPDATES:
+            self._recent.popitem(last=False)
+        return True
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
         update_id = event.update_id
-        async with self.session_factory.begin() as session:
-            first = await ProcessedUpdateRepository(session).mark(update_id)
+        first = await self._mark(update_id)
         if not first:
             log.info("update %s was delivered again; skipped", update_id)
             return None
@@ -231,6 +253,9 @@ class UpdateDedupMiddleware(BaseMiddleware):
             raise
 
     async def _forget(self, update_id: int) -> None:
+        if self.in_memory:
+            self._recent.pop(update_id, None)
+            return
         try:
             async with self.session_factory.begin() as session:
                 await ProcessedUpdateRepository(session).forget(update_id)

@@ -54,10 +54,14 @@ def bot() -> Bot:
 
 
 def dispatcher(
-    session_factory: async_sessionmaker[AsyncSession], runs: list[str], *, fail: bool = False
+    session_factory: async_sessionmaker[AsyncSession],
+    runs: list[str],
+    *,
+    fail: bool = False,
+    in_memory: bool = False,
 ) -> Dispatcher:
     dp = Dispatcher()
-    dp.update.outer_middleware(UpdateDedupMiddleware(session_factory))
+    dp.update.outer_middleware(UpdateDedupMiddleware(session_factory, in_memory=in_memory))
 
     @dp.message()
     async def handle(message: Message) -> None:
@@ -98,3 +102,17 @@ async def test_a_crashed_update_is_not_remembered(
     assert runs == ["hi", "hi"]
     async with session_factory() as session:
         assert await ProcessedUpdateRepository(session).seen(50)
+
+
+async def test_one_process_on_sqlite_remembers_updates_without_writing(
+    session_factory: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    runs: list[str] = []
+    dp = dispatcher(session_factory, runs, fail=True, in_memory=True)
+    with pytest.raises(RuntimeError):
+        await dp.feed_update(bot, message_update(60))
+    await asyncio.gather(dp.feed_update(bot, message_update(60)), dp.feed_update(bot, message_update(60)))
+    await dp.feed_update(bot, message_update(60))
+    assert runs == ["hi", "hi"]  # the crashed delivery was retried once, the rest skipped
+    async with session_factory() as session:
+        assert not await ProcessedUpdateRepository(session).seen(60)  # no write per update
