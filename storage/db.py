@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +80,38 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 
 class _SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
+    """Write sessions of this process take turns on an asyncio lock before BEGIN IMMEDIATE.
+
+    SQLite has one writer. Without the lock, concurrent writers of this process all issue BEGIN
+    IMMEDIATE and the losers sleep in SQLite's busy handler (1, 2, 5 … 100 ms naps in aiosqlite's
+    threads) however soon the writer finishes: under load a write waited seconds (the conversation
+    benchmark's form steps, bench/RESULTS.md). Queued on the lock they start the moment the
+    previous write commits, in arrival order. Another process on the same file still meets the
+    busy timeout, as before; so does a wait on the lock longer than it.
+    """
+
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine.execution_options(**{SQLITE_READ_ONLY: True}), expire_on_commit=False)
         self.write_engine = engine
+        self.write_lock = asyncio.Lock()
 
-    def begin(self) -> _AsyncSessionContextManager[AsyncSession]:
-        return self(bind=self.write_engine)._maker_context_manager()
+    def begin(self) -> AbstractAsyncContextManager[AsyncSession]:  # type: ignore[override]
+        return self._write_session()
+
+    @asynccontextmanager
+    async def _write_session(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+                await self.write_lock.acquire()
+        except TimeoutError:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        try:
+            async with self(bind=self.write_engine)._maker_context_manager() as session:
+                yield session
+        finally:
+            self.write_lock.release()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
