@@ -12,9 +12,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from storage.sqlite_inline import inline_creator
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,17 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine; for SQLite also create the data folder and set the pragmas."""
     kwargs: dict[str, Any] = {"echo": echo}
     if database_url.startswith("sqlite"):
-        _, _, path = database_url.partition(":///")
-        if path and not path.startswith(":memory:"):
+        url = make_url(database_url)
+        path = url.database or ""
+        on_disk = bool(path) and not path.startswith(":memory:")
+        if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        if on_disk and not url.query:
+            # sqlite3 calls run in the event loop thread, without aiosqlite's thread hop per call;
+            # lock waits are asynchronous retries (storage/sqlite_inline.py, bench/RESULTS.md).
+            kwargs["async_creator"] = inline_creator(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        else:
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_async_engine(database_url, **kwargs)
