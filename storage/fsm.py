@@ -23,12 +23,12 @@ import functools
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -170,7 +170,7 @@ class SQLAlchemyStorage(BaseStorage):
             return
         async with self.session_factory.begin() as session:
             if record is None:
-                await session.execute(delete(FsmRecord).where(FsmRecord.key == name))
+                await session.execute(_DELETE, {"key": name})
             else:
                 state, data = record
                 statement = _upsert_statement(session.get_bind().dialect.name)
@@ -225,16 +225,20 @@ class SQLAlchemyStorage(BaseStorage):
         """The engine belongs to the application, which disposes it."""
 
 
+_TABLE = cast(Table, FsmRecord.__table__)
+_DELETE = delete(_TABLE).where(_TABLE.c.key == bindparam("key"))
+
+
 @functools.cache
 def _upsert_statement(dialect: str) -> Any:
     """Built once per dialect: making `excluded` anew cost more CPU than the write itself."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(FsmRecord).values(
+    statement = insert(_TABLE).values(  # the table, not the entity: no ORM bulk path
         key=bindparam("key"), state=bindparam("state"), data=bindparam("data"), updated_at=bindparam("now")
     )
     excluded = statement.excluded
     return statement.on_conflict_do_update(
-        index_elements=[FsmRecord.key],
+        index_elements=[_TABLE.c.key],
         set_={"state": excluded.state, "data": excluded.data, "updated_at": excluded.updated_at},
     )
 
