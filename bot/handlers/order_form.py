@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from decimal import Decimal
@@ -37,7 +38,7 @@ from bot.services.ordering import (
 from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import BuyCb, FormCb
-from bot.telegram.render import show
+from bot.telegram.render import answer_query, show
 from bot.telegram.routes import Routes
 from bot.views.common import money, only_home
 from bot.views.form import edit_menu, field_prompt, summary
@@ -176,8 +177,8 @@ async def cmd_order(
 async def on_buy(
     query: CallbackQuery, callback_data: BuyCb, state: FSMContext, catalog: CatalogService, shop: ShopSettings
 ) -> None:
-    await query.answer()
-    await start_form(query, state, catalog, shop, callback_data.id)
+    # The spinner stops while the form's first question is being sent: one round trip less.
+    await asyncio.gather(answer_query(query), start_form(query, state, catalog, shop, callback_data.id))
 
 
 @router.message(StateFilter(OrderForm.filling))
@@ -308,8 +309,10 @@ async def confirm(
         else:
             await query.answer(t("stale.form"))
         return
-    await query.answer(t("confirm.placing"))
-    await show(query, t("confirm.placing_long"), None)
+    # Toast and "placing…" screen (its buttons gone, so no second tap) at once, before the panel call.
+    await asyncio.gather(
+        answer_query(query, t("confirm.placing")), show(query, t("confirm.placing_long"), None)
+    )
     values: dict[str, Any] = dict(data.get("values") or {})
     expected = Decimal(str(data["price"])) if data.get("price") else None
     try:
