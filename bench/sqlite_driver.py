@@ -108,8 +108,8 @@ async def measure(
 
 async def compare(path: Path, args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     engines = {
-        "aiosqlite": create_engine(f"sqlite+aiosqlite:///{path}"),
-        "inline": inline_engine(path),
+        "aiosqlite": create_engine(f"sqlite+aiosqlite:///{path}", inline_sqlite=False),
+        "inline": create_engine(f"sqlite+aiosqlite:///{path}"),
     }
     factories = {name: create_session_factory(engine) for name, engine in engines.items()}
     kinds = {"read tx (session.get)": read_tx, "write tx (UPDATE)": write_tx}

@@ -35,8 +35,11 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the async engine; for SQLite also create the data folder and set the pragmas."""
+def create_engine(database_url: str, *, echo: bool = False, inline_sqlite: bool = True) -> AsyncEngine:
+    """Create the async engine; for SQLite also create the data folder and set the pragmas.
+
+    `inline_sqlite=False` keeps aiosqlite's worker thread (bench/sqlite_driver.py compares the two).
+    """
     kwargs: dict[str, Any] = {"echo": echo}
     if database_url.startswith("sqlite"):
         url = make_url(database_url)
@@ -44,7 +47,7 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         on_disk = bool(path) and not path.startswith(":memory:")
         if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if on_disk and not url.query:
+        if inline_sqlite and on_disk and not url.query:
             # sqlite3 calls run in the event loop thread, without aiosqlite's thread hop per call;
             # lock waits are asynchronous retries (storage/sqlite_inline.py, bench/RESULTS.md).
             kwargs["async_creator"] = inline_creator(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
