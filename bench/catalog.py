@@ -5,8 +5,9 @@ Two catalogs from bot.sandbox.catalogs.generate_catalog (default: 50 services in
 
 * sync: first sync (everything added), timed; the same again under tracemalloc for the peak of
   Python allocations; a re-sync with nothing changed, timed;
-* browsing through CatalogService directly: categories page, a category's first and last page,
-  a service card, search (a common word, a rare word, a service id); p50/p99 over --clicks calls;
+* browsing through CatalogService directly, uncached (every click queries the database):
+  categories page, a category's first and last page, a service card, search (a common word, a
+  rare word, a service id); p50/p99 over --clicks calls;
 * browsing through the bot (`python -m bot` as a subprocess, one user pressing buttons, one click
   at a time): /start, Services, next categories page, a category, a service card, a search.
 
@@ -99,7 +100,10 @@ async def browse_cases(url: str, sim_url: str) -> AsyncIterator[dict[str, Click]
         database(url) as (_, factory),
         PanelClient(sim_url, PANEL_KEY, max_requests_per_second=1000) as panel,
     ):
-        catalog = CatalogService(factory, panel, default_markup=Decimal("0"))
+        # views_ttl=0: every click goes to the database (the growth question is about the
+        # queries); through the bot below, pages and cards are served from the 5-second memory
+        # after the first click, as customers meet them.
+        catalog = CatalogService(factory, panel, default_markup=Decimal("0"), views_ttl=0)
         await catalog.refresh()
         first = await catalog.categories(0, CATEGORIES_PER_PAGE)
         category_id = first.items[0].category_id
