@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     wallet_enabled: bool = True
     allowed_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     default_locale: str = "en"
-    broadcast_rate_per_second: float = Field(default=25.0, gt=0, le=30)
+    broadcast_rate_per_second: float = Field(default=29.0, gt=0, le=30)
     panel_low_balance_threshold: Decimal = Field(default=Decimal("10"), ge=0)
     stuck_order_hours: float = Field(default=48.0, gt=0)
 
