@@ -208,3 +208,26 @@ async def test_client_session_reused_and_closed(sim: SimulatorHandle) -> None:
     # usable again after close: a new session is created lazily
     assert (await client.balance()).amount == 1000
     await client.close()
+
+
+async def test_rate_limiter_keeps_its_rate_on_a_busy_event_loop() -> None:
+    """Slots are spaced from the plan, not from late wake-ups: a loop that is busy 20 ms per turn
+    must not stretch 30 requests at 1,000/s to 30 turns (0.6 s) as the first limiter did."""
+    from bot.panel.client import _RateLimiter
+
+    limiter = _RateLimiter(1000)
+    stop = asyncio.Event()
+
+    async def busy_loop() -> None:
+        while not stop.is_set():
+            time.sleep(0.02)  # someone else's CPU work between two turns of the loop
+            await asyncio.sleep(0)
+
+    hog = asyncio.create_task(busy_loop())
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    await asyncio.gather(*(limiter.wait() for _ in range(30)))
+    elapsed = time.monotonic() - started
+    stop.set()
+    await hog
+    assert elapsed < 0.3
