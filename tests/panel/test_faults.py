@@ -220,7 +220,7 @@ async def test_rate_limiter_keeps_its_rate_on_a_busy_event_loop() -> None:
 
     async def busy_loop() -> None:
         while not stop.is_set():
-            time.sleep(0.02)  # someone else's CPU work between two turns of the loop
+            time.sleep(0.02)  # noqa: ASYNC251 - on purpose: CPU work of others between two turns of the loop
             await asyncio.sleep(0)
 
     hog = asyncio.create_task(busy_loop())
