@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 SQLITE_READ_ONLY = "smm_sqlite_read_only"  # execution option: start the transaction deferred
+SQLITE_INLINE = "smm_sqlite_inline"  # execution option: the engine runs storage/sqlite_inline.py
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +52,7 @@ def create_engine(database_url: str, *, echo: bool = False, inline_sqlite: bool 
             # sqlite3 calls run in the event loop thread, without aiosqlite's thread hop per call;
             # lock waits are asynchronous retries (storage/sqlite_inline.py, bench/RESULTS.md).
             kwargs["async_creator"] = inline_creator(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            kwargs["execution_options"] = {SQLITE_INLINE: True}
         else:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
@@ -91,27 +93,61 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return _SQLiteSessionMaker(engine)
 
 
-class _SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
-    """Write sessions of this process take turns on an asyncio lock before BEGIN IMMEDIATE.
+class _InlineSQLiteSession(AsyncSession):
+    """Closes in place, not in a task of its own.
 
-    SQLite has one writer. Without the lock, concurrent writers of this process all issue BEGIN
+    SQLAlchemy ends `async with session` and `async with factory.begin()` by running commit and
+    close in a new task (shielded, so a cancellation cannot stop them halfway). That task starts
+    at the event loop's next turn, and until then the transaction stays open: on a busy loop a
+    write transaction of a fraction of a millisecond held SQLite's write lock for the whole turn
+    and every other writer waited (bench/RESULTS.md). On the inline driver commit and close never
+    give the loop away, so they cannot be interrupted and run right here.
+    """
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        await self.close()
+
+
+class _SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
+    """On aiosqlite, write sessions of this process take turns on an asyncio lock.
+
+    SQLite has one writer. Through aiosqlite, concurrent writers of this process all issue BEGIN
     IMMEDIATE and the losers sleep in SQLite's busy handler (1, 2, 5 … 100 ms naps in aiosqlite's
     threads) however soon the writer finishes: under load a write waited seconds (the conversation
     benchmark's form steps, bench/RESULTS.md). Queued on the lock they start the moment the
     previous write commits, in arrival order. Another process on the same file still meets the
     busy timeout, as before; so does a wait on the lock longer than it.
+
+    The inline driver (the default for a database file) needs no lock: a short write transaction
+    runs from BEGIN to COMMIT without giving the event loop away, so it never meets another one
+    of this process, and a long one that does makes the others wait asynchronously
+    (storage/sqlite_inline.py). A lock there only added a turn of the event loop per hand-over:
+    on a busy loop a convoy that queued writes for most of a second.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine.execution_options(**{SQLITE_READ_ONLY: True}), expire_on_commit=False)
+        inline = bool(engine.get_execution_options().get(SQLITE_INLINE))
+        super().__init__(
+            engine.execution_options(**{SQLITE_READ_ONLY: True}),
+            expire_on_commit=False,
+            class_=_InlineSQLiteSession if inline else AsyncSession,
+        )
         self.write_engine = engine
-        self.write_lock = asyncio.Lock()
+        self.write_lock: asyncio.Lock | None = None if inline else asyncio.Lock()
 
     def begin(self) -> AbstractAsyncContextManager[AsyncSession]:  # type: ignore[override]
         return self._write_session()
 
     @asynccontextmanager
     async def _write_session(self) -> AsyncIterator[AsyncSession]:
+        if self.write_lock is None:
+            session = self(bind=self.write_engine)
+            try:
+                async with session.begin():  # commits or rolls back in place
+                    yield session
+            finally:
+                await session.close()
+            return
         try:
             async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
                 await self.write_lock.acquire()

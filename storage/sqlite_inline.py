@@ -43,7 +43,13 @@ SQLITE_BUSY = 5
 SQLITE_BUSY_SNAPSHOT = 517  # a stale read snapshot: waiting cannot help
 FIRST_BACKOFF = 0.001
 MAX_BACKOFF = 0.05
-DEFAULT_YIELD_EVERY = 16
+# A connection lets other tasks run once it has run statements for this long without a pause.
+# Time, not a statement count: a short transaction must never yield while it holds SQLite's write
+# lock (and the process's write queue, storage/db.py), or every writer behind it waits a turn of
+# a busy event loop and a convoy forms: under the conversation benchmark's load a yield every 16
+# statements put seconds of queueing on order placement (bench/RESULTS.md). Long work (a catalog
+# sync) still yields every slice, so the bot keeps answering meanwhile.
+DEFAULT_YIELD_AFTER = 0.02
 # typeshed's spelling; sqlite3 also takes "" (its default: a plain deferred BEGIN), as SQLAlchemy sets.
 _Sqlite3Isolation = Literal["DEFERRED", "EXCLUSIVE", "IMMEDIATE"] | None
 
@@ -210,14 +216,15 @@ class InlineConnection:
         *,
         timeout: float,
         waiters: LockWaiters | None = None,
-        yield_every: int = DEFAULT_YIELD_EVERY,
+        yield_after: float = DEFAULT_YIELD_AFTER,
     ) -> None:
         self._connection: sqlite3.Connection | None = connection
         self._tx = _InlineTxQueue()
         self.timeout = timeout
         self._waiters = waiters if waiters is not None else LockWaiters()
-        self._yield_every = yield_every
-        self._calls = 0
+        self._yield_after = yield_after
+        self._slice_started: float | None = None
+        self._slice_task: asyncio.Task[Any] | None = None
         # The last statement opened the transaction (e.g. a deferred BEGIN): the next one may be
         # the first to take a lock, where SQLite would still consult its busy handler.
         self._fresh_transaction = False
@@ -229,16 +236,28 @@ class InlineConnection:
         return self._connection
 
     async def _maybe_yield(self) -> None:
-        """Let other tasks run every `yield_every` statements.
+        """Let other tasks run when this connection has run statements for `yield_after` seconds.
 
         aiosqlite yields to the loop on every call; inline calls never do, so a coroutine running
         many statements between real awaits would otherwise starve the other tasks.
         """
-        if self._yield_every > 0:
-            self._calls += 1
-            if self._calls >= self._yield_every:
-                self._calls = 0
-                await asyncio.sleep(0)
+        if self._yield_after <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if self._slice_started is None or self._slice_task is not task:
+            # A new slice for this task's run; it ends as soon as the loop runs anything else.
+            # Per task: one turn of a busy loop runs many tasks, and a task that takes this
+            # pooled connection after another one in the same turn has not run long itself.
+            self._slice_started = loop.time()
+            self._slice_task = task
+            loop.call_soon(self._end_slice)
+        elif loop.time() - self._slice_started >= self._yield_after:
+            await asyncio.sleep(0)
+
+    def _end_slice(self) -> None:
+        self._slice_started = None
+        self._slice_task = None
 
     async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
         """Call `function` now; on SQLITE_BUSY before any lock is held, wait asynchronously and retry."""
@@ -352,7 +371,7 @@ def inline_creator(
     timeout: float,
     uri: bool = False,
     isolation_level: str | None = "",
-    yield_every: int = DEFAULT_YIELD_EVERY,
+    yield_after: float = DEFAULT_YIELD_AFTER,
     **connect_kwargs: Any,
 ) -> Callable[[], Awaitable[InlineConnection]]:
     """The `async_creator` for `create_async_engine("sqlite+aiosqlite:///…", async_creator=…)`.
@@ -374,6 +393,6 @@ def inline_creator(
             uri=uri,
             **connect_kwargs,
         )
-        return InlineConnection(connection, timeout=timeout, waiters=waiters, yield_every=yield_every)
+        return InlineConnection(connection, timeout=timeout, waiters=waiters, yield_after=yield_after)
 
     return connect
