@@ -8,6 +8,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -289,6 +290,16 @@ async def on_form_button(
         await show_summary(query, state, view, values, draft, orders, settings)
 
 
+async def show_placing(query: CallbackQuery) -> None:
+    """The "placing…" toast and screen: cosmetic, so a Telegram error here never stops the order."""
+    try:
+        await asyncio.gather(
+            answer_query(query, t("confirm.placing")), show(query, t("confirm.placing_long"), None)
+        )
+    except TelegramAPIError as error:
+        log.info("could not show the placing screen: %s", error.message)
+
+
 async def confirm(
     query: CallbackQuery,
     callback_data: FormCb,
@@ -309,10 +320,9 @@ async def confirm(
         else:
             await query.answer(t("stale.form"))
         return
-    # Toast and "placing…" screen (its buttons gone, so no second tap) at once, before the panel call.
-    await asyncio.gather(
-        answer_query(query, t("confirm.placing")), show(query, t("confirm.placing_long"), None)
-    )
+    # Toast and "placing…" screen (its buttons gone) go out while the order is placed: one round
+    # trip less before the result. Every later screen waits for them, so the result comes last.
+    placing = asyncio.create_task(show_placing(query))
     values: dict[str, Any] = dict(data.get("values") or {})
     expected = Decimal(str(data["price"])) if data.get("price") else None
     try:
@@ -320,6 +330,7 @@ async def confirm(
             user_id=user.id, draft_key=key, view=view, values=values, expected_price=expected
         )
     except PriceChanged as change:
+        await placing
         await show_summary(
             query,
             state,
@@ -332,6 +343,7 @@ async def confirm(
         )
         return
     except InsufficientBalance as short:
+        await placing
         text = t(
             "confirm.insufficient",
             price=money(short.price, settings.currency),
@@ -341,8 +353,13 @@ async def confirm(
         await show_summary(query, state, view, values, callback_data.draft, orders, settings, note=text)
         return
     except FieldError as error:
+        await placing
         await ask_next(query, state, view, values, callback_data.draft, error=t(error.key, **error.values))
         return
+    except BaseException:
+        placing.cancel()
+        raise
+    await placing
     await state.clear()
     order = placement.order
     if placement.outcome == Outcome.PLACED:

@@ -103,3 +103,18 @@ async def test_not_enough_balance_shows_the_shortfall_and_sends_nothing(shop: Sh
     await ann.press("Confirm", short)
     await ann.wait_for_message(contains="is placed")
     assert shop.sim.state.count("add") == 1
+
+
+async def test_a_telegram_error_on_the_placing_screen_does_not_stop_the_order(shop: Shop) -> None:
+    """The "placing…" screen goes out while the order is placed; if Telegram refuses it, the
+    order still goes through once and its result reaches the user."""
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await fill_followers_form(shop)
+    shop.tg.inject_error(
+        ["editMessageText", "sendMessage"], 400, "Bad Request: message can't be edited", count=2
+    )
+    await ann.press("Confirm")
+    await ann.wait_for_message(contains="is placed")
+    assert shop.sim.state.count("add") == 1
+    assert await shop.balance(1001) == (Decimal("8.9200"), Decimal("8.9200"))
