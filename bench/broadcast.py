@@ -170,7 +170,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--recipients", type=int, default=1000, help="users to send to (default 1,000)")
     parser.add_argument(
-        "--rates", default="25,29", help="BROADCAST_RATE_PER_SECOND values (default 25,29; 29 is the shipped default)"
+        "--rates",
+        default="25,29",
+        help="BROADCAST_RATE_PER_SECOND values (default 25,29; 29 is the shipped default)",
     )
     parser.add_argument("--inject-429", type=int, default=3, help="429s injected at the start (default 3)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
