@@ -27,17 +27,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, String, event, func, select, update
+from sqlalchemy import Integer, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.common import fmt, print_machine, ratio, table, write_json
 from storage.db import (
     SQLITE_BUSY_TIMEOUT_MS,
-    _begin_sqlite,
-    _set_sqlite_pragmas,
     create_engine,
     create_session_factory,
+    setup_sqlite_engine,
 )
 from storage.sqlite_inline import inline_creator
 
@@ -56,10 +55,6 @@ class Item(Base):
     name: Mapped[str] = mapped_column(String(64), default="")
 
 
-def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
-
-
 def inline_engine(path: Path, **kwargs: Any) -> AsyncEngine:
     """storage/db.py's create_engine, with the inline driver as the async_creator."""
     engine = create_async_engine(
@@ -67,9 +62,7 @@ def inline_engine(path: Path, **kwargs: Any) -> AsyncEngine:
         async_creator=inline_creator(str(path), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000),
         **kwargs,
     )
-    event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
-    event.listen(engine.sync_engine, "begin", _begin_sqlite)
-    event.listen(engine.sync_engine, "connect", _no_pysqlite_begin)
+    setup_sqlite_engine(engine)
     return engine
 
 
@@ -154,9 +147,7 @@ async def concurrency_check(path: Path, args: argparse.Namespace, driver: str) -
             pool_size=args.pool_size,
             max_overflow=0,
         )
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _begin_sqlite)
-        event.listen(engine.sync_engine, "connect", _no_pysqlite_begin)
+        setup_sqlite_engine(engine)
     factory = create_session_factory(engine)
     async with factory() as session:
         before = await session.scalar(select(func.sum(Item.value)))

@@ -59,18 +59,25 @@ def create_engine(database_url: str, *, echo: bool = False, inline_sqlite: bool 
         kwargs["pool_pre_ping"] = True
     engine = create_async_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
-        # aiosqlite's default BEGIN is deferred; take the write lock at BEGIN so read-then-write
-        # transactions don't fail with "database is locked" on upgrade. Read-only sessions (see
-        # create_session_factory) start deferred: a WAL reader needs no lock and must not queue
-        # behind the writer.
-        event.listen(engine.sync_engine, "begin", _begin_sqlite)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
+        setup_sqlite_engine(engine)
     return engine
+
+
+def setup_sqlite_engine(engine: AsyncEngine) -> None:
+    """Pragmas on every new connection, and our own BEGIN instead of the driver's.
+
+    The driver's default BEGIN is deferred; take the write lock at BEGIN so read-then-write
+    transactions don't fail with "database is locked" on upgrade. Read-only sessions (see
+    create_session_factory) start deferred: a WAL reader needs no lock and must not queue behind
+    the writer.
+    """
+    event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", _no_driver_begin)
+    event.listen(engine.sync_engine, "begin", _begin_sqlite)
+
+
+def _no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
 
 
 def _begin_sqlite(conn: Connection) -> None:

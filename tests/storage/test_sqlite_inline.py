@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.db import _begin_sqlite, _set_sqlite_pragmas, create_session_factory
+from storage.db import _begin_sqlite, _no_driver_begin, create_session_factory, setup_sqlite_engine
 from storage.sqlite_inline import InlineConnection, inline_creator
 
 
@@ -32,19 +32,16 @@ class Item(Base):
     name: Mapped[str] = mapped_column(String(32), default="")
 
 
-def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
-
-
 def make_engine(path: Path, *, timeout: float = 15.0, pragmas: bool = True, **kwargs: Any) -> AsyncEngine:
     """storage/db.py's SQLite setup with the inline driver as the async_creator."""
     engine = create_async_engine(
         f"sqlite+aiosqlite:///{path}", async_creator=inline_creator(str(path), timeout=timeout), **kwargs
     )
     if pragmas:
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
-    event.listen(engine.sync_engine, "begin", _begin_sqlite)
-    event.listen(engine.sync_engine, "connect", _no_pysqlite_begin)
+        setup_sqlite_engine(engine)
+    else:  # our BEGIN without the pragmas
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
+        event.listen(engine.sync_engine, "connect", _no_driver_begin)
     return engine
 
 
