@@ -176,7 +176,12 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
         log.warning("could not set the command menu: %s", type(error).__name__)
     if leader.is_leader and await catalog.is_empty():  # one instance syncs; the others share it
         await refresh_catalog(catalog)
-    notifier = Notifier(data["session_factory"], bot, default_locale=settings.default_locale)
+    notifier = Notifier(
+        data["session_factory"],
+        bot,
+        default_locale=settings.default_locale,
+        on_blocked=data["users"].forget,
+    )
     dispatcher.workflow_data["notifier"] = notifier
     poller: StatusPoller = data["poller"]
     # One instance per job at a time; a slow cycle delays the next one instead of overlapping it.

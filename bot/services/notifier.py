@@ -91,9 +91,11 @@ class Notifier:
         retry_delay: timedelta = timedelta(seconds=30),
         max_retry_delay: timedelta = timedelta(hours=1),
         clock: Callable[[], datetime] = utcnow,
+        on_blocked: Callable[[int], None] = lambda _user_id: None,
     ) -> None:
         self.session_factory = session_factory
         self.bot = bot
+        self.on_blocked = on_blocked  # UserService.forget: its cached profile must see the flag
         self.i18n = i18n or create_i18n(default_locale)
         self.default_locale = default_locale
         self.lease = lease
@@ -159,6 +161,7 @@ class Notifier:
                 outbox = OutboxRepository(session)
                 await outbox.mark_dropped(note.id, now, f"forbidden: {error.message}")
                 await outbox.drop_for_user(note.user_id, now, "blocked by the user")
+            self.on_blocked(note.user_id)
             report.blocked += 1
             log.info("user %s blocked the bot; their notifications are dropped", note.user_id)
             return "blocked"

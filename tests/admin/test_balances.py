@@ -157,3 +157,24 @@ async def test_balance_from_the_menu_buttons(shop: Shop) -> None:
     await admin.send_text("7.25")
     await admin.wait_for_message(contains="Took 7.25 USD from user 1001. Their balance: 0.00 USD.")
     assert await shop.balance(1001) == (Decimal("0.0000"), Decimal("0.0000"))
+
+
+async def test_a_user_back_right_after_blocking_the_bot_is_no_longer_marked_blocked(shop: Shop) -> None:
+    """The bot remembers who is writing for a few seconds; a failed message to a user who blocked
+    it must reach that memory too, or their next message would not clear the mark."""
+    ann = shop.user(1001, "Ann", username="ann")
+    await ann.send_text("/start")
+    await ann.wait_for_message()
+    ann.block_bot()
+    admin = admin_user(shop)
+    await admin.send_text("/addbalance 1001 5")
+    done = await admin.wait_for_message(contains="Added")
+    assert "The user was told." not in done.text  # the message to Ann failed with 403
+    assert shop.app is not None
+    async with shop.app.session_factory() as session:
+        assert (await session.get(User, 1001)).blocked_bot is True  # type: ignore[union-attr]
+    ann.unblock_bot()
+    await ann.send_text("/balance")  # within the profile's few seconds
+    await ann.wait_for_message(contains="Your balance")
+    async with shop.app.session_factory() as session:
+        assert (await session.get(User, 1001)).blocked_bot is False  # type: ignore[union-attr]

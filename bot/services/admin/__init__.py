@@ -35,7 +35,11 @@ async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     locale = settings.default_locale
     audit = AuditService(session_factory)
     broadcasts = BroadcastService(
-        session_factory, bot, rate_per_second=settings.broadcast_rate_per_second, default_locale=locale
+        session_factory,
+        bot,
+        rate_per_second=settings.broadcast_rate_per_second,
+        default_locale=locale,
+        on_blocked=data["users"].forget,
     )
     monitor = PanelMonitor(
         session_factory,
@@ -48,7 +52,13 @@ async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     dispatcher.workflow_data.update(
         audit=audit,
         broadcasts=broadcasts,
-        balances=BalanceService(session_factory, bot, currency=settings.currency, default_locale=locale),
+        balances=BalanceService(
+            session_factory,
+            bot,
+            currency=settings.currency,
+            default_locale=locale,
+            on_blocked=data["users"].forget,
+        ),
         admin_users=AdminUsers(session_factory, data["users"]),
         stats=StatsService(session_factory, data["reconcile"]),
         panel_monitor=monitor,

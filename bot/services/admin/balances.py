@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -60,10 +61,12 @@ class BalanceService:
         currency: str,
         default_locale: str = DEFAULT_LOCALE,
         i18n: PoI18n | None = None,
+        on_blocked: Callable[[int], None] = lambda _user_id: None,
     ) -> None:
         self.session_factory = session_factory
         self.bot = bot
         self.currency = currency
+        self.on_blocked = on_blocked  # UserService.forget: its cached profile must see the flag
         self.default_locale = default_locale
         self.i18n = i18n or create_i18n(default_locale)
 
@@ -140,6 +143,7 @@ class BalanceService:
         except TelegramForbiddenError:
             async with self.session_factory.begin() as session:
                 await UserRepository(session).mark_blocked(user_id)
+            self.on_blocked(user_id)
             return False
         except TelegramAPIError as error:
             log.info("could not tell user %s about a balance change: %s", user_id, error.message)

@@ -267,10 +267,12 @@ class BroadcastService:
         max_attempts: int = 3,
         grace: float = 2.0,
         i18n: PoI18n | None = None,
+        on_blocked: Callable[[int], None] = lambda _user_id: None,
     ) -> None:
         self.session_factory = session_factory
         self.bot = bot
         self.rate = rate_per_second
+        self.on_blocked = on_blocked  # UserService.forget: its cached profile must see the flag
         self.pacer = Pacer(rate_per_second)
         self.default_locale = default_locale
         self.progress_every = progress_every
@@ -497,6 +499,9 @@ class BroadcastService:
                 await BroadcastRepository(session).record(
                     run.broadcast_id, list(results.values()), utcnow(), max_attempts=self.max_attempts
                 )
+            for result in results.values():
+                if result.state == RecipientState.BLOCKED:
+                    self.on_blocked(result.user_id)
 
     async def _send_one(self, run: _Run, user_id: int, ticket: _Ticket) -> RecipientResult:
         token = _ticket.set(ticket)
