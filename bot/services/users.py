@@ -17,8 +17,9 @@ from storage.repositories.users import UserRepository
 
 SEEN_REFRESH = timedelta(minutes=5)
 # Every update asks who is writing; a profile read in the last few seconds answers without the
-# database (one transaction per update less, bench/RESULTS.md). Changes made through this service
-# or the admin console apply at once in this process; a ban made on another instance (or straight
+# database (one transaction per update less, bench/RESULTS.md). Changes made in this process apply
+# at once: language (this service), bans (the admin console) and "blocked the bot" marks (the
+# notifier, broadcasts, balance messages) call `forget`. A ban made on another instance (or straight
 # in the database) applies within PROFILE_TTL. Money never comes from here: balances are read fresh.
 PROFILE_TTL = 5.0
 PROFILES_KEPT = 20_000
