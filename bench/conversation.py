@@ -23,6 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from bench.common import (
     ProcStat,
     fmt,
@@ -106,6 +108,20 @@ class Run:
     @property
     def all_latencies(self) -> list[float]:
         return [value for values in self.times.latencies.values() for value in values]
+
+
+async def fresh_database(args: argparse.Namespace, workdir: Path, name: str) -> str:
+    """A new SQLite file in the work folder, or `--database-url` with its public schema emptied."""
+    if not args.database_url:
+        return f"sqlite+aiosqlite:///{workdir / f'shop-{name}.sqlite3'}"
+    engine = create_async_engine(args.database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+            await connection.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        await engine.dispose()
+    return str(args.database_url)
 
 
 async def prepare_database(url: str, user_ids: list[int]) -> None:
@@ -293,7 +309,7 @@ async def main_async(args: argparse.Namespace) -> None:
         async with run_panel_simulator(state) as sim:
             for mode in modes:
                 # A fresh database per mode: update ids restart with each fake server.
-                url = f"sqlite+aiosqlite:///{workdir / f'shop-{mode}.sqlite3'}"
+                url = await fresh_database(args, workdir, mode)
                 ids = [REAL_BASE_ID + i for i in range(args.users)]
                 ids += [REAL_BASE_ID + WARM_OFFSET + i for i in range(WARMUP_USERS)]
                 await prepare_database(url, ids)
@@ -324,7 +340,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 payloads[mode] = report(bare, real, args)
                 if args.compare_tree:
                     # The same load on another copy of bot/ and storage/ (e.g. before a fix), same run.
-                    url = f"sqlite+aiosqlite:///{workdir / f'shop-{mode}-compare.sqlite3'}"
+                    url = await fresh_database(args, workdir, f"{mode}-compare")
                     await prepare_database(url, ids)
                     other_env = {
                         **env,
@@ -387,6 +403,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--py-spy", help="sample our bot during the load into this file (.txt raw, .json, .svg)"
     )
     parser.add_argument("--gil", action="store_true", help="py-spy: only samples holding the GIL (CPU)")
+    parser.add_argument(
+        "--database-url",
+        help="run our bot on this database instead of a new SQLite file, e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_conv; its public schema is DROPPED "
+        "before each run, so give it a database of its own",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
