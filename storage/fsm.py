@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Final, cast
@@ -32,6 +31,7 @@ from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.memory import Memory
 from storage.models import FsmRecord, utcnow
 
 # (state, data) as stored, or None for no record (no state and no data).
@@ -125,25 +125,19 @@ class SQLAlchemyStorage(BaseStorage):
         self.session_factory = session_factory
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         self.remember = remember
-        self._remembered: OrderedDict[str, _Record] = OrderedDict()
+        self._remembered: Memory[str, _Record] = Memory(REMEMBERED_KEYS)
 
     def _key(self, key: StorageKey) -> str:
         return self.key_builder.build(key)
 
     def _recall(self, name: str) -> Any:
         """The remembered record of a key (a copy), or `_UNKNOWN`."""
-        if not self.remember or name not in self._remembered:
-            return _UNKNOWN
-        self._remembered.move_to_end(name)
-        return copy.deepcopy(self._remembered[name])
+        found = self._remembered.get(name, _UNKNOWN) if self.remember else _UNKNOWN
+        return found if found is _UNKNOWN else copy.deepcopy(found)
 
     def _memorise(self, name: str, record: _Record) -> None:
-        if not self.remember:
-            return
-        self._remembered[name] = copy.deepcopy(record)
-        self._remembered.move_to_end(name)
-        while len(self._remembered) > REMEMBERED_KEYS:
-            self._remembered.popitem(last=False)
+        if self.remember:
+            self._remembered.put(name, copy.deepcopy(record))
 
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
         """Change state or data; inside an update the write waits for `save_pending`."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import PanelClient
 from bot.services.pricing import effective_markup, price_per_thousand
+from storage.memory import Memory
 from storage.models import Category, Service, utcnow
 from storage.repositories.catalog import CatalogRepository, SyncReport
 from storage.repositories.settings import SettingsRepository
@@ -97,25 +97,11 @@ class CatalogService:
         self.session_factory = session_factory
         self.panel = panel
         self.default_markup = default_markup
-        self.views_ttl = views_ttl
-        self._clock = clock
-        self._views: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._views: Memory[tuple[Any, ...], Any] = Memory(VIEWS_KEPT, ttl=views_ttl, clock=clock)
 
     def forget(self) -> None:
         """The catalog or a markup changed: build pages and cards from the database again."""
         self._views.clear()
-
-    def _recall(self, key: tuple[Any, ...]) -> Any:
-        found = self._views.get(key)
-        if found is None or self._clock() - found[0] >= self.views_ttl:
-            return _MISSING
-        return found[1]
-
-    def _keep(self, key: tuple[Any, ...], value: Any) -> None:
-        self._views[key] = (self._clock(), value)
-        self._views.move_to_end(key)
-        while len(self._views) > VIEWS_KEPT:
-            self._views.popitem(last=False)
 
     async def refresh(self) -> SyncReport:
         """Fetch the panel's list (outside any database session) and store the snapshot."""
@@ -179,10 +165,10 @@ class CatalogService:
 
     async def categories(self, page: int, per_page: int) -> Page[CategoryView]:
         key = ("categories", page, per_page)
-        if (known := self._recall(key)) is not _MISSING:
+        if (known := self._views.get(key, _MISSING)) is not _MISSING:
             return known
         result = await self._categories(page, per_page)
-        self._keep(key, result)
+        self._views.put(key, result)
         return result
 
     async def _categories(self, page: int, per_page: int) -> Page[CategoryView]:
@@ -201,10 +187,10 @@ class CatalogService:
         self, category_id: int, page: int, per_page: int
     ) -> tuple[CategoryView, Page[ServiceView]] | None:
         key = ("services", category_id, page, per_page)
-        if (known := self._recall(key)) is not _MISSING:
+        if (known := self._views.get(key, _MISSING)) is not _MISSING:
             return known
         result = await self._services(category_id, page, per_page)
-        self._keep(key, result)
+        self._views.put(key, result)
         return result
 
     async def _services(
@@ -245,11 +231,11 @@ class CatalogService:
     async def service(self, service_id: str) -> ServiceView | None:
         """A service customers may order (visible), with its price."""
         key = ("service", service_id)
-        if (known := self._recall(key)) is not _MISSING:
+        if (known := self._views.get(key, _MISSING)) is not _MISSING:
             return known
         async with self.session_factory() as session:
             found = await CatalogRepository(session).get_visible(service_id)
             markup = None if found is None else await self.global_markup(session)
         view = None if found is None or markup is None else self._view(found[0], found[1], markup)
-        self._keep(key, view)
+        self._views.put(key, view)
         return view

@@ -6,29 +6,28 @@ on this instance shows at once (`invalidate`), one made on another instance with
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.memory import Memory
 from storage.repositories.settings import SettingsRepository
 
 WELCOME_TEXT = "welcome_text"
 MAINTENANCE = "maintenance"
+_UNREAD = object()
 
 
 class ShopSettings:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, ttl: float = 5.0) -> None:
         self.session_factory = session_factory
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: Memory[str, str | None] = Memory(64, ttl=ttl)
 
     async def get(self, key: str) -> str | None:
-        cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            return cached[1]
+        found = self._cache.get(key, _UNREAD)
+        if found is None or isinstance(found, str):  # kept: a value, or "not set"
+            return found
         async with self.session_factory() as session:
             value = await SettingsRepository(session).get(key)
-        self._cache[key] = (time.monotonic(), value)
+        self._cache.put(key, value)
         return value
 
     async def set(self, key: str, value: str | None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -11,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.memory import Memory
 from storage.models import LedgerEntry, utcnow
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.users import UserRepository
@@ -36,13 +36,6 @@ class UserProfile:
     created: bool = False
 
 
-@dataclass(frozen=True)
-class _Known:
-    profile: UserProfile
-    last_seen_at: datetime
-    read_at: float  # monotonic
-
-
 class UserService:
     def __init__(
         self,
@@ -52,21 +45,18 @@ class UserService:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session_factory = session_factory
-        self.profile_ttl = profile_ttl
-        self._clock = clock
-        self._known: OrderedDict[int, _Known] = OrderedDict()
+        # user id -> (profile, its last_seen_at) as read or written in the last few seconds
+        self._known: Memory[int, tuple[UserProfile, datetime]] = Memory(
+            PROFILES_KEPT, ttl=profile_ttl, clock=clock
+        )
 
     async def register(
         self, user_id: int, *, username: str | None, first_name: str, language_code: str | None
     ) -> UserProfile:
         """Create or refresh the user; writes only when something changed or `last_seen` is stale."""
-        known = self._known.get(user_id)
-        if (
-            known is not None
-            and self._clock() - known.read_at < self.profile_ttl
-            and self._unchanged(known.profile, known.last_seen_at, username, first_name, language_code)
-        ):
-            return known.profile
+        known = self._known.get(user_id, None)
+        if known is not None and self._unchanged(*known, username, first_name, language_code):
+            return known[0]
         async with self.session_factory() as session:
             user = await UserRepository(session).get(user_id)
             if user is not None and not user.blocked_bot:
@@ -74,7 +64,7 @@ class UserService:
                     user.id, user.username, user.first_name, user.language_code, user.locale, user.is_banned
                 )
                 if self._unchanged(profile, user.last_seen_at, username, first_name, language_code):
-                    self._keep(profile, user.last_seen_at)
+                    self._known.put(user_id, (profile, user.last_seen_at))
                     return profile
         async with self.session_factory.begin() as session:
             user, created = await UserRepository(session).touch(
@@ -90,7 +80,7 @@ class UserService:
                 created,
             )
             last_seen = user.last_seen_at
-        self._keep(replace(profile, created=False), last_seen)
+        self._known.put(user_id, (replace(profile, created=False), last_seen))
         return profile
 
     @staticmethod
@@ -108,15 +98,9 @@ class UserService:
             and utcnow() - last_seen_at < SEEN_REFRESH
         )
 
-    def _keep(self, profile: UserProfile, last_seen_at: datetime) -> None:
-        self._known[profile.id] = _Known(profile, last_seen_at, self._clock())
-        self._known.move_to_end(profile.id)
-        while len(self._known) > PROFILES_KEPT:
-            self._known.popitem(last=False)
-
     def forget(self, user_id: int) -> None:
         """The stored profile changed (ban, language, blocked): read it again on the next update."""
-        self._known.pop(user_id, None)
+        self._known.pop(user_id)
 
     @staticmethod
     def _profile(
