@@ -25,20 +25,16 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Integer, String, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.common import fmt, print_machine, ratio, table, write_json
 from storage.db import (
-    SQLITE_BUSY_TIMEOUT_MS,
     create_engine,
     create_session_factory,
-    setup_sqlite_engine,
 )
-from storage.sqlite_inline import inline_creator
 
 ROWS = 100
 
@@ -53,17 +49,6 @@ class Item(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
     name: Mapped[str] = mapped_column(String(64), default="")
-
-
-def inline_engine(path: Path, **kwargs: Any) -> AsyncEngine:
-    """storage/db.py's create_engine, with the inline driver as the async_creator."""
-    engine = create_async_engine(
-        f"sqlite+aiosqlite:///{path}",
-        async_creator=inline_creator(str(path), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000),
-        **kwargs,
-    )
-    setup_sqlite_engine(engine)
-    return engine
 
 
 async def prepare(path: Path) -> None:
@@ -138,16 +123,12 @@ async def concurrency_check(path: Path, args: argparse.Namespace, driver: str) -
     that includes plain scheduling (every ready task runs once per loop iteration), so the
     aiosqlite figure of the same check is the baseline to compare with.
     """
-    if driver == "inline":
-        engine = inline_engine(path, pool_size=args.pool_size, max_overflow=0)
-    else:
-        engine = create_async_engine(
-            f"sqlite+aiosqlite:///{path}",
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            pool_size=args.pool_size,
-            max_overflow=0,
-        )
-        setup_sqlite_engine(engine)
+    engine = create_engine(
+        f"sqlite+aiosqlite:///{path}",
+        inline_sqlite=driver == "inline",
+        pool_size=args.pool_size,
+        max_overflow=0,
+    )
     factory = create_session_factory(engine)
     async with factory() as session:
         before = await session.scalar(select(func.sum(Item.value)))

@@ -36,12 +36,15 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(database_url: str, *, echo: bool = False, inline_sqlite: bool = True) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, echo: bool = False, inline_sqlite: bool = True, **engine_options: Any
+) -> AsyncEngine:
     """Create the async engine; for SQLite also create the data folder and set the pragmas.
 
-    `inline_sqlite=False` keeps aiosqlite's worker thread (bench/sqlite_driver.py compares the two).
+    `inline_sqlite=False` keeps aiosqlite's worker thread (bench/sqlite_driver.py compares the two);
+    `engine_options` go to SQLAlchemy as they are (pool size, …).
     """
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, **engine_options}
     if database_url.startswith("sqlite"):
         url = make_url(database_url)
         path = url.database or ""
