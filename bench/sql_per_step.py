@@ -27,6 +27,7 @@ from bot.app import BotApp
 from bot.config import load_settings
 from bot.sandbox.catalogs import realistic_catalog
 from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
+from storage.db import SQLITE_READ_ONLY
 
 USER_ID = 4242
 
@@ -41,13 +42,17 @@ class Counter_:
         self.statements, self.kinds = [], Counter()
         return done
 
+    def on_begin(self, conn: Any) -> None:
+        """A transaction starts (its BEGIN is issued by the driver, not through the engine)."""
+        read_only = conn.get_execution_options().get(SQLITE_READ_ONLY, False)
+        self.statements.append("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        self.kinds["read tx" if read_only else "write tx"] += 1
+
     def on_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         text = " ".join(statement.split())
         self.statements.append(text[:160])
         head = text.split(" ", 1)[0].upper()
-        if head == "BEGIN":
-            self.kinds["write tx" if "IMMEDIATE" in text.upper() else "read tx"] += 1
-        elif head in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+        if head in ("SELECT", "INSERT", "UPDATE", "DELETE"):
             self.kinds[head] += 1
         self.kinds["statements"] += head not in ("BEGIN", "PRAGMA")
 
@@ -70,6 +75,7 @@ async def main_async(args: argparse.Namespace) -> None:
             )
             counter = Counter_()
             async with BotApp.open(settings) as app:
+                event.listen(app.engine.sync_engine, "begin", counter.on_begin)
                 event.listen(app.engine.sync_engine, "before_cursor_execute", counter.on_execute)
                 async with tg.polling(
                     app.dispatcher, bot=app.bot, allowed_updates=app.dispatcher.resolve_used_update_types()
@@ -83,7 +89,7 @@ async def main_async(args: argparse.Namespace) -> None:
                             await act(tg, user, step, 30.0)
                             await asyncio.sleep(0.2)  # let the step's trailing work finish
                             statements, kinds = counter.reset()
-                            if round_no == 0:
+                            if round_no != args.round:
                                 continue
                             totals.update(kinds)
                             rows.append(
@@ -129,6 +135,14 @@ async def main_async(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--round",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="0: a new user's first flow (cold short-lived caches, as in bench.conversation); "
+        "1: the second flow (default)",
     )
     parser.add_argument("--show-sql", action="store_true", help="print every statement of each step")
     asyncio.run(main_async(parser.parse_args(argv)))

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from storage.sqlite_inline import inline_creator
+from storage.sqlite_inline import InlineConnection, inline_creator
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,12 @@ def _no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin_sqlite(conn: Connection) -> None:
     read_only = conn.get_execution_options().get(SQLITE_READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    driver = conn.connection.driver_connection
+    if isinstance(driver, InlineConnection):
+        driver.begin_before_next_statement(statement)  # no trip through the engine for it
+    else:
+        conn.exec_driver_sql(statement)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

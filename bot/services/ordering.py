@@ -151,14 +151,11 @@ class OrderService:
             raise PriceChanged(price)
         charge = price.price if self.wallet_enabled else Decimal("0")
 
-        # Step 1: record and charge in one transaction.
+        # Step 1: record and charge in one transaction. A form confirmed before fails the insert
+        # on its unique draft key (no lookup first: a second confirm is rare, a lookup is not).
         try:
             async with self.session_factory.begin() as session:
-                orders = OrderRepository(session)
-                existing = await orders.by_draft_key(draft_key)
-                if existing is not None:
-                    return Placement(Outcome.ALREADY, existing)
-                order = await orders.add(
+                order = await OrderRepository(session).add(
                     Order(
                         user_id=user_id,
                         draft_key=draft_key,
@@ -184,11 +181,12 @@ class OrderService:
                         key=f"order:{order.id}:charge",
                         order_id=order.id,
                         note=f"#{order.id} {view.name}"[:200],
+                        new_key=True,  # the order was created just now
                     )
         except InsufficientFunds as error:
             raise InsufficientBalance(error.balance, charge) from None
         except IntegrityError:
-            # The same form confirmed concurrently: the other confirm's order stands.
+            # The same form confirmed before or concurrently: that confirm's order stands.
             existing = await self.find_by_draft(user_id, draft_key)
             if existing is None:
                 raise
@@ -211,18 +209,21 @@ class OrderService:
         now = utcnow()
         async with self.session_factory.begin() as session:
             orders = OrderRepository(session)
+            placed = {
+                "state": OrderState.ACTIVE,
+                "upstream_id": upstream_id,
+                "upstream_status": "Pending",
+                "placed_at": now,
+                "status_changed_at": now,
+                "next_poll_at": now + FIRST_POLL_DELAY,
+            }
+            if upstream_id is not None and await orders.settle_placing(order, **placed):
+                log.info("order %s placed upstream as %s", order.id, upstream_id)
+                return Placement(Outcome.PLACED, order)
             stored = await orders.get_for_update(order.id)
             assert stored is not None
-            if upstream_id is not None:
-                await orders.update_fields(
-                    stored,
-                    state=OrderState.ACTIVE,
-                    upstream_id=upstream_id,
-                    upstream_status="Pending",
-                    placed_at=now,
-                    status_changed_at=now,
-                    next_poll_at=now + FIRST_POLL_DELAY,
-                )
+            if upstream_id is not None:  # settled by someone else meanwhile: the panel has it
+                await orders.update_fields(stored, **placed)
                 log.info("order %s placed upstream as %s", stored.id, upstream_id)
                 return Placement(Outcome.PLACED, stored)
             assert failure is not None

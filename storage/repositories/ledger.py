@@ -62,52 +62,78 @@ class LedgerRepository:
         order_id: int | None = None,
         note: str | None = None,
         actor_id: int | None = None,
+        new_key: bool = False,
     ) -> LedgerResult:
-        """Add `amount` (negative for a debit) to the user's balance exactly once per `key`."""
+        """Add `amount` (negative for a debit) to the user's balance exactly once per `key`.
+
+        `new_key=True` when no entry can hold `key` yet because it names a row this transaction
+        created (an order's charge, written with the order): the lookup and the savepoint are
+        skipped, two of the statements on the way to placing an order (bench/RESULTS.md). A
+        clash then fails the whole transaction, as the key's uniqueness demands.
+        """
         amount = to_money(amount)
-        existing = await self.by_key(key)
-        if existing is not None:
-            return LedgerResult(existing, applied=False)
-        try:
-            async with self.session.begin_nested():
-                condition = [User.id == user_id]
-                if amount < 0:
-                    condition.append(User.balance >= -amount)
-                result = await self.session.execute(
-                    update(User)
-                    .where(*condition)
-                    .values(balance=User.balance + amount)
-                    .returning(User.balance)
-                    .execution_options(synchronize_session=False)
-                )
-                balance_after = result.scalar_one_or_none()
-                if balance_after is None:
-                    user = await self.session.get(User, user_id, populate_existing=True)
-                    if user is None:
-                        raise UnknownUser(user_id)
-                    raise InsufficientFunds(user.balance, -amount)
-                entry = LedgerEntry(
-                    user_id=user_id,
-                    amount=amount,
-                    balance_after=balance_after,
-                    kind=kind,
-                    key=key,
-                    order_id=order_id,
-                    note=note,
-                    actor_id=actor_id,
-                )
-                self.session.add(entry)
-                await self.session.flush()
-        except IntegrityError:
-            # Someone applied the same key concurrently; their entry stands, ours was rolled back.
+        if new_key:
+            entry, balance_after = await self._write(user_id, amount, kind, key, order_id, note, actor_id)
+        else:
             existing = await self.by_key(key)
-            if existing is None:
-                raise
-            return LedgerResult(existing, applied=False)
+            if existing is not None:
+                return LedgerResult(existing, applied=False)
+            try:
+                async with self.session.begin_nested():
+                    entry, balance_after = await self._write(
+                        user_id, amount, kind, key, order_id, note, actor_id
+                    )
+            except IntegrityError:
+                # Someone applied the same key concurrently; their entry stands, ours was rolled back.
+                existing = await self.by_key(key)
+                if existing is None:
+                    raise
+                return LedgerResult(existing, applied=False)
         cached = self.session.identity_map.get(identity_key(User, user_id))
         if cached is not None:  # keep a loaded User in step with the SQL update
             set_committed_value(cached, "balance", balance_after)
         return LedgerResult(entry, applied=True)
+
+    async def _write(
+        self,
+        user_id: int,
+        amount: Decimal,
+        kind: str,
+        key: str,
+        order_id: int | None,
+        note: str | None,
+        actor_id: int | None,
+    ) -> tuple[LedgerEntry, Decimal]:
+        """The conditional balance change and its entry (the caller ensures `key` is new)."""
+        condition = [User.id == user_id]
+        if amount < 0:
+            condition.append(User.balance >= -amount)
+        result = await self.session.execute(
+            update(User)
+            .where(*condition)
+            .values(balance=User.balance + amount)
+            .returning(User.balance)
+            .execution_options(synchronize_session=False)
+        )
+        balance_after = result.scalar_one_or_none()
+        if balance_after is None:
+            user = await self.session.get(User, user_id, populate_existing=True)
+            if user is None:
+                raise UnknownUser(user_id)
+            raise InsufficientFunds(user.balance, -amount)
+        entry = LedgerEntry(
+            user_id=user_id,
+            amount=amount,
+            balance_after=balance_after,
+            kind=kind,
+            key=key,
+            order_id=order_id,
+            note=note,
+            actor_id=actor_id,
+        )
+        self.session.add(entry)
+        await self.session.flush()
+        return entry, balance_after
 
     async def balance(self, user_id: int) -> Decimal:
         result = await self.session.execute(select(User.balance).where(User.id == user_id))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Order, OrderState, Refill, RefillState, utcnow
 
 ACTIVE_STATES = (OrderState.ACTIVE,)
+_ORDERS = cast(Table, Order.__table__)  # table-level UPDATE: no ORM bulk-update machinery
 
 
 class OrderRepository:
@@ -90,6 +92,25 @@ class OrderRepository:
             select(Order).where(Order.state == OrderState.PLACING, Order.created_at < older_than)
         )
         return list(result.scalars())
+
+    async def settle_placing(self, order: Order, **values: Any) -> bool:
+        """Record a placement's outcome on an order still PLACING: one UPDATE, no read first.
+
+        `order` is the object the placing transaction wrote (detached, fully loaded); on success it
+        carries the new values too. False, and nothing changed, when the order is no longer
+        PLACING: someone settled it meanwhile (e.g. start-up recovery on another instance).
+        """
+        values["updated_at"] = utcnow()
+        result = await self.session.execute(
+            update(_ORDERS)
+            .where(_ORDERS.c.id == order.id, _ORDERS.c.state == OrderState.PLACING)
+            .values(**values)
+        )
+        if cast(CursorResult[Any], result).rowcount != 1:
+            return False
+        for name, value in values.items():
+            set_committed_value(order, name, value)
+        return True
 
     async def update_fields(self, order: Order, **values: Any) -> Order:
         for name, value in values.items():

@@ -180,3 +180,42 @@ async def test_interrupted_placing_becomes_unknown_after_restart(
     assert await orders.recover_interrupted() == 1
     found = await orders.find_by_draft(USER, "42:crash")
     assert found is not None and found.state == OrderState.UNKNOWN
+
+
+async def test_order_settled_elsewhere_while_placing_still_records_the_panels_id(
+    session_factory: async_sessionmaker[AsyncSession],
+    catalog: CatalogService,
+    orders: OrderService,
+    sim: SimulatorHandle,
+) -> None:
+    """Another instance's start-up marks it UNKNOWN mid-call; the panel's answer still wins."""
+    from sqlalchemy import update
+
+    from storage.models import Order
+
+    await fund(session_factory, "10")
+    view = await followers(catalog)
+    sim.state.inject_fault("add", "hang_after_commit", seconds=0.6)  # placed, answered late
+    placing = asyncio.create_task(
+        orders.place(
+            user_id=USER,
+            draft_key="42:slow",
+            view=view,
+            values={"link": "https://instagram.com/slow", "quantity": 100},
+        )
+    )
+    await asyncio.sleep(0.3)  # the order is written, the panel has not answered yet
+    assert (await orders.find_by_draft(USER, "42:slow")) is not None
+    async with session_factory.begin() as session:
+        await session.execute(
+            update(Order).where(Order.draft_key == "42:slow").values(state=OrderState.UNKNOWN)
+        )
+    result = await placing
+
+    assert result.outcome == Outcome.PLACED
+    stored = await orders.find_by_draft(USER, "42:slow")
+    assert stored is not None
+    assert stored.state == OrderState.ACTIVE and stored.upstream_id == result.order.upstream_id
+    assert stored.upstream_id
+    assert sim.state.count("add") == 1
+    assert (await wallet(session_factory))[0] == Decimal("10") - stored.price
