@@ -37,6 +37,7 @@ from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
 from bot.routers import feature_routers
+from bot.runtime import tune_garbage_collector
 from bot.services import admin as admin_console
 from bot.services.catalog import CatalogService
 from bot.services.notifier import Notifier, run_notifier
@@ -299,5 +300,6 @@ class BotApp:
 
 async def run_polling(settings: Settings) -> None:
     async with BotApp.open(settings) as app:
+        app.dispatcher.startup.register(tune_garbage_collector)  # last: after everything started
         await app.bot.delete_webhook(drop_pending_updates=False)
         await app.poll()

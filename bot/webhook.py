@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import BotApp
 from bot.config import ConfigError, Settings
 from bot.coordination import wait_for_tasks
+from bot.runtime import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ async def run_webhook(settings: Settings) -> None:
             loop.add_signal_handler(signum, stop.set)
     try:
         async with BotApp.open(settings) as bot_app:
+            bot_app.dispatcher.startup.register(tune_garbage_collector)  # last: after everything started
             server = WebhookServer(bot_app)
             await server.start()
             try:

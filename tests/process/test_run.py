@@ -63,6 +63,7 @@ async def test_python_m_bot_serves_and_stops_cleanly(tmp_path: Path) -> None:
         log = err.decode()
         assert process.returncode == 0, log[-2000:]
         assert "Traceback" not in log
+        assert "start-up objects frozen" in log  # bot/runtime.py tuned the collector once started
         assert tg.token not in log and tg.token.split(":")[1] not in log
         assert PANEL_KEY not in log
         tg.assert_no_violations()
