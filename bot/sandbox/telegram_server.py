@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import secrets
@@ -166,6 +167,23 @@ class WebhookConfig:
     has_custom_certificate: bool = False
     last_error_date: int | None = None
     last_error_message: str | None = None
+
+
+MAX_WEBHOOK_CONNECTIONS = 100  # setWebhook's upper bound for max_connections
+
+
+def _update_chat(update: dict[str, Any]) -> Any:
+    """The chat an update belongs to (its delivery order is kept per chat), else its sender."""
+    for kind, payload in update.items():
+        if kind == "update_id" or not isinstance(payload, dict):
+            continue
+        chat = payload.get("chat")
+        if isinstance(chat, dict) and "id" in chat:
+            return chat["id"]
+        sender = payload.get("from")
+        if isinstance(sender, dict) and "id" in sender:
+            return sender["id"]
+    return ("update", update["update_id"])
 
 
 @dataclass
@@ -1429,16 +1447,55 @@ class FakeTelegramServer:
     # webhook delivery
     # ------------------------------------------------------------------------------------------
     async def _webhook_loop(self) -> None:
-        """Deliver queued updates one by one, in order, while a webhook is set."""
-        async with aiohttp.ClientSession() as session:
-            while self.webhook is not None and not self._notifier.closed:
-                if not self.updates:
+        """Deliver queued updates while a webhook is set, the way Telegram does.
+
+        Up to the webhook's ``max_connections`` (setWebhook's parameter, 40 by default) updates
+        are in flight at once; the updates of one chat go one at a time and in order: a chat's
+        next update waits until the bot has answered the request carrying the previous one.
+        """
+        in_flight: dict[int, asyncio.Task[bool]] = {}
+        busy: set[Any] = set()  # chats with an update in flight
+        connector = aiohttp.TCPConnector(limit=MAX_WEBHOOK_CONNECTIONS)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            try:
+                while self.webhook is not None and not self._notifier.closed:
+                    hook = self.webhook
+                    waiting: set[Any] = set()  # chats whose older update is still queued
+                    for update in self.updates:
+                        if len(in_flight) >= hook.max_connections:
+                            break
+                        chat = _update_chat(update)
+                        if update["update_id"] in in_flight or chat in busy or chat in waiting:
+                            waiting.add(chat)
+                            continue
+                        busy.add(chat)
+                        task = asyncio.create_task(self._deliver(session, hook, update))
+                        in_flight[update["update_id"]] = task
+                        task.add_done_callback(
+                            functools.partial(self._delivered, in_flight, busy, update, chat)
+                        )
                     await self._notifier.wait(1.0)
-                    continue
-                update = self.updates[0]
-                await self._deliver(session, self.webhook, update)
-                if self.updates and self.updates[0] is update:
-                    self.updates.pop(0)
+            finally:
+                for task in in_flight.values():
+                    task.cancel()
+                if in_flight:
+                    await asyncio.gather(*in_flight.values(), return_exceptions=True)
+
+    def _delivered(
+        self,
+        in_flight: dict[int, asyncio.Task[bool]],
+        busy: set[Any],
+        update: dict[str, Any],
+        chat: Any,
+        _task: asyncio.Task[bool],
+    ) -> None:
+        in_flight.pop(update["update_id"], None)
+        busy.discard(chat)
+        for index, queued in enumerate(self.updates):
+            if queued is update:
+                del self.updates[index]
+                break
+        self._notifier.notify()
 
     async def _deliver(
         self, session: aiohttp.ClientSession, hook: WebhookConfig, update: dict[str, Any]

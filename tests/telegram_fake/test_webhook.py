@@ -127,3 +127,72 @@ async def test_aiogram_webhook_handler_end_to_end(tg: FakeTelegramServer, bot: B
         tg.assert_no_violations()
     finally:
         await runner.cleanup()
+
+
+class HoldingReceiver(Receiver):
+    """Keeps every request open until `release()`: shows how many Telegram has in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = 0
+        self.most_open = 0
+        self._release = asyncio.Event()
+
+    def release(self) -> None:
+        self._release.set()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            self.received.append((dict(request.headers), await request.json()))
+            await self._release.wait()
+            return web.json_response({})
+        finally:
+            self.open -= 1
+
+
+@pytest.fixture
+async def holding() -> AsyncIterator[HoldingReceiver]:
+    rec = HoldingReceiver()
+    runner, rec.url = await serve(rec.handle)
+    try:
+        yield rec
+    finally:
+        rec.release()
+        await runner.cleanup()
+
+
+async def test_updates_of_different_chats_arrive_in_parallel_up_to_max_connections(
+    tg: FakeTelegramServer, bot: Bot, holding: HoldingReceiver
+) -> None:
+    users = [tg.add_user(USER + i, f"U{i}") for i in range(5)]
+    assert await bot.set_webhook(holding.url, max_connections=3)
+    for user in users:
+        await user.send_text(f"from {user.id}")
+    await wait_until(lambda: len(holding.received) == 3)
+    await asyncio.sleep(0.1)  # a fourth would have arrived by now
+    assert holding.open == 3 and len(holding.received) == 3
+    holding.release()
+    await wait_until(lambda: tg.stats.webhook_deliveries == 5)
+    assert holding.most_open == 3
+    assert sorted(u["message"]["text"] for _, u in holding.received) == [f"from {u.id}" for u in users]
+    assert tg.updates == []
+    tg.assert_no_violations()
+
+
+async def test_one_chat_s_updates_arrive_one_at_a_time_in_order(
+    tg: FakeTelegramServer, bot: Bot, holding: HoldingReceiver
+) -> None:
+    user = tg.add_user(USER)
+    assert await bot.set_webhook(holding.url)  # 40 connections, but one chat
+    for text in ("first", "second", "third"):
+        await user.send_text(text)
+    await wait_until(lambda: len(holding.received) == 1)
+    await asyncio.sleep(0.1)  # the second would have arrived by now
+    assert len(holding.received) == 1 and holding.open == 1
+    holding.release()
+    await wait_until(lambda: tg.stats.webhook_deliveries == 3)
+    assert [u["message"]["text"] for _, u in holding.received] == ["first", "second", "third"]
+    assert holding.most_open == 1
+    tg.assert_no_violations()
