@@ -2,10 +2,15 @@
 
 A text message gets a new message with one inline button; a button press is answered and its
 message edited (new text, one button) - the same Bot API calls our bot makes for a screen. Same
-aiogram, same HTTP session class, same parse mode and the same INFO logging as `python -m bot`,
-no database, no middlewares, no state. Run by bench/conversation.py as a subprocess:
+aiogram, same parse mode and the same INFO logging as `python -m bot`, no database, no
+middlewares, no state; aiogram's stock HTTP session and CPython's default garbage collector, as a
+plain aiogram bot has them. Run by bench/conversation.py as a subprocess:
 
     BOT_TOKEN=... TELEGRAM_API_URL=http://127.0.0.1:PORT python bench/bare_bot.py
+
+With BARE_TUNED=1 it gets the generic tuning our bot has, so the ratio can be read without it
+too: our HTTP session (bot/telegram/session.py, orjson) and our garbage-collector settings once
+started (bot/runtime.py).
 
 With WEBHOOK_URL set it serves webhooks instead (aiogram's SimpleRequestHandler, updates handled in
 the background like bot/webhook.py) on WEBHOOK_LISTEN_HOST:WEBHOOK_PORT, path WEBHOOK_PATH.
@@ -55,13 +60,23 @@ def create_dispatcher() -> Dispatcher:
 
 async def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
-    session = AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"]))
+    api = TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"])
+    tuned = os.environ.get("BARE_TUNED") == "1"
+    session = AiohttpSession(api=api)
+    if tuned:
+        from bot.telegram.session import create_session
+
+        session = create_session(api)
     bot = Bot(
         os.environ["BOT_TOKEN"],
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
     dp = create_dispatcher()
+    if tuned:
+        from bot.runtime import tune_garbage_collector
+
+        dp.startup.register(tune_garbage_collector)
     webhook_url = os.environ.get("WEBHOOK_URL")
     if not webhook_url:
         await bot.delete_webhook(drop_pending_updates=False)

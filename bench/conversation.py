@@ -323,10 +323,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 bare = None
                 if not args.skip_bare:
                     bare = await measure(
-                        "bare aiogram",
+                        "bare aiogram, tuned" if args.bare_tuned else "bare aiogram",
                         mode,
                         bare_bot_argv(),
-                        env,
+                        {**env, "BARE_TUNED": "1"} if args.bare_tuned else env,
                         workdir,
                         bare_flow,
                         BARE_BASE_ID,
@@ -397,6 +397,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=3,
         help="run the bare bot's load this many times (new users each time) and pool them (default 3)",
+    )
+    parser.add_argument(
+        "--bare-tuned",
+        action="store_true",
+        help="give the bare bot our HTTP session and garbage-collector settings (bench/bare_bot.py), "
+        "to read the ratio without the generic tuning",
     )
     parser.add_argument("--skip-bare", action="store_true", help="only our bot (e.g. while profiling)")
     parser.add_argument(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
@@ -48,7 +47,7 @@ from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_c
 from bot.services.users import UserService
 from bot.telegram.response_types import PinResponseTypesMiddleware
 from bot.telegram.retry import RetryMiddleware
-from bot.telegram.session import StorefrontSession
+from bot.telegram.session import create_session
 from bot.telegram.state_first import SaveStateFirstMiddleware
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
@@ -60,9 +59,7 @@ COMMANDS = ("start", "services", "order", "orders", "status", "balance", "settin
 
 def create_bot(settings: Settings) -> Bot:
     """A Bot on aiogram's real HTTP session, pointed at `TELEGRAM_API_URL`, with the retry policy."""
-    session = StorefrontSession(
-        api=TelegramAPIServer.from_base(settings.telegram_api_url), json_loads=orjson.loads, json_dumps=_dumps
-    )
+    session = create_session(TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(SaveStateFirstMiddleware())
     session.middleware(PinResponseTypesMiddleware())
     session.middleware(RetryMiddleware())
@@ -71,11 +68,6 @@ def create_bot(settings: Settings) -> Bot:
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
-
-
-def _dumps(value: Any) -> str:
-    """orjson for every Bot API request and reply: a share of each call's CPU (bench/RESULTS.md)."""
-    return orjson.dumps(value).decode()
 
 
 def create_panel(settings: Settings) -> PanelClient:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InlineKeyboardMarkup
@@ -89,3 +91,12 @@ class StorefrontSession(AiohttpSession):
                 except ValidationError:
                     pass  # aiogram's path reports it
         return super().check_response(bot, method, status_code, content)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_session(api: TelegramAPIServer) -> StorefrontSession:
+    """The bot's session: orjson for every request and reply, a share of each call's CPU too."""
+    return StorefrontSession(api=api, json_loads=orjson.loads, json_dumps=_dumps)
