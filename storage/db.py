@@ -14,7 +14,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from storage.sqlite_inline import InlineConnection, inline_creator
 
@@ -163,6 +169,13 @@ class _SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
             finally:
                 await session.close()
             return
+        async with self.writer_turn(), self(bind=self.write_engine)._maker_context_manager() as session:
+            yield session
+
+    @asynccontextmanager
+    async def writer_turn(self) -> AsyncIterator[None]:
+        """This process's turn to write (aiosqlite only), waited for as long as the busy timeout."""
+        assert self.write_lock is not None
         try:
             async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
                 await self.write_lock.acquire()
@@ -171,10 +184,61 @@ class _SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
                 "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
             ) from None
         try:
-            async with self(bind=self.write_engine)._maker_context_manager() as session:
-                yield session
+            yield
         finally:
             self.write_lock.release()
+
+
+def read_connection(
+    factory: async_sessionmaker[AsyncSession],
+) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A Core connection for one read, for the few reads every update makes.
+
+    Every update reads its conversation state and its sender; through a plain connection instead
+    of an ORM session such a read costs half the CPU (bench/RESULTS.md). Same engine (and on
+    SQLite the same deferred, lock-free transaction) as a `factory()` session.
+    """
+    return _connection(factory, write=False)
+
+
+def write_connection(
+    factory: async_sessionmaker[AsyncSession],
+) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A Core connection in a write transaction (committed at the end), like `factory.begin()`."""
+    return _connection(factory, write=True)
+
+
+@asynccontextmanager
+async def _connection(
+    factory: async_sessionmaker[AsyncSession], *, write: bool
+) -> AsyncIterator[AsyncConnection]:
+    engine: AsyncEngine = factory.kw["bind"]
+    if isinstance(factory, _SQLiteSessionMaker):
+        if write:
+            engine = factory.write_engine
+        if factory.write_lock is None:  # the inline driver: commit and close in place, see above
+            connection = AsyncConnection(engine)
+            await connection.start()
+            try:
+                yield connection
+                if write:
+                    await connection.commit()
+            except BaseException:
+                await connection.rollback()
+                raise
+            finally:
+                await connection.close()
+            return
+        if write:
+            async with factory.writer_turn(), engine.begin() as connection:
+                yield connection
+            return
+    if write:
+        async with engine.begin() as connection:
+            yield connection
+    else:
+        async with engine.connect() as connection:
+            yield connection
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -31,6 +31,7 @@ from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import read_connection, write_connection
 from storage.memory import Memory
 from storage.models import FsmRecord, utcnow
 
@@ -113,7 +114,7 @@ def _state_name(state: StateType) -> str | None:
 
 
 class SQLAlchemyStorage(BaseStorage):
-    """Keeps state and data in the `fsm_records` table; one short session per database call."""
+    """Keeps state and data in the `fsm_records` table; one short Core connection per database call."""
 
     def __init__(
         self,
@@ -162,20 +163,20 @@ class SQLAlchemyStorage(BaseStorage):
         """One statement: UPSERT the record, or DELETE it when it holds neither state nor data."""
         if known is not _UNKNOWN and known == record:
             return
-        async with self.session_factory.begin() as session:
+        async with write_connection(self.session_factory) as connection:
             if record is None:
-                await session.execute(_DELETE, {"key": name})
+                await connection.execute(_DELETE, {"key": name})
             else:
                 state, data = record
-                statement = _upsert_statement(session.get_bind().dialect.name)
-                await session.execute(statement, {"key": name, "state": state, "data": data, "now": utcnow()})
+                statement = _upsert_statement(connection.dialect.name)
+                await connection.execute(
+                    statement, {"key": name, "state": state, "data": data, "now": utcnow()}
+                )
         self._memorise(name, record)
 
     async def _fetch(self, name: str) -> _Record:
-        async with self.session_factory() as session:
-            row = (
-                await session.execute(select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == name))
-            ).first()
+        async with read_connection(self.session_factory) as connection:
+            row = (await connection.execute(_SELECT, {"key": name})).first()
         found = None if row is None else _normal(row[0], dict(row[1] or {}))
         self._memorise(name, found)
         return found
@@ -221,6 +222,7 @@ class SQLAlchemyStorage(BaseStorage):
 
 _TABLE = cast(Table, FsmRecord.__table__)
 _DELETE = delete(_TABLE).where(_TABLE.c.key == bindparam("key"))
+_SELECT = select(_TABLE.c.state, _TABLE.c.data).where(_TABLE.c.key == bindparam("key"))
 
 
 @functools.cache

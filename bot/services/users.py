@@ -10,10 +10,11 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import read_connection
 from storage.memory import Memory
 from storage.models import LedgerEntry, utcnow
 from storage.repositories.ledger import LedgerRepository
-from storage.repositories.users import UserRepository
+from storage.repositories.users import UserRepository, profile_row
 
 SEEN_REFRESH = timedelta(minutes=5)
 # Every update asks who is writing; a profile read in the last few seconds answers without the
@@ -57,15 +58,15 @@ class UserService:
         known = self._known.get(user_id, None)
         if known is not None and self._unchanged(*known, username, first_name, language_code):
             return known[0]
-        async with self.session_factory() as session:
-            user = await UserRepository(session).get(user_id)
-            if user is not None and not user.blocked_bot:
-                profile = self._profile(
-                    user.id, user.username, user.first_name, user.language_code, user.locale, user.is_banned
-                )
-                if self._unchanged(profile, user.last_seen_at, username, first_name, language_code):
-                    self._known.put(user_id, (profile, user.last_seen_at))
-                    return profile
+        async with read_connection(self.session_factory) as connection:
+            row = await profile_row(connection, user_id)
+        if row is not None and not row.blocked_bot:
+            profile = self._profile(
+                row.id, row.username, row.first_name, row.language_code, row.locale, row.is_banned
+            )
+            if self._unchanged(profile, row.last_seen_at, username, first_name, language_code):
+                self._known.put(user_id, (profile, row.last_seen_at))
+                return profile
         async with self.session_factory.begin() as session:
             user, created = await UserRepository(session).touch(
                 user_id, username=username, first_name=first_name, language_code=language_code

@@ -4,10 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import User, utcnow
+
+PROFILE_COLUMNS = (
+    User.id,
+    User.username,
+    User.first_name,
+    User.language_code,
+    User.locale,
+    User.is_banned,
+    User.blocked_bot,
+    User.last_seen_at,
+)
+_PROFILE = select(*PROFILE_COLUMNS).where(User.id == bindparam("user_id"))
+
+
+# id, username, first_name, language_code, locale, is_banned, blocked_bot, last_seen_at
+ProfileRow = Row[int, str | None, str, str | None, str | None, bool, bool, datetime]
+
+
+async def profile_row(connection: AsyncConnection, user_id: int) -> ProfileRow | None:
+    """What every update needs to know of its sender (`PROFILE_COLUMNS`), over a plain connection."""
+    return (await connection.execute(_PROFILE, {"user_id": user_id})).first()
 
 
 class UserRepository:
