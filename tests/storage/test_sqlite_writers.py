@@ -76,3 +76,37 @@ async def test_a_writer_that_never_finishes_fails_the_next_one_cleanly(
         await holder
         async with factory.begin() as session:  # writing works again
             await SettingsRepository(session).set("b", "2")
+
+
+@pytest.mark.parametrize("inline", DRIVERS)
+async def test_plain_connections_write_beside_sessions_and_roll_back_on_error(
+    tmp_path: Path, inline: bool
+) -> None:
+    """The conversation state's Core connections (storage.db.write_connection) take the same turns."""
+    from sqlalchemy import text
+
+    from storage.db import read_connection, write_connection
+
+    async with sqlite_factory(tmp_path, inline) as factory:
+
+        async def through_connection(n: int) -> None:
+            async with write_connection(factory) as connection:
+                await connection.execute(
+                    text("INSERT INTO app_settings (key, value) VALUES (:k, :v)"), {"k": f"c{n}", "v": str(n)}
+                )
+                if n % 4 == 0:
+                    await asyncio.sleep(0.005)  # holds the write lock across an await
+
+        async def through_session(n: int) -> None:
+            async with factory.begin() as session:
+                await SettingsRepository(session).set(f"s{n}", str(n))
+
+        await asyncio.gather(*(f(n) for n in range(20) for f in (through_connection, through_session)))
+        with pytest.raises(RuntimeError):
+            async with write_connection(factory) as connection:
+                await connection.execute(text("INSERT INTO app_settings (key, value) VALUES ('lost', '1')"))
+                raise RuntimeError("the handler failed")
+        async with read_connection(factory) as connection:
+            keys = set((await connection.execute(text("SELECT key FROM app_settings"))).scalars())
+        assert {f"c{n}" for n in range(20)} | {f"s{n}" for n in range(20)} <= keys
+        assert "lost" not in keys
