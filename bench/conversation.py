@@ -321,6 +321,18 @@ async def main_async(args: argparse.Namespace) -> None:
                     LOG_LEVEL=args.log_level,
                 )
                 bare = None
+                real = None
+                if args.ours_first:
+                    real = await measure(
+                        "SMM Storefront",
+                        mode,
+                        real_bot_argv(mode),
+                        env,
+                        workdir,
+                        order_flow,
+                        REAL_BASE_ID,
+                        args,
+                    )
                 if not args.skip_bare:
                     bare = await measure(
                         "bare aiogram, tuned" if args.bare_tuned else "bare aiogram",
@@ -333,9 +345,17 @@ async def main_async(args: argparse.Namespace) -> None:
                         args,
                         repeats=args.bare_repeats,
                     )
-                real = await measure(
-                    "SMM Storefront", mode, real_bot_argv(mode), env, workdir, order_flow, REAL_BASE_ID, args
-                )
+                if real is None:
+                    real = await measure(
+                        "SMM Storefront",
+                        mode,
+                        real_bot_argv(mode),
+                        env,
+                        workdir,
+                        order_flow,
+                        REAL_BASE_ID,
+                        args,
+                    )
                 print(f"\n## {mode}: {args.users} users x {args.rounds} flow(s) x 8 steps")
                 payloads[mode] = report(bare, real, args)
                 if args.compare_tree:
@@ -403,6 +423,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="give the bare bot our HTTP session and garbage-collector settings (bench/bare_bot.py), "
         "to read the ratio without the generic tuning",
+    )
+    parser.add_argument(
+        "--ours-first",
+        action="store_true",
+        help="run our bot before the bare bot in each mode (bench.conversation_series alternates)",
     )
     parser.add_argument("--skip-bare", action="store_true", help="only our bot (e.g. while profiling)")
     parser.add_argument(
