@@ -155,7 +155,7 @@ class OrderService:
         # on its unique draft key (no lookup first: a second confirm is rare, a lookup is not).
         try:
             async with self.session_factory.begin() as session:
-                order = await OrderRepository(session).add(
+                order = await OrderRepository(session).add_new(
                     Order(
                         user_id=user_id,
                         draft_key=draft_key,

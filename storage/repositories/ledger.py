@@ -10,15 +10,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from storage.models import LedgerEntry, User
-from storage.types import to_money
+from storage.repositories.rows import insert_new
+from storage.types import Money, to_money
+
+_USERS = cast(Table, User.__table__)
+# Prepared once: the conditional balance change of every ledger entry (a debit never goes below 0).
+_CREDIT = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("user_id"))
+    .values(balance=_USERS.c.balance + bindparam("amount", type_=Money))
+    .returning(_USERS.c.balance)
+)
+_DEBIT = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("user_id"), _USERS.c.balance >= bindparam("floor", type_=Money))
+    .values(balance=_USERS.c.balance + bindparam("amount", type_=Money))
+    .returning(_USERS.c.balance)
+)
 
 
 class InsufficientFunds(Exception):
@@ -105,16 +122,13 @@ class LedgerRepository:
         actor_id: int | None,
     ) -> tuple[LedgerEntry, Decimal]:
         """The conditional balance change and its entry (the caller ensures `key` is new)."""
-        condition = [User.id == user_id]
+        connection = await self.session.connection()
         if amount < 0:
-            condition.append(User.balance >= -amount)
-        result = await self.session.execute(
-            update(User)
-            .where(*condition)
-            .values(balance=User.balance + amount)
-            .returning(User.balance)
-            .execution_options(synchronize_session=False)
-        )
+            result = await connection.execute(
+                _DEBIT, {"user_id": user_id, "amount": amount, "floor": -amount}
+            )
+        else:
+            result = await connection.execute(_CREDIT, {"user_id": user_id, "amount": amount})
         balance_after = result.scalar_one_or_none()
         if balance_after is None:
             user = await self.session.get(User, user_id, populate_existing=True)
@@ -131,8 +145,7 @@ class LedgerRepository:
             note=note,
             actor_id=actor_id,
         )
-        self.session.add(entry)
-        await self.session.flush()
+        await insert_new(self.session, entry)
         return entry, balance_after
 
     async def balance(self, user_id: int) -> Decimal:

@@ -6,14 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Order, OrderState, Refill, RefillState, utcnow
+from storage.repositories.rows import insert_new
 
 ACTIVE_STATES = (OrderState.ACTIVE,)
 _ORDERS = cast(Table, Order.__table__)  # table-level UPDATE: no ORM bulk-update machinery
+# Prepared once; the columns to set come with the parameters.
+_SETTLE = update(_ORDERS).where(
+    _ORDERS.c.id == bindparam("settle_id"), _ORDERS.c.state == OrderState.PLACING.value
+)
 
 
 class OrderRepository:
@@ -24,6 +29,11 @@ class OrderRepository:
         self.session.add(order)
         await self.session.flush()
         return order
+
+    async def add_new(self, order: Order) -> Order:
+        """Insert a new order with one prepared statement (storage/repositories/rows.py); returns it
+        loaded and detached. A taken `draft_key` raises IntegrityError here, as `add` does."""
+        return await insert_new(self.session, order)
 
     async def get(self, order_id: int) -> Order | None:
         return await self.session.get(Order, order_id)
@@ -101,12 +111,9 @@ class OrderRepository:
         PLACING: someone settled it meanwhile (e.g. start-up recovery on another instance).
         """
         values["updated_at"] = utcnow()
-        result = await self.session.execute(
-            update(_ORDERS)
-            .where(_ORDERS.c.id == order.id, _ORDERS.c.state == OrderState.PLACING)
-            .values(**values)
-        )
-        if cast(CursorResult[Any], result).rowcount != 1:
+        connection = await self.session.connection()
+        result = await connection.execute(_SETTLE, {**values, "settle_id": order.id})
+        if result.rowcount != 1:
             return False
         for name, value in values.items():
             set_committed_value(order, name, value)
