@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import tempfile
 import time
@@ -320,19 +321,19 @@ async def main_async(args: argparse.Namespace) -> None:
                     PANEL_REQUESTS_PER_SECOND=str(args.panel_rps),
                     LOG_LEVEL=args.log_level,
                 )
+                ours = functools.partial(
+                    measure,
+                    "SMM Storefront",
+                    mode,
+                    real_bot_argv(mode),
+                    env,
+                    workdir,
+                    order_flow,
+                    REAL_BASE_ID,
+                    args,
+                )
+                real = await ours() if args.ours_first else None
                 bare = None
-                real = None
-                if args.ours_first:
-                    real = await measure(
-                        "SMM Storefront",
-                        mode,
-                        real_bot_argv(mode),
-                        env,
-                        workdir,
-                        order_flow,
-                        REAL_BASE_ID,
-                        args,
-                    )
                 if not args.skip_bare:
                     bare = await measure(
                         "bare aiogram, tuned" if args.bare_tuned else "bare aiogram",
@@ -346,16 +347,7 @@ async def main_async(args: argparse.Namespace) -> None:
                         repeats=args.bare_repeats,
                     )
                 if real is None:
-                    real = await measure(
-                        "SMM Storefront",
-                        mode,
-                        real_bot_argv(mode),
-                        env,
-                        workdir,
-                        order_flow,
-                        REAL_BASE_ID,
-                        args,
-                    )
+                    real = await ours()
                 print(f"\n## {mode}: {args.users} users x {args.rounds} flow(s) x 8 steps")
                 payloads[mode] = report(bare, real, args)
                 if args.compare_tree:
