@@ -9,8 +9,8 @@ plain aiogram bot has them. Run by bench/conversation.py as a subprocess:
     BOT_TOKEN=... TELEGRAM_API_URL=http://127.0.0.1:PORT python bench/bare_bot.py
 
 With BARE_TUNED=1 it gets the generic tuning our bot has, so the ratio can be read without it
-too: our HTTP session (bot/telegram/session.py, orjson), its reply-model pinning
-(bot/telegram/response_types.py) and our garbage-collector settings once started (bot/runtime.py).
+too: our HTTP session (bot/telegram/session.py: orjson, reply-model pinning) and our
+garbage-collector settings once started (bot/runtime.py).
 
 With WEBHOOK_URL set it serves webhooks instead (aiogram's SimpleRequestHandler, updates handled in
 the background like bot/webhook.py) on WEBHOOK_LISTEN_HOST:WEBHOOK_PORT, path WEBHOOK_PATH.
@@ -64,11 +64,9 @@ async def main() -> None:
     tuned = os.environ.get("BARE_TUNED") == "1"
     session = AiohttpSession(api=api)
     if tuned:
-        from bot.telegram.response_types import PinResponseTypesMiddleware
         from bot.telegram.session import create_session
 
         session = create_session(api)
-        session.middleware(PinResponseTypesMiddleware())
     bot = Bot(
         os.environ["BOT_TOKEN"],
         session=session,

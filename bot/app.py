@@ -45,7 +45,6 @@ from bot.services.reconcile import ReconcileService, run_admin_alerts
 from bot.services.settings import ShopSettings
 from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
 from bot.services.users import UserService
-from bot.telegram.response_types import PinResponseTypesMiddleware
 from bot.telegram.retry import RetryMiddleware
 from bot.telegram.session import create_session
 from bot.telegram.state_first import SaveStateFirstMiddleware
@@ -61,7 +60,6 @@ def create_bot(settings: Settings) -> Bot:
     """A Bot on aiogram's real HTTP session, pointed at `TELEGRAM_API_URL`, with the retry policy."""
     session = create_session(TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(SaveStateFirstMiddleware())
-    session.middleware(PinResponseTypesMiddleware())
     session.middleware(RetryMiddleware())
     return Bot(
         token=settings.bot_token.get_secret_value(),

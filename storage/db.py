@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -212,29 +212,22 @@ def write_connection(
 async def _connection(
     factory: async_sessionmaker[AsyncSession], *, write: bool
 ) -> AsyncIterator[AsyncConnection]:
-    engine: AsyncEngine = factory.kw["bind"]
-    if isinstance(factory, _SQLiteSessionMaker):
-        if write:
-            engine = factory.write_engine
-        if factory.write_lock is None:  # the inline driver: commit and close in place, see above
-            connection = AsyncConnection(engine)
-            await connection.start()
-            try:
-                yield connection
-                if write:
-                    await connection.commit()
-            except BaseException:
-                await connection.rollback()
-                raise
-            finally:
-                await connection.close()
-            return
-        if write:
-            async with factory.writer_turn(), engine.begin() as connection:
-                yield connection
-            return
-    if write:
-        async with engine.begin() as connection:
+    sqlite = factory if isinstance(factory, _SQLiteSessionMaker) else None
+    engine: AsyncEngine = sqlite.write_engine if sqlite and write else factory.kw["bind"]
+    if sqlite and sqlite.write_lock is None:  # the inline driver: commit and close in place, see above
+        connection = AsyncConnection(engine)
+        await connection.start()
+        try:
+            yield connection
+            if write:
+                await connection.commit()
+        except BaseException:
+            await connection.rollback()
+            raise
+        finally:
+            await connection.close()
+    elif write:
+        async with sqlite.writer_turn() if sqlite else nullcontext(), engine.begin() as connection:
             yield connection
     else:
         async with engine.connect() as connection:

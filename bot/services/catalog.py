@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -163,13 +163,18 @@ class CatalogService:
             average_time=service.average_time,
         )
 
-    async def categories(self, page: int, per_page: int) -> Page[CategoryView]:
-        key = ("categories", page, per_page)
+    async def _remembered(self, key: tuple[Any, ...], build: Callable[[], Awaitable[T]]) -> T:
+        """The view kept under `key`, else `build()` it and keep it (see VIEWS_TTL)."""
         if (known := self._views.get(key, _MISSING)) is not _MISSING:
-            return known
-        result = await self._categories(page, per_page)
+            return cast(T, known)
+        result = await build()
         self._views.put(key, result)
         return result
+
+    async def categories(self, page: int, per_page: int) -> Page[CategoryView]:
+        return await self._remembered(
+            ("categories", page, per_page), lambda: self._categories(page, per_page)
+        )
 
     async def _categories(self, page: int, per_page: int) -> Page[CategoryView]:
         async with self.session_factory() as session:
@@ -186,12 +191,9 @@ class CatalogService:
     async def services(
         self, category_id: int, page: int, per_page: int
     ) -> tuple[CategoryView, Page[ServiceView]] | None:
-        key = ("services", category_id, page, per_page)
-        if (known := self._views.get(key, _MISSING)) is not _MISSING:
-            return known
-        result = await self._services(category_id, page, per_page)
-        self._views.put(key, result)
-        return result
+        return await self._remembered(
+            ("services", category_id, page, per_page), lambda: self._services(category_id, page, per_page)
+        )
 
     async def _services(
         self, category_id: int, page: int, per_page: int
@@ -230,12 +232,12 @@ class CatalogService:
 
     async def service(self, service_id: str) -> ServiceView | None:
         """A service customers may order (visible), with its price."""
-        key = ("service", service_id)
-        if (known := self._views.get(key, _MISSING)) is not _MISSING:
-            return known
+        return await self._remembered(("service", service_id), lambda: self._service(service_id))
+
+    async def _service(self, service_id: str) -> ServiceView | None:
         async with self.session_factory() as session:
             found = await CatalogRepository(session).get_visible(service_id)
-            markup = None if found is None else await self.global_markup(session)
-        view = None if found is None or markup is None else self._view(found[0], found[1], markup)
-        self._views.put(key, view)
-        return view
+            if found is None:
+                return None
+            markup = await self.global_markup(session)
+        return self._view(found[0], found[1], markup)

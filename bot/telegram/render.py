@@ -43,8 +43,3 @@ async def show(
             await event.bot.send_message(event.from_user.id, text, reply_markup=markup)  # type: ignore[union-attr]
         return
     await event.answer(text, reply_markup=markup)
-
-
-async def answer_query(query: CallbackQuery, text: str | None = None) -> None:
-    """Answer a button press as a coroutine, for `asyncio.gather` beside the screen it changes."""
-    await query.answer(text)

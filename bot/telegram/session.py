@@ -12,7 +12,8 @@ So plain JSON containers are stripped in one tight pass (anything else still goe
 aiogram's own `prepare_value`), and a successful reply that echoes the inline keyboard this very
 request sent carries that request's keyboard object instead of a freshly validated copy: the same
 buttons (Telegram echoes what it was given), without rebuilding them. Errors, replies without a
-keyboard and replies that do not validate take aiogram's path unchanged.
+keyboard and replies that do not validate take aiogram's path unchanged. Every reply's model is
+also kept alive across garbage collections (bot/telegram/response_types.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InlineKeyboardMarkup
 from pydantic import ValidationError
+
+from bot.telegram.response_types import pin_response_type
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -76,6 +79,7 @@ class StorefrontSession(AiohttpSession):
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
     ) -> Response[TelegramType]:
+        pin_response_type(type(method))  # its reply model survives garbage collections
         sent = getattr(method, "reply_markup", None)
         if status_code == 200 and isinstance(sent, InlineKeyboardMarkup):
             try:
