@@ -39,7 +39,7 @@ from bot.services.ordering import (
 from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import BuyCb, FormCb
-from bot.telegram.render import show
+from bot.telegram.render import answer_query, show
 from bot.telegram.routes import Routes
 from bot.views.common import money, only_home
 from bot.views.form import edit_menu, field_prompt, summary
@@ -179,7 +179,7 @@ async def on_buy(
     query: CallbackQuery, callback_data: BuyCb, state: FSMContext, catalog: CatalogService, shop: ShopSettings
 ) -> None:
     # The spinner stops while the form's first question is being sent: one round trip less.
-    await asyncio.gather(query.answer(), start_form(query, state, catalog, shop, callback_data.id))
+    await asyncio.gather(answer_query(query), start_form(query, state, catalog, shop, callback_data.id))
 
 
 @router.message(StateFilter(OrderForm.filling))
@@ -293,7 +293,9 @@ async def on_form_button(
 async def show_placing(query: CallbackQuery) -> None:
     """The "placing…" toast and screen: cosmetic, so a Telegram error here never stops the order."""
     try:
-        await asyncio.gather(query.answer(t("confirm.placing")), show(query, t("confirm.placing_long"), None))
+        await asyncio.gather(
+            answer_query(query, t("confirm.placing")), show(query, t("confirm.placing_long"), None)
+        )
     except TelegramAPIError as error:
         log.info("could not show the placing screen: %s", error.message)
 

@@ -43,3 +43,9 @@ async def show(
             await event.bot.send_message(event.from_user.id, text, reply_markup=markup)  # type: ignore[union-attr]
         return
     await event.answer(text, reply_markup=markup)
+
+
+async def answer_query(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a button press as a coroutine: `asyncio.gather` beside the screen it changes needs
+    one (aiogram's method objects are awaitable but unhashable, which gather refuses)."""
+    await query.answer(text)
