@@ -22,9 +22,13 @@ def worker_index() -> int:
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
+REDIS_BASE_URL = os.environ.get("TEST_REDIS_BASE_URL", "redis://127.0.0.1:6379").rstrip("/")
+
+
 def redis_test_url(db: int) -> str:
-    """A Redis database for one group of tests, distinct per xdist worker."""
-    return f"redis://127.0.0.1:6379/{db - 2 * worker_index()}"
+    """A Redis database for one group of tests, distinct per xdist worker (`TEST_REDIS_BASE_URL`
+    points the tests at another Redis server, e.g. one per checkout on a shared machine)."""
+    return f"{REDIS_BASE_URL}/{db - 2 * worker_index()}"
 
 
 POSTGRES_URL = (
