@@ -47,7 +47,7 @@ from bot.services.topups.amounts import (
     stars_price,
 )
 from bot.views.common import money
-from storage.models import LedgerKind, TopUp, TopUpMethod, TopUpStatus, utcnow
+from storage.models import LedgerKind, ManualPaymentMethod, TopUp, TopUpMethod, TopUpStatus, utcnow
 from storage.repositories.ledger import InsufficientFunds, LedgerRepository
 from storage.repositories.settings import SettingsRepository
 from storage.repositories.topups import ManualMethodRepository, TopUpRepository
@@ -206,6 +206,14 @@ class TopUpService:
     @property
     def cryptopay_enabled(self) -> bool:
         return self.cryptopay is not None
+
+    async def manual_methods(self) -> list[ManualPaymentMethod]:
+        async with self.session_factory() as session:
+            return await ManualMethodRepository(session).listed(enabled_only=True)
+
+    async def available(self) -> bool:
+        """Can a customer top up at all (some method configured)?"""
+        return self.stars_enabled or self.cryptopay_enabled or bool(await self.manual_methods())
 
     def stars_for(self, amount: Decimal) -> int | None:
         """The Stars price of `amount`, or None when Stars are off or it is too big for one invoice."""
