@@ -229,6 +229,46 @@ class StarsPayments:
             "invoice_payload": payload,
         }
 
+    async def ask_pre_checkout(
+        self,
+        user: FakeUser,
+        *,
+        payload: str,
+        currency: str,
+        total_amount: int,
+        answer_timeout: float = PRE_CHECKOUT_TIMEOUT,
+    ) -> PreCheckoutRecord:
+        """Send a pre_checkout_query and wait for the bot's answer (at most `answer_timeout` s).
+
+        `user_pays` asks exactly what the invoice says; a test may ask anything (a tampered client).
+        """
+        query = PreCheckoutRecord(
+            id=str(secrets.randbits(63)),
+            user_id=user.id,
+            payload=payload,
+            currency=currency,
+            total_amount=total_amount,
+        )
+        self.pre_checkout_queries[query.id] = query
+        self.server._push(
+            "pre_checkout_query",
+            {
+                "id": query.id,
+                "from": user.to_api(),
+                "currency": currency,
+                "total_amount": total_amount,
+                "invoice_payload": payload,
+            },
+        )
+        deadline = time.monotonic() + answer_timeout
+        while not query.answered:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.server._notifier.closed:
+                query.expired = True
+                break
+            await self.server._notifier.wait(remaining)
+        return query
+
     async def user_pays(
         self,
         user: FakeUser,
@@ -241,31 +281,15 @@ class StarsPayments:
         invoice = self.invoices.get((message.chat_id, message.message_id))
         if invoice is None:
             raise LookupError(f"message {message.message_id} is not an invoice")
-        query = PreCheckoutRecord(
-            id=str(secrets.randbits(63)),
-            user_id=user.id,
+        query = await self.ask_pre_checkout(
+            user,
             payload=invoice["payload"],
             currency=invoice["currency"],
             total_amount=invoice["total_amount"],
+            answer_timeout=answer_timeout,
         )
-        self.pre_checkout_queries[query.id] = query
-        self.server._push(
-            "pre_checkout_query",
-            {
-                "id": query.id,
-                "from": user.to_api(),
-                "currency": query.currency,
-                "total_amount": query.total_amount,
-                "invoice_payload": query.payload,
-            },
-        )
-        deadline = time.monotonic() + answer_timeout
-        while not query.answered:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.server._notifier.closed:
-                query.expired = True
-                return PaymentOutcome(query, None)
-            await self.server._notifier.wait(remaining)
+        if query.expired:
+            return PaymentOutcome(query, None)
         if not query.ok:
             return PaymentOutcome(query, None)
         return PaymentOutcome(query, self._charge(user, invoice, deliver=deliver))

@@ -60,7 +60,9 @@ class PayShop(Shop):
         return user
 
 
-async def add_manual_method(shop: Shop, name: str = "Bank card", text: str = "Card 4242 4242 4242 4242") -> int:
+async def add_manual_method(
+    shop: Shop, name: str = "Bank card", text: str = "Card 4242 4242 4242 4242"
+) -> int:
     assert shop.app is not None
     async with shop.app.session_factory.begin() as session:
         method = await ManualMethodRepository(session).add(
