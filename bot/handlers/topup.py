@@ -273,6 +273,7 @@ async def on_pay(
         return
     method = callback_data.method
     chat_id = query.message.chat.id if query.message is not None else user.id
+    answered = False
     try:
         if method == "stars":
             topup = await topups.start_stars(user.id, amount)
@@ -292,6 +293,7 @@ async def on_pay(
             )
         elif method == "crypto":
             await answer_query(query, t("topup.crypto.creating"))
+            answered = True
             title, description, _ = invoice_texts(amount, settings.currency, 0)
             topup = await topups.start_cryptopay(user.id, amount, description=title)
             await leave(state)
@@ -313,8 +315,11 @@ async def on_pay(
         else:
             await query.answer(t("stale.button"))
     except TopUpUnavailable as error:
-        values = {k: v for k, v in error.values.items()}
-        await query.answer(t(error.key, **values), show_alert=True)
+        text = t(error.key, **error.values)
+        if answered:
+            await show(query, text, only_home())
+        else:
+            await query.answer(text, show_alert=True)
 
 
 @router.callback_query(TopUpCb.filter(F.action == "check"))

@@ -411,24 +411,25 @@ async def _handle_api(request: web.Request) -> web.Response:
     state = request.app[_STATE_KEY]
     method = request.match_info["method"]
     params: dict[str, Any] = dict(request.query)
+    body: Any = None
     if request.method == "POST" and request.can_read_body:
         if request.content_type == "application/json":
             try:
                 body = await request.json()
             except ValueError:
                 body = None
-            if not isinstance(body, dict):
-                return web.json_response(
-                    {"ok": False, "error": {"code": 400, "name": "JSON_INVALID"}}, status=400
-                )
-            params.update(body)
+            if isinstance(body, dict):
+                params.update(body)
         else:
             form = await request.post()
             params.update({k: v for k, v in form.items() if isinstance(v, str)})
+            body = {}
     if state.failures.get(method, 0) > 0:
         state.failures[method] -= 1
         state.requests.append((method, params))
         return web.Response(status=500, text="<html>502 Bad Gateway</html>", content_type="text/html")
+    if request.method == "POST" and request.can_read_body and not isinstance(body, dict):
+        return web.json_response({"ok": False, "error": {"code": 400, "name": "JSON_INVALID"}}, status=400)
     status, payload = state.dispatch(method, request.headers.get(TOKEN_HEADER), params)
     return web.json_response(payload, status=status)
 
