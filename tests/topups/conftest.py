@@ -63,7 +63,7 @@ class PayShop(Shop):
         """A customer who has opened the bot (registered)."""
         user = self.user(user_id, name, **kw)
         await user.send_text("/start")
-        await user.wait_for_message(contains=f"Hello, {name}")
+        await user.wait_for_message(contains=name)
         return user
 
 
