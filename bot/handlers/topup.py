@@ -122,9 +122,11 @@ async def open_menu(
     balance, _ = await users.wallet(user.id, history=0)
     await enter(state, TopUpForm.amount)
     presets = [p for p in topups.presets if p != suggest]
+    # From an order that lacks money: a new message, so the order's summary (Confirm) stays above.
     await show(
         event,
         *amount_menu(presets, settings.currency, topups.minimum, topups.maximum, balance, suggest=suggest),
+        new_message=suggest is not None,
     )
 
 
