@@ -10,7 +10,7 @@ from decimal import Decimal
 import aiohttp
 from sqlalchemy import select, update
 
-from bot.payments.cryptopay import SIGNATURE_HEADER, sign_body
+from bot.payments.cryptopay import sign_body
 from bot.sandbox.telegram_server import FakeMessage, FakeUser
 from storage.models import TopUp, TopUpStatus, utcnow
 from tests.topups.conftest import ADMIN_ID, PayShop, WebhookPayShop
@@ -31,7 +31,7 @@ async def crypto_invoice(
 
 
 async def test_crypto_invoice_is_in_fiat_of_the_shop_currency(pay_shop: PayShop) -> None:
-    ann, message, topup = await crypto_invoice(pay_shop, amount="12.5")
+    _, message, topup = await crypto_invoice(pay_shop, amount="12.5")
     pay_url = message.find_button("Pay in CryptoBot")["url"]
     invoice = pay_shop.cryptopay.state.invoice(topup.invoice_id or 0)
     assert pay_url.endswith(invoice.hash)
