@@ -13,6 +13,7 @@ import logging
 from decimal import Decimal
 
 from aiogram import Bot, F
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -221,7 +222,13 @@ async def on_menu(
 
 
 @router.message(StateFilter(TopUpForm.amount), F.text, ~F.text.startswith("/"))
-async def on_typed_amount(message: Message, topups: TopUpService, settings: Settings, i18n: I18n) -> None:
+async def on_typed_amount(
+    message: Message, state: FSMContext, topups: TopUpService, settings: Settings, i18n: I18n
+) -> None:
+    if not any(char.isdigit() for char in message.text or ""):
+        # Not an attempt at an amount (a search, a question): the top-up menu is left behind.
+        await leave(state)
+        raise SkipHandler
     try:
         amount = parse_amount(message.text or "", minimum=topups.minimum, maximum=topups.maximum)
     except AmountError as error:

@@ -44,7 +44,7 @@ async def test_balance_screen_has_a_top_up_button_and_bad_amounts_are_explained(
     balance = await ann.wait_for_message(contains="Press 💳 Top up")
     await ann.press("💳 Top up", balance)
     await ann.wait_for_message(contains="from 1.00 USD to 500.00 USD")
-    await ann.send_text("a lot")
+    await ann.send_text("5 bucks")
     await ann.wait_for_message(contains="That is not an amount")
     await ann.send_text("0.5")
     await ann.wait_for_message(contains="must be from 1.00 USD to 500.00 USD")
@@ -57,6 +57,10 @@ async def test_balance_screen_has_a_top_up_button_and_bad_amounts_are_explained(
     answer = await ann.wait_for_answer()
     assert answer.answer_text == "This button is no longer active."
     assert await pay_shop.topups.history(1001) == []
+    await ann.send_text("instagram followers")  # not an amount at all: the top-up menu is left
+    await ann.wait_for_message(contains="Here is the menu")
+    await ann.send_text("instagram")
+    await ann.wait_for_message(contains="Results for “instagram”")  # a catalog search again
 
 
 async def test_a_shop_without_methods_says_so(shop: Shop) -> None:
