@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from bot.sandbox.telegram_server import FakeMessage, FakeUser
 from storage.models import LedgerKind, TopUp, TopUpStatus, utcnow
 from storage.repositories.ledger import LedgerRepository
-from tests.topups.conftest import ADMIN_ID, PayShop
+from tests.topups.conftest import ADMIN_ID, PayShop, WebhookPayShop
 
 
 async def test_stars_top_up_credits_the_amount_asked_and_tells_the_balance(pay_shop: PayShop) -> None:
@@ -225,3 +225,13 @@ async def test_refund_of_a_spent_top_up_is_refused_and_changes_nothing(pay_shop:
     assert pay_shop.tg.stats.calls["refundStarPayment"] == 0
     assert await pay_shop.balance(1001) == (Decimal("7.0000"), Decimal("7.0000"))
     assert (await pay_shop.topups.get(topup_id)).status == TopUpStatus.PAID  # type: ignore[union-attr]
+
+
+async def test_stars_in_webhook_mode_and_a_replay_credit_once(webhook_shop: WebhookPayShop) -> None:
+    ann, invoice = await stars_invoice(webhook_shop, amount="9")
+    outcome = await ann.pay(invoice)
+    assert outcome.payment is not None, outcome.error
+    await ann.wait_for_message(contains="+9.00 USD")
+    webhook_shop.tg.payments.replay_successful_payment(outcome.payment)
+    await ann.assert_no_new_messages(within=0.8)
+    assert await webhook_shop.balance(1001) == (Decimal("9.0000"), Decimal("9.0000"))
