@@ -235,3 +235,31 @@ async def test_stars_in_webhook_mode_and_a_replay_credit_once(webhook_shop: Webh
     webhook_shop.tg.payments.replay_successful_payment(outcome.payment)
     await ann.assert_no_new_messages(within=0.8)
     assert await webhook_shop.balance(1001) == (Decimal("9.0000"), Decimal("9.0000"))
+
+
+async def test_a_refund_made_outside_the_shop_is_reported_to_the_admins(pay_shop: PayShop) -> None:
+    ann, invoice = await stars_invoice(pay_shop)
+    outcome = await ann.pay(invoice)
+    assert outcome.payment is not None
+    await ann.wait_for_message(contains="credited")
+    boss = pay_shop.user(ADMIN_ID, "Boss")
+    refund = {
+        "currency": "XTR",
+        "total_amount": outcome.payment.amount,
+        "invoice_payload": outcome.payment.payload,
+        "telegram_payment_charge_id": outcome.payment.charge_id,
+    }
+    pay_shop.tg.push_update(
+        {
+            "message": {
+                "message_id": 900,
+                "date": 1_700_000_000,
+                "chat": {"id": 1001, "type": "private", "first_name": "Ann"},
+                "from": ann.to_api(),
+                "refunded_payment": refund,
+            }
+        }
+    )
+    alert = await boss.wait_for_message(contains="outside the shop")
+    assert "#1 (10.00 USD)" in alert.text and "/takebalance" in alert.text
+    assert await pay_shop.balance(1001) == (Decimal("10.0000"), Decimal("10.0000"))  # left to the owner

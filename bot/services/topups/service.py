@@ -803,8 +803,9 @@ class TopUpService:
         if topup is None or topup.status in (TopUpStatus.REFUNDING, TopUpStatus.REFUNDED):
             return
         await self._unmatched(
-            f"Telegram refunded Stars charge of top-up #{topup.id} without the shop (the wallet still has it)",
+            f"#{topup.id} ({money(topup.amount, topup.currency)})",
             topup.user_id,
+            key="admin.topup.refunded_outside",
         )
 
     # --- telling people ---------------------------------------------------------------------------------
@@ -843,13 +844,20 @@ class TopUpService:
             balance=money(balance if balance is not None else Decimal(0), topup.currency),
         )
 
-    async def _unmatched(self, what: str, user_id: int | None) -> Settlement:
+    async def _unmatched(
+        self, what: str, user_id: int | None, *, key: str = "admin.topup.unmatched"
+    ) -> Settlement:
         """Money we could not match: log it and tell the admins (never the payer's secrets)."""
-        log.warning("top-up payment not credited: %s", what)
+        log.warning("top-up payment needs an admin (%s): %s", key, what)
         for admin_id in self.admin_ids:
             locale = await self._locale_of(admin_id)
             with self.i18n.context(), self.i18n.use_locale(locale):
-                text = t("admin.topup.unmatched", what=what[:300], user=user_id or "?")
+                alert = (
+                    "admin.topup.refunded_outside"
+                    if key == "admin.topup.refunded_outside"
+                    else "admin.topup.unmatched"
+                )
+                text = t(alert, what=what[:300], user=user_id or "?")
             try:
                 await self.bot.send_message(admin_id, text)
             except TelegramAPIError as error:
