@@ -447,13 +447,14 @@ class TopUpService:
                     )
             topup = await repo.fresh(topup.id)
             assert topup is not None
-            method = {"stars": "Telegram Stars", "cryptopay": "Crypto Pay"}.get(topup.method, "manual")
+            # The note is shown in the customer's history beside the localized kind: ids and names only.
+            method = {"stars": " Telegram Stars", "cryptopay": " Crypto Pay"}.get(topup.method, "")
             result = await ledger.apply(
                 user_id=topup.user_id,
                 amount=topup.amount,
                 kind=LedgerKind.TOPUP,
                 key=payment.key,
-                note=f"#{topup.id} {method}",
+                note=f"#{topup.id}{method}",
                 actor_id=payment.actor_id,
             )
             if not result.applied:  # cannot happen after a won compare-and-set; never credit twice
@@ -788,7 +789,7 @@ class TopUpService:
                     amount=topup.amount,
                     kind=LedgerKind.TOPUP,
                     key=f"topup:{topup.id}:refund:{attempt}:undone",
-                    note=f"#{topup.id} refund refused",
+                    note=f"#{topup.id} Telegram Stars",
                     actor_id=admin_id,
                 )
             balance = await LedgerRepository(session).balance(topup.user_id)
