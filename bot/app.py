@@ -38,6 +38,7 @@ from bot.panel import PanelClient, PanelError
 from bot.routers import feature_routers
 from bot.runtime import tune_garbage_collector
 from bot.services import admin as admin_console
+from bot.services import topups as topups_feature
 from bot.services.catalog import CatalogService
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
@@ -53,7 +54,18 @@ from storage.fsm import SQLAlchemyStorage
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "services", "order", "orders", "status", "balance", "settings", "help", "cancel")
+COMMANDS = (
+    "start",
+    "services",
+    "order",
+    "orders",
+    "status",
+    "balance",
+    "topup",
+    "settings",
+    "help",
+    "cancel",
+)
 
 
 def create_bot(settings: Settings) -> Bot:
@@ -228,6 +240,8 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
         )
     # Admin console (bot/services/admin): its services, jobs, and resuming unfinished broadcasts.
     await admin_console.install(bot, dispatcher, **data)
+    # Top-ups (bot/services/topups): services, expiry, Crypto Pay polling, Stars reconciliation.
+    await topups_feature.install(bot, dispatcher, **data)
     # Scale-out (bot/coordination.py): the lease tick runs on every instance, all other jobs on the
     # lease holder only; keep these two lines after every add_job of the start-up.
     schedule_coordination(scheduler, leader, data["session_factory"])

@@ -200,6 +200,118 @@ async def check_telegram(settings: Settings, scrub: _Scrubber) -> CheckResult:
     return CheckResult("Telegram", "ok", f"@{me.username} ({scrub(me.first_name)}) via {shown}")
 
 
+def check_stars(settings: Settings) -> CheckResult:
+    """Telegram Stars need nothing but STARS_RATE; say what TOPUP_MAX costs in Stars."""
+    from bot.services.topups.amounts import STARS_PER_INVOICE_MAX, stars_price
+
+    assert settings.stars_rate is not None
+    most = stars_price(settings.topup_max, settings.stars_rate)
+    detail = (
+        f"1 Star = {settings.stars_rate} {settings.currency}; a top-up of {settings.topup_max} "
+        f"{settings.currency} is {most} Stars (nothing else to set up)"
+    )
+    if most > STARS_PER_INVOICE_MAX:
+        return CheckResult(
+            "Telegram Stars",
+            "warn",
+            f"{detail}; above {STARS_PER_INVOICE_MAX} Stars an amount is offered by other methods only",
+        )
+    return CheckResult("Telegram Stars", "ok", detail)
+
+
+async def check_cryptopay(settings: Settings, scrub: _Scrubber) -> CheckResult:
+    """The token answers getMe, and the shop currency is one Crypto Pay invoices can be in."""
+    from bot.payments.cryptopay import (
+        FIAT_CURRENCIES,
+        CryptoPayClient,
+        CryptoPayRefused,
+        CryptoPayUnavailable,
+    )
+
+    assert settings.crypto_pay_token is not None
+    shown = scrub(settings.crypto_pay_api_url)
+    client = CryptoPayClient(
+        settings.crypto_pay_api_url, settings.crypto_pay_token, timeout=CHECK_TIMEOUT, read_retries=0
+    )
+    try:
+        app = await client.get_me()
+    except CryptoPayRefused as error:
+        if error.unauthorized:
+            return CheckResult(
+                "Crypto Pay", "fail", f"CRYPTO_PAY_TOKEN was rejected by {shown} ({scrub(error.message)})"
+            )
+        return CheckResult("Crypto Pay", "fail", f"{shown} refused getMe ({scrub(error.message)})")
+    except CryptoPayUnavailable as error:
+        return CheckResult(
+            "Crypto Pay", "fail", f"cannot reach CRYPTO_PAY_API_URL {shown} ({scrub(error.message)})"
+        )
+    finally:
+        await client.close()
+    if settings.currency not in FIAT_CURRENCIES:
+        return CheckResult(
+            "Crypto Pay",
+            "fail",
+            f"CURRENCY {settings.currency} is not one Crypto Pay invoices can be in "
+            f"({', '.join(sorted(FIAT_CURRENCIES))})",
+        )
+    path = settings.crypto_pay_webhook_path
+    delivery = (
+        f"set the app's webhook to https://<your host>{path}"
+        if settings.webhook_enabled
+        else f"polling every {settings.crypto_pay_poll_seconds:g}s"
+    )
+    return CheckResult(
+        "Crypto Pay", "ok", f"app {scrub(app.name)!r} (id {app.app_id}) via {shown}; {delivery}"
+    )
+
+
+async def check_manual_methods(settings: Settings, scrub: _Scrubber) -> CheckResult | None:
+    """Manual methods live in the database; None when it cannot tell (no database yet)."""
+    path = settings.sqlite_path()
+    if path is not None and not path.exists():
+        return None
+    from storage.db import create_engine, create_session_factory
+    from storage.repositories.topups import ManualMethodRepository
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT), create_session_factory(engine)() as session:
+            methods = await ManualMethodRepository(session).listed(enabled_only=True)
+    except Exception:  # not migrated yet, or unreachable (the database check says why)
+        return None
+    finally:
+        await engine.dispose()
+    if not methods:
+        return None
+    names = ", ".join(
+        scrub(str((m.names or {}).get("en") or next(iter((m.names or {}).values()), "?"))) for m in methods
+    )
+    return CheckResult("manual payments", "ok", f"{len(methods)} shown to customers: {names}")
+
+
+async def check_payments(settings: Settings, scrub: _Scrubber, *, offline: bool) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    if settings.stars_enabled:
+        results.append(check_stars(settings))
+    if settings.cryptopay_enabled:
+        if offline:
+            results.append(CheckResult("Crypto Pay", "skip", "not contacted (--offline)"))
+        else:
+            results.append(await check_cryptopay(settings, scrub))
+    manual = await check_manual_methods(settings, scrub)
+    if manual is not None:
+        results.append(manual)
+    if not results and settings.wallet_enabled:
+        results.append(
+            CheckResult(
+                "top-ups",
+                "skip",
+                "no payment method configured (STARS_RATE, CRYPTO_PAY_TOKEN, or manual methods in /admin)",
+            )
+        )
+    return results
+
+
 async def run_checks(settings: Settings, *, offline: bool = False) -> list[CheckResult]:
     """Every check for these settings (in parallel), in a fixed order."""
     scrub = _Scrubber(settings)
@@ -208,7 +320,10 @@ async def run_checks(settings: Settings, *, offline: bool = False) -> list[Check
         checks.append(check_redis(settings, scrub))
     if not offline:
         checks += [check_panel(settings, scrub), check_telegram(settings, scrub)]
-    results = list(await asyncio.gather(*checks))
+    main, payments = await asyncio.gather(
+        asyncio.gather(*checks), check_payments(settings, scrub, offline=offline)
+    )
+    results = [*main, *payments]
     if offline:
         results.append(CheckResult("panel, Telegram", "skip", "not contacted (--offline)"))
     return results

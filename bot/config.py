@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/smmbot.sqlite3"
@@ -81,6 +81,20 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8080, ge=0, le=65535)
     instance_id: str = Field(default_factory=_default_instance_id)
     lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+
+    # Top-ups (bot/services/topups): customers pay the shop themselves.
+    topup_min: Decimal = Field(default=Decimal("1"), gt=0, le=1_000_000)
+    topup_max: Decimal = Field(default=Decimal("1000"), gt=0, le=1_000_000)
+    topup_presets: Annotated[list[Decimal], NoDecode] = Field(
+        default_factory=lambda: [Decimal(v) for v in ("5", "10", "25", "50", "100")]
+    )
+    topup_expire_minutes: float = Field(default=60.0, ge=1, le=44640)
+    stars_rate: Decimal | None = Field(default=None, gt=0, le=1_000_000)
+    stars_reconcile_minutes: float = Field(default=10.0, gt=0)
+    crypto_pay_token: SecretStr | None = None
+    crypto_pay_api_url: str = "https://pay.crypt.bot/api"
+    crypto_pay_webhook_path: str = "/payments/cryptopay"
+    crypto_pay_poll_seconds: float = Field(default=20.0, gt=0)
 
     @field_validator("admin_ids", "allowed_user_ids", mode="before")
     @classmethod
@@ -156,6 +170,66 @@ class Settings(BaseSettings):
             raise ValueError("must be an address to listen on, like 0.0.0.0")
         return value
 
+    @field_validator("topup_presets", mode="before")
+    @classmethod
+    def _presets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("topup_min", "topup_max", "topup_presets")
+    @classmethod
+    def _cents(cls, value: Any) -> Any:
+        for amount in value if isinstance(value, list) else [value]:
+            if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+                raise ValueError("amounts must be positive with at most 2 decimals, like 10 or 12.50")
+        return value
+
+    @field_validator("stars_rate", mode="before")
+    @classmethod
+    def _stars_rate(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return value
+
+    @field_validator("crypto_pay_token", mode="before")
+    @classmethod
+    def _crypto_pay_token(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        raw = str(raw).strip()
+        head, _, tail = raw.partition(":")
+        if not head.isdigit() or not tail:
+            raise ValueError("must look like 12345:AAzQcZ... (the token @CryptoBot's Crypto Pay gives)")
+        return raw
+
+    @field_validator("crypto_pay_api_url")
+    @classmethod
+    def _crypto_pay_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                "must be https://pay.crypt.bot/api (mainnet) or https://testnet-pay.crypt.bot/api"
+            )
+        return value.rstrip("/")
+
+    @field_validator("crypto_pay_webhook_path")
+    @classmethod
+    def _crypto_pay_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/") or any(c.isspace() for c in value) or "?" in value:
+            raise ValueError("must be a URL path starting with /, like /payments/cryptopay")
+        return value
+
+    @model_validator(mode="after")
+    def _topup_range(self) -> Settings:
+        if self.topup_min > self.topup_max:
+            raise ValueError("TOPUP_MIN must not be above TOPUP_MAX")
+        if self.webhook_enabled and self.crypto_pay_webhook_path == self.webhook_path:
+            raise ValueError("CRYPTO_PAY_WEBHOOK_PATH must differ from WEBHOOK_PATH")
+        return self
+
     @field_validator("instance_id")
     @classmethod
     def _instance_id(cls, value: str) -> str:
@@ -167,6 +241,14 @@ class Settings(BaseSettings):
     @property
     def webhook_enabled(self) -> bool:
         return self.webhook_url is not None
+
+    @property
+    def stars_enabled(self) -> bool:
+        return self.stars_rate is not None
+
+    @property
+    def cryptopay_enabled(self) -> bool:
+        return self.crypto_pay_token is not None
 
     @property
     def is_sqlite(self) -> bool:

@@ -36,7 +36,8 @@ class UserMiddleware(BaseMiddleware):
         if tg_user is None or tg_user.is_bot:
             return await handler(event, data)
         is_admin = tg_user.id in self.admin_ids
-        if self.allowed_ids and not is_admin and tg_user.id not in self.allowed_ids:
+        paid = self._carries_payment(event)  # money Telegram took is credited whoever sent it
+        if self.allowed_ids and not is_admin and not paid and tg_user.id not in self.allowed_ids:
             await self._drop(event)
             return None
         profile = await self.users.register(
@@ -45,13 +46,20 @@ class UserMiddleware(BaseMiddleware):
             first_name=tg_user.first_name or "",
             language_code=tg_user.language_code,
         )
-        if profile.is_banned and not is_admin:
+        if profile.is_banned and not is_admin and not paid:
             await self._drop(event)
             return None
         data["user"] = profile
         data["is_admin"] = is_admin
         async with update_scope(data.get("state")):  # state read once, saved once (storage/fsm.py)
             return await handler(event, data)
+
+    @staticmethod
+    def _carries_payment(event: TelegramObject) -> bool:
+        message = event.message if isinstance(event, Update) else None
+        return message is not None and (
+            message.successful_payment is not None or message.refunded_payment is not None
+        )
 
     @staticmethod
     async def _drop(event: TelegramObject) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import admin, balance, catalog, errors, fallback, order_form, orders, start
+from bot.handlers import admin, balance, catalog, errors, fallback, order_form, orders, start, topup
 
 
 def feature_routers() -> list[Router]:
     return [
         errors.router.build(),
         start.router.build(),
+        topup.router.build(),  # payment updates in any state, so before every form
         admin.router.build(),  # only for ADMIN_IDS; anyone else's update passes through untouched
         order_form.router.build(),
         catalog.router.build(),

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import BotApp
 from bot.config import ConfigError, Settings
 from bot.coordination import wait_for_tasks
+from bot.payments.webhook import add_cryptopay_route
 from bot.runtime import tune_garbage_collector
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def create_webhook_app(bot_app: BotApp) -> web.Application:
     # Registered first, so on shutdown in-flight updates finish before the dispatcher shuts down.
     handler.register(app, path=settings.webhook_path)
     app.router.add_get("/healthz", healthz)
+    add_cryptopay_route(app, bot_app)  # POST CRYPTO_PAY_WEBHOOK_PATH (bot/payments/webhook.py)
     setup_application(app, bot_app.dispatcher, bot=bot_app.bot)
     return app
 

@@ -46,6 +46,8 @@ class LedgerKind(StrEnum):
     ADMIN_DEBIT = "admin_debit"
     ORDER_CHARGE = "order_charge"
     ORDER_REFUND = "order_refund"
+    TOPUP = "topup"  # a customer's own payment (bot/services/topups)
+    TOPUP_REFUND = "topup_refund"  # a top-up paid back (e.g. refundStarPayment)
 
 
 class LedgerEntry(Base):
@@ -339,3 +341,86 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# --- top-ups: customers pay the shop themselves (bot/services/topups) ------------------------------
+
+
+class TopUpMethod(StrEnum):
+    STARS = "stars"
+    CRYPTOPAY = "cryptopay"
+    MANUAL = "manual"
+
+
+class TopUpStatus(StrEnum):
+    PENDING = "pending"  # waiting for the payment (or, manual: for an admin's decision)
+    PAID = "paid"  # credited: exactly one ledger entry of kind `topup` holds its amount
+    EXPIRED = "expired"  # closed unpaid; a late payment still settles it (once)
+    REJECTED = "rejected"  # manual: an admin refused the receipt
+    CANCELLED = "cancelled"  # never payable (the provider refused to create the invoice)
+    REFUNDING = "refunding"  # wallet debited, the provider's refund not confirmed yet
+    REFUNDED = "refunded"  # paid back: a `topup_refund` ledger entry took the amount back
+
+
+class TopUp(Base):
+    """One top-up: created pending before the customer pays, settled once (status compare-and-set
+    in the transaction of its ledger credit).
+
+    Stars: `charge_id` is Telegram's `telegram_payment_charge_id` (the credit's key; an invoice paid
+    twice gives a second row, `parent_id` pointing at the first). Crypto Pay: `invoice_id` is the
+    provider's invoice (the credit's key). Manual: the receipt, and who decided.
+    """
+
+    __tablename__ = "topups"
+    __table_args__ = (Index("ix_topups_method_status", "method", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    manual_method_id: Mapped[int | None] = mapped_column(ForeignKey("topup_methods.id"))
+    status: Mapped[str] = mapped_column(String(16), default=TopUpStatus.PENDING, index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)  # in the shop currency: what the wallet gets
+    currency: Mapped[str] = mapped_column(String(8))
+    token: Mapped[str] = mapped_column(String(32))  # random; with the id it makes the invoice payload
+    stars: Mapped[int | None] = mapped_column(Integer)  # the price of a Stars invoice
+    invoice_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    pay_url: Mapped[str | None] = mapped_column(Text)
+    charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    provider_charge_id: Mapped[str | None] = mapped_column(String(255))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("topups.id"))
+    # What the provider took, in the shop currency when it can be known, and its own words for it.
+    fee: Mapped[Decimal | None] = mapped_column(Money)
+    fee_note: Mapped[str | None] = mapped_column(String(64))
+    paid_note: Mapped[str | None] = mapped_column(String(64))  # e.g. "12.5 USDT"
+    receipt_kind: Mapped[str | None] = mapped_column(String(16))  # text, photo, document
+    receipt_text: Mapped[str | None] = mapped_column(Text)
+    receipt_file_id: Mapped[str | None] = mapped_column(String(256))
+    # Manual: the copies sent to the admins, {"admin id": [message id, "photo" | "text" ...]}.
+    admin_messages: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    refund_attempt: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    paid_at: Mapped[datetime | None] = mapped_column(index=True)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    refunded_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ManualPaymentMethod(Base):
+    """A payment method the owner runs by hand (bank card, a local wallet, a crypto address).
+
+    `names` and `instructions` map a language code (bot/i18n.py LANGUAGES) to the text customers
+    of that language read; instructions are Telegram HTML.
+    """
+
+    __tablename__ = "topup_methods"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    names: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    instructions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

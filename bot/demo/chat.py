@@ -38,6 +38,7 @@ INPUT_RULES = (
 )
 
 _PRESS = re.compile(r"^#\s*(\d+)$")
+SIMULATED_PAY_PAGE = "/_sim/pay/"  # bot/sandbox/cryptopay_simulator.py: an invoice's page
 _QUIT = frozenset({"/quit", "/exit"})
 _INDENT = "  "
 
@@ -163,8 +164,16 @@ class ChatSession:
             return
         button = buttons[number - 1]
         label = str(button.get("text", ""))
+        if button.get("pay"):  # an invoice's Pay button: pay it with (simulated) Telegram Stars
+            self._emit("press", self.theme.style(f"→ [{number}] {label}", "notice"))
+            await self._pay_invoice(message)
+            return
         if button.get("callback_data") is None:
             url = button.get("url")
+            if isinstance(url, str) and SIMULATED_PAY_PAGE in url:
+                self._emit("press", self.theme.style(f"→ [{number}] {label}", "notice"))
+                await self._pay_page(url)
+                return
             self._notice(f"“{label}” opens {url}" if url else f"“{label}” does nothing here.")
             return
         self._emit("press", self.theme.style(f"→ [{number}] {label}", "notice"))
@@ -175,6 +184,35 @@ class ChatSession:
             "language_code": self.language_code,
         }
         await self._post("press", body)
+
+    async def _pay_invoice(self, message: Mapping[str, Any]) -> None:
+        """Telegram's payment sheet, simulated: the bot is asked (pre-checkout), then charged."""
+        result = await self._post("pay", {"message_id": message["message_id"], "first_name": self.first_name})
+        if result is None:
+            return
+        if result.get("paid"):
+            stars = (message.get("invoice") or {}).get("total_amount", "?")
+            self._notice(f"Paid {stars} ⭐ with Telegram Stars (simulated).")
+        else:
+            self._notice(f"Telegram did not take the payment: {result.get('error') or 'refused'}", "error")
+
+    async def _pay_page(self, url: str) -> None:
+        """A Crypto Pay invoice page of the local simulator: paying there is one request."""
+        if self._http is None:
+            raise RuntimeError("ChatSession.start() was not called")
+        try:
+            async with self._http.post(url) as response:
+                data = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            self._notice(f"The Crypto Pay simulator is not answering ({type(error).__name__}).", "error")
+            return
+        if isinstance(data, dict) and data.get("ok"):
+            self._notice(
+                f"Paid {data.get('paid')} in the Crypto Pay simulator; the shop sees it within seconds."
+            )
+        else:
+            reason = data.get("error") if isinstance(data, dict) else None
+            self._notice(f"The Crypto Pay simulator refused: {reason or 'unknown error'}", "error")
 
     # -- what is on screen ------------------------------------------------------------------------
     def active_message(self) -> dict[str, Any] | None:
@@ -243,6 +281,12 @@ class ChatSession:
         theme = self.theme
         lines = render_entities(str(message.get("text") or ""), message.get("entities") or [], theme)
         kind = message.get("kind")
+        invoice = message.get("invoice")
+        if isinstance(invoice, Mapping):
+            lines = [
+                f"{invoice.get('title', '')} — {invoice.get('description', '')}",
+                f"{invoice.get('total_amount', '?')} ⭐ (press the Pay button to pay with Telegram Stars)",
+            ]
         if kind == "photo":
             lines[0] = theme.style("[photo] ", "notice") + lines[0]
         elif kind == "document":
@@ -304,7 +348,8 @@ class ChatSession:
     def _url(self, action: str) -> str:
         return f"{self.base_url}/_fake/users/{self.user_id}/{action}"
 
-    async def _post(self, action: str, body: dict[str, Any]) -> None:
+    async def _post(self, action: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """POST a control request; its JSON answer, or None (the problem shown as a notice)."""
         if self._http is None:
             raise RuntimeError("ChatSession.start() was not called")
         try:
@@ -312,10 +357,14 @@ class ChatSession:
                 if response.status >= 400:
                     reason = (await response.text()).strip() or response.reason
                     self._notice(f"The Telegram server refused that: {reason}", "error")
-        except (aiohttp.ClientError, TimeoutError) as error:
+                    return None
+                data = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             self._notice(
                 f"Cannot reach the Telegram server at {self.base_url} ({type(error).__name__}).", "error"
             )
+            return None
+        return data if isinstance(data, dict) else None
 
     async def _poll_loop(self) -> None:
         failures = 0

@@ -21,18 +21,23 @@ from bot.app import BotApp
 from bot.config import Settings
 from bot.demo.defaults import (
     DEMO_BALANCE,
+    DEMO_CRYPTO_POLL_SECONDS,
+    DEMO_MANUAL_METHOD,
     DEMO_MARKUP,
     DEMO_PANEL_KEY,
     DEMO_POLL_SECONDS,
     DEMO_PROGRESS_STEPS,
+    DEMO_STARS_RATE,
     DEMO_TICK_SECONDS,
     DEMO_TOKEN,
     DEMO_USER_ID,
 )
+from bot.sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
 from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 from bot.sandbox.telegram_server import DEFAULT_TOKEN, FakeTelegramServer, FakeUser, run_fake_telegram
-from storage.models import LedgerKind
+from storage.models import LedgerKind, ManualPaymentMethod
 from storage.repositories.ledger import LedgerRepository
+from storage.repositories.topups import ManualMethodRepository
 from storage.repositories.users import UserRepository
 
 __all__ = [
@@ -54,11 +59,12 @@ assert DEMO_TOKEN == DEFAULT_TOKEN, "the demo token must be the fake server's de
 
 @dataclass(frozen=True)
 class SandboxServers:
-    """The two local servers and what a bot needs to talk to them."""
+    """The local servers (Bot API, panel, Crypto Pay) and what a bot needs to talk to them."""
 
     telegram: FakeTelegramServer
     panel: SimulatorHandle
     panel_key: str
+    cryptopay: CryptoPayHandle
 
     @property
     def state(self) -> PanelState:
@@ -71,6 +77,9 @@ class SandboxServers:
             "BOT_TOKEN": self.telegram.token,
             "PANEL_API_URL": self.panel.url,
             "PANEL_API_KEY": self.panel_key,
+            "STARS_RATE": str(DEMO_STARS_RATE),
+            "CRYPTO_PAY_TOKEN": self.cryptopay.token,
+            "CRYPTO_PAY_API_URL": self.cryptopay.url,
         }
 
 
@@ -80,12 +89,14 @@ async def sandbox_servers(
     host: str = "127.0.0.1",
     telegram_port: int = 0,
     panel_port: int = 0,
+    cryptopay_port: int = 0,
     token: str = DEMO_TOKEN,
     panel_key: str = DEMO_PANEL_KEY,
     tick_seconds: float | None = DEMO_TICK_SECONDS,
     state: PanelState | None = None,
 ) -> AsyncIterator[SandboxServers]:
-    """Start the panel simulator (realistic catalog, clock ticking) and the fake Bot API server.
+    """Start the panel simulator (realistic catalog, clock ticking), the fake Bot API server and the
+    Crypto Pay simulator.
 
     ``tick_seconds=None`` leaves the simulator clock stopped (tests drive it themselves).
     Ports 0 pick free ports.
@@ -95,10 +106,11 @@ async def sandbox_servers(
     async with (
         run_panel_simulator(state, host, panel_port) as panel,
         run_fake_telegram(token, host=host, port=telegram_port) as telegram,
+        run_cryptopay_simulator(CryptoPayState(), host, cryptopay_port) as cryptopay,
     ):
         if tick_seconds:
             state.start_clock(tick_seconds)
-        yield SandboxServers(telegram=telegram, panel=panel, panel_key=state.api_key)
+        yield SandboxServers(telegram=telegram, panel=panel, panel_key=state.api_key, cryptopay=cryptopay)
 
 
 def isolated_settings(**values: Any) -> Settings:
@@ -136,6 +148,11 @@ def demo_settings(
         panel_timeout_seconds=10.0,
         panel_requests_per_second=50.0,
         log_level=log_level,
+        # Every top-up method, paid through the local servers (the terminal chat pays them).
+        stars_rate=DEMO_STARS_RATE,
+        crypto_pay_token=servers.cryptopay.token,
+        crypto_pay_api_url=servers.cryptopay.url,
+        crypto_pay_poll_seconds=DEMO_CRYPTO_POLL_SECONDS,
     )
 
 
@@ -180,6 +197,20 @@ async def fund_user(app: BotApp, user: FakeUser, amount: Decimal) -> None:
             kind=LedgerKind.DEPOSIT,
             key=f"demo-deposit:{user.id}",
             note="demo starting balance",
+        )
+
+
+async def add_demo_method(app: BotApp) -> None:
+    """A manual payment method, as an owner would add it in /admin → Payments (once per database)."""
+    async with app.session_factory.begin() as session:
+        repo = ManualMethodRepository(session)
+        if await repo.listed(enabled_only=False):
+            return
+        names, instructions = DEMO_MANUAL_METHOD
+        await repo.add(
+            ManualPaymentMethod(
+                names=dict(names), instructions=dict(instructions), enabled=True, deleted=False, position=1
+            )
         )
 
 
@@ -241,6 +272,7 @@ async def demo_environment(
             async with BotApp.open(settings) as app:
                 if amount > 0:
                     await fund_user(app, user, amount)
+                await add_demo_method(app)
                 async with _polling(app, servers.telegram):
                     log.info("demo ready: %s", servers.environment()["TELEGRAM_API_URL"])
                     yield DemoEnvironment(servers, app, user, settings, workdir, amount)

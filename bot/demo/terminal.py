@@ -29,6 +29,7 @@ from bot.demo.defaults import (
     DEMO_TICK_SECONDS,
     DEMO_TOKEN,
     DEMO_USER_ID,
+    SANDBOX_CRYPTOPAY_PORT,
     SANDBOX_PANEL_PORT,
     SANDBOX_TELEGRAM_PORT,
 )
@@ -390,6 +391,8 @@ async def _demo_chat(args: argparse.Namespace, console: Console, workdir: Path, 
                 f"{env.balance:.2f} {env.settings.currency}.",
                 f"Panel: a simulator with {len(env.panel.state.catalog)} services; orders move one "
                 f"step every {args.tick_seconds:g}s, so you hear back within a minute.",
+                "Top up with /topup: Telegram Stars and Crypto Pay are paid right here (simulated); a "
+                "manual receipt goes to the admins (approve it yourself with --as-admin).",
                 "Nothing leaves this machine; the database is thrown away at exit.",
                 f"Logs: {log_file}" if not args.verbose else "Logs: shown in the chat (--verbose).",
             ]
@@ -467,6 +470,12 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         default=SANDBOX_TELEGRAM_PORT,
         help="fake Bot API server port (default %(default)s)",
     )
+    parser.add_argument(
+        "--cryptopay-port",
+        type=int,
+        default=SANDBOX_CRYPTOPAY_PORT,
+        help="Crypto Pay simulator port (default %(default)s)",
+    )
     parser.add_argument("--token", default=DEMO_TOKEN, help="the bot token the fake server accepts")
     parser.add_argument("--key", default=DEMO_PANEL_KEY, help="the API key the simulator accepts")
     parser.add_argument(
@@ -495,6 +504,7 @@ async def _sandbox(args: argparse.Namespace) -> int:
                         host=args.host,
                         telegram_port=args.telegram_port,
                         panel_port=args.port,
+                        cryptopay_port=args.cryptopay_port,
                         token=args.token,
                         panel_key=args.key,
                         tick_seconds=args.tick_seconds if args.tick_seconds > 0 else None,
@@ -523,6 +533,8 @@ def _sandbox_text(servers: SandboxServers, tick_seconds: float) -> str:
             f'Act as a user over HTTP:  POST {tg}/_fake/users/ID/send {{"text": "/start"}},',
             '  POST .../press {"message_id": N, "callback_data": "..."}, GET .../messages?after_version=N&timeout=S',
             f"Move orders along:  POST {panel_root}/_sim/tick   (state: GET {panel_root}/_sim/state)",
+            f"Pay a Crypto Pay invoice:  POST {servers.cryptopay.url.rsplit('/api', 1)[0]}/_sim/pay/HASH "
+            f'(its bot_invoice_url); a Stars invoice:  POST {tg}/_fake/users/ID/pay {{"message_id": N}}',
             "Ctrl-C stops.",
         ]
     )

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from aiogram import F
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.config import Settings
 from bot.i18n import t
+from bot.services.topups import TopUpService
 from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import MenuCb
 from bot.telegram.render import clip, show
 from bot.telegram.routes import Routes
-from bot.views.common import money, only_home
+from bot.views.common import home_button, money, only_home
+from bot.views.topup import topup_button
 
 
-async def balance_text(users: UserService, user: UserProfile, settings: Settings) -> str:
+async def balance_text(
+    users: UserService, user: UserProfile, settings: Settings, *, can_top_up: bool = False
+) -> str:
     if not settings.wallet_enabled:
         return t("balance.wallet_off")
     amount, entries = await users.wallet(user.id)
@@ -38,19 +42,42 @@ async def balance_text(users: UserService, user: UserProfile, settings: Settings
     else:
         lines.append(t("balance.no_history"))
     lines.append("")
-    lines.append(t("balance.top_up"))
+    lines.append(t("balance.top_up_button") if can_top_up else t("balance.top_up"))
     return "\n".join(lines)
+
+
+async def balance_screen(
+    users: UserService, user: UserProfile, settings: Settings, topups: TopUpService | None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The balance with a "Top up" button when the shop takes top-ups (bot/handlers/topup.py)."""
+    can_top_up = settings.wallet_enabled and topups is not None and await topups.available()
+    text = await balance_text(users, user, settings, can_top_up=can_top_up)
+    if not can_top_up:
+        return text, only_home()
+    return text, InlineKeyboardMarkup(inline_keyboard=[[topup_button()], [home_button()]])
 
 
 router = Routes("balance")
 
 
 @router.message(Command("balance"))
-async def cmd_balance(message: Message, users: UserService, user: UserProfile, settings: Settings) -> None:
-    await show(message, await balance_text(users, user, settings), only_home())
+async def cmd_balance(
+    message: Message,
+    users: UserService,
+    user: UserProfile,
+    settings: Settings,
+    topups: TopUpService | None = None,
+) -> None:
+    await show(message, *await balance_screen(users, user, settings, topups))
 
 
 @router.callback_query(MenuCb.filter(F.screen == "balance"))
-async def on_balance(query: CallbackQuery, users: UserService, user: UserProfile, settings: Settings) -> None:
-    await show(query, await balance_text(users, user, settings), only_home())
+async def on_balance(
+    query: CallbackQuery,
+    users: UserService,
+    user: UserProfile,
+    settings: Settings,
+    topups: TopUpService | None = None,
+) -> None:
+    await show(query, *await balance_screen(users, user, settings, topups))
     await query.answer()

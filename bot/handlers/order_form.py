@@ -44,6 +44,7 @@ from bot.telegram.routes import Routes
 from bot.views.common import money, only_home
 from bot.views.form import edit_menu, field_prompt, summary
 from bot.views.orders import order_detail
+from bot.views.topup import topup_button
 
 log = logging.getLogger(__name__)
 router = Routes("order_form")
@@ -132,7 +133,9 @@ async def show_summary(
     settings: Settings,
     *,
     note: str | None = None,
+    short: Decimal | None = None,
 ) -> None:
+    """The summary with the price; `short`: the balance lacks this much, so offer a top-up first."""
     try:
         _, price = orders.prepare(view, values)
     except FieldError as error:
@@ -149,6 +152,8 @@ async def show_summary(
     )
     if note:
         text = f"{note}\n\n{text}"
+    if short is not None and short > 0:
+        markup.inline_keyboard.insert(0, [topup_button(suggest=short)])
     await show(event, text, markup)
 
 
@@ -350,7 +355,17 @@ async def confirm(
             balance=money(short.balance, settings.currency),
             shortfall=money(short.shortfall, settings.currency),
         )
-        await show_summary(query, state, view, values, callback_data.draft, orders, settings, note=text)
+        await show_summary(
+            query,
+            state,
+            view,
+            values,
+            callback_data.draft,
+            orders,
+            settings,
+            note=text,
+            short=short.shortfall,
+        )
         return
     except FieldError as error:
         await placing

@@ -52,6 +52,7 @@ from bot.sandbox.telegram_limits import (
     check_reply_markup,
     format_text,
 )
+from bot.sandbox.telegram_payments import StarsPayments
 from bot.sandbox.telegram_spec import SpecError, TelegramSpec, UploadedFile, load_spec
 from bot.sandbox.telegram_state import (
     CallbackQueryRecord,
@@ -270,7 +271,7 @@ async def _read_multipart(
 
 
 class FakeTelegramServer:
-    """In-process fake of api.telegram.org (see module docstring)."""
+    """In-process fake of api.telegram.org (see module docstring); Stars payments in telegram_payments.py."""
 
     def __init__(
         self,
@@ -355,6 +356,8 @@ class FakeTelegramServer:
             "close": self._true,
             "logOut": self._true,
         }
+        self.payments = StarsPayments(self)
+        self._handlers.update(self.payments.handlers())
         self.send_methods = frozenset(
             name
             for name, spec in self.spec.methods.items()
@@ -377,6 +380,7 @@ class FakeTelegramServer:
         app.router.add_post("/_fake/users/{user_id}/press", self._control_press)
         app.router.add_post("/_fake/users/{user_id}/block", self._control_block)
         app.router.add_post("/_fake/users/{user_id}/unblock", self._control_unblock)
+        app.router.add_post("/_fake/users/{user_id}/pay", self.payments.control_pay)
         app.router.add_get("/_fake/users/{user_id}/messages", self._control_messages)
         app.router.add_get("/_fake/violations", self._control_violations)
         app.router.add_route("*", "/bot{token}/{method}", self._http_api)
@@ -1659,7 +1663,7 @@ class FakeTelegramServer:
             "entities": msg.entities,
             "buttons": [
                 [
-                    {key: button[key] for key in ("text", "callback_data", "url") if key in button}
+                    {key: button[key] for key in ("text", "callback_data", "url", "pay") if key in button}
                     for button in row
                 ]
                 for row in msg.keyboard
@@ -1669,6 +1673,7 @@ class FakeTelegramServer:
             "photo": msg.has_photo,
             "document_name": msg.document_name,
             "date": msg.date,
+            "invoice": msg.extra.get("invoice"),
         }
 
     async def _control_violations(self, request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bot.sandbox.telegram_payments import PaymentOutcome
     from bot.sandbox.telegram_server import FakeTelegramServer
 
 __all__ = [
@@ -424,6 +425,24 @@ class FakeUser:
         target = self._current(message) if message is not None else self._keyboard_message(None)
         self._mark_action()
         return self.server._user_presses(self, target, callback_data)
+
+    async def pay(
+        self, invoice: FakeMessage | None = None, *, deliver: bool = True, answer_timeout: float = 10.0
+    ) -> PaymentOutcome:
+        """Pay a Stars invoice (default: the newest one in the chat), as a Telegram client does.
+
+        The bot gets a pre_checkout_query and has `answer_timeout` seconds to answer; when it says
+        ok, the payment is made and the successful_payment message delivered (`deliver=False`: the
+        money moves but the bot never hears of it, see bot/sandbox/telegram_payments.py).
+        """
+        if invoice is None:
+            invoice = next((m for m in reversed(self.messages) if m.kind == "invoice"), None)
+            if invoice is None:
+                raise LookupError(f"no invoice in chat {self.id}; messages: {self.messages}")
+        self._mark_action()
+        return await self.server.payments.user_pays(
+            self, self._current(invoice), deliver=deliver, answer_timeout=answer_timeout
+        )
 
     def block_bot(self) -> None:
         """Block the bot: sends fail with 403 and the bot gets a my_chat_member update."""

@@ -49,3 +49,13 @@ class OrderCb(CallbackData, prefix="o"):
 
 class LangCb(CallbackData, prefix="l"):
     code: str
+
+
+class TopUpCb(CallbackData, prefix="tu"):
+    """Top-up buttons (bot/handlers/topup.py). `action="menu"` opens the top-up menu (with `value`
+    an amount to suggest, e.g. what an order lacks); amount, pay (`method`: stars, crypto, m<id>),
+    check (`value`: a top-up id), cancel."""
+
+    action: str = "menu"
+    method: str = ""
+    value: str = ""

@@ -35,6 +35,9 @@ class Routes:
     def callback_query(self, *filters: Any, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self._register("callback_query", filters, kwargs)
 
+    def pre_checkout_query(self, *filters: Any, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self._register("pre_checkout_query", filters, kwargs)
+
     def errors(self, *filters: Any, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self._register("error", filters, kwargs)
 

@@ -122,6 +122,7 @@ def admin_menu() -> tuple[str, InlineKeyboardMarkup]:
         ("admin.button.sync", "sync"),
         ("admin.button.settings", "settings"),
         ("admin.button.audit", "audit"),
+        ("admin.button.payments", "payments"),  # bot/handlers/admin/payments.py
     ]
     buttons = [_button(t(key), AdminCb(screen=screen)) for key, screen in entries]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
@@ -143,6 +144,7 @@ USAGE_KEYS: Mapping[str, str] = {
     "notplaced": "admin.usage.notplaced",
     "maintenance": "admin.usage.maintenance",
     "stopbroadcast": "admin.usage.stopbroadcast",
+    "refundtopup": "admin.usage.refundtopup",
 }
 
 

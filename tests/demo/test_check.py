@@ -189,3 +189,43 @@ def test_mask_url() -> None:
         mask_url("sqlite+aiosqlite:///./data/smmbot.sqlite3") == "sqlite+aiosqlite:///./data/smmbot.sqlite3"
     )
     assert mask_url("postgresql://bot@db/shop") == "postgresql://bot@db/shop"
+
+
+async def test_payment_methods_are_checked(servers: SandboxServers, tmp_path: Path) -> None:
+    values = {
+        **good_settings(servers, tmp_path),
+        "stars_rate": "0.013",
+        "topup_max": "100",
+        "crypto_pay_token": servers.cryptopay.token,
+        "crypto_pay_api_url": servers.cryptopay.url,
+    }
+    code, lines = await check(**values)
+    assert code == 0, lines
+    assert "[ OK ] Telegram Stars: 1 Star = 0.013 USD; a top-up of 100 USD is 7693 Stars" in "\n".join(lines)
+    crypto = next(line for line in lines if "Crypto Pay" in line)
+    assert (
+        crypto.startswith("[ OK ]") and "Storefront (simulated)" in crypto and "polling every 20s" in crypto
+    )
+    assert servers.cryptopay.token not in "\n".join(lines)
+
+    code, lines = await check(**{**values, "crypto_pay_token": "4242:wrong"})
+    assert code == 1
+    assert failures(lines) == [
+        f"[FAIL] Crypto Pay: CRYPTO_PAY_TOKEN was rejected by {servers.cryptopay.url} (UNAUTHORIZED (401))"
+    ]
+    assert "4242:wrong" not in "\n".join(lines)
+
+    code, lines = await check(**{**values, "crypto_pay_api_url": f"http://127.0.0.1:{closed_port()}/api"})
+    assert code == 1 and "cannot reach CRYPTO_PAY_API_URL" in failures(lines)[0]
+
+    code, lines = await check(**{**values, "currency": "XYZ"})
+    assert code == 1 and "CURRENCY XYZ is not one Crypto Pay invoices can be in" in failures(lines)[0]
+
+    code, lines = await check(**{**values, "topup_max": "200"})
+    assert code == 0 and "[WARN] Telegram Stars" in "\n".join(lines) and "15385 Stars" in "\n".join(lines)
+
+    code, lines = await check(offline=True, **values)
+    assert "[SKIP] Crypto Pay: not contacted (--offline)" in lines
+
+    code, lines = await check(**good_settings(servers, tmp_path))
+    assert "[SKIP] top-ups: no payment method configured" in "\n".join(lines)

@@ -162,6 +162,8 @@ def test_sandbox_prints_its_settings_and_stops_on_sigterm(tmp_path: Path) -> Non
             "0",
             "--tick-seconds",
             "0",
+            "--cryptopay-port",
+            "0",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -178,7 +180,15 @@ def test_sandbox_prints_its_settings_and_stops_on_sigterm(tmp_path: Path) -> Non
             lines.append(process.stdout.readline().rstrip("\n"))
             assert process.poll() is None, lines
         settings = dict(line.strip().split("=", 1) for line in lines if re.match(r"^  [A-Z_]+=", line))
-        assert set(settings) == {"TELEGRAM_API_URL", "BOT_TOKEN", "PANEL_API_URL", "PANEL_API_KEY"}
+        assert set(settings) == {
+            "TELEGRAM_API_URL",
+            "BOT_TOKEN",
+            "PANEL_API_URL",
+            "PANEL_API_KEY",
+            "STARS_RATE",
+            "CRYPTO_PAY_TOKEN",
+            "CRYPTO_PAY_API_URL",
+        }
 
         url = f"{settings['TELEGRAM_API_URL']}/bot{settings['BOT_TOKEN']}/getMe"
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test server
@@ -186,6 +196,12 @@ def test_sandbox_prints_its_settings_and_stops_on_sigterm(tmp_path: Path) -> Non
         form = f"key={settings['PANEL_API_KEY']}&action=balance".encode()
         with urllib.request.urlopen(settings["PANEL_API_URL"], data=form, timeout=5) as response:  # noqa: S310
             assert "balance" in json.load(response)
+        me = urllib.request.Request(  # noqa: S310 - a local test server
+            f"{settings['CRYPTO_PAY_API_URL']}/getMe",
+            headers={"Crypto-Pay-API-Token": settings["CRYPTO_PAY_TOKEN"]},
+        )
+        with urllib.request.urlopen(me, timeout=5) as response:  # noqa: S310 - a local test server
+            assert json.load(response)["ok"] is True
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=15)

@@ -32,7 +32,16 @@ RU_PLURAL_FORMS = (
 DYNAMIC_FAMILIES: dict[str, tuple[str, ...]] = {
     "state": ("placing", "unknown", "refused", "active", "completed", "partial", "canceled"),
     "refill": ("requested", "running", "completed", "rejected"),
-    "ledger": ("deposit", "admin_credit", "admin_debit", "order_charge", "order_refund"),
+    "ledger": (
+        "deposit",
+        "admin_credit",
+        "admin_debit",
+        "order_charge",
+        "order_refund",
+        "topup",
+        "topup_refund",
+    ),
+    "topup.status": ("pending", "paid", "expired", "rejected", "cancelled", "refunding", "refunded"),
 }
 
 BUTTON_PREFIXES = ("button.", "choice.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers.admin import broadcast, catalog, menu, reports, settings, users
+from bot.handlers.admin import broadcast, catalog, menu, payments, reports, settings, users
 from bot.handlers.admin.common import IsAdmin
 
 
@@ -31,11 +31,13 @@ class AdminRoutes:
             reports.router,
             catalog.router,
             settings.router,
+            payments.router,
             broadcast.inputs,
             users.inputs,
             reports.inputs,
             catalog.inputs,
             settings.inputs,
+            payments.inputs,
         ]
         root.include_routers(*(table.build() for table in tables))
         return root

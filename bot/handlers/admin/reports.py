@@ -8,7 +8,8 @@ from decimal import Decimal
 from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
 from bot.handlers.admin.common import AdminForm
@@ -21,6 +22,7 @@ from bot.services.admin.panel import PanelMonitor
 from bot.services.admin.problems import ProblemDesk
 from bot.services.admin.stats import StatsService
 from bot.services.reconcile import ReconcileOutcome, ReconcileResult
+from bot.services.topups.report import PaymentsReports
 from bot.services.users import UserProfile
 from bot.telegram.render import clip, show
 from bot.telegram.routes import Routes
@@ -37,6 +39,7 @@ from bot.views.admin import (
     usage,
 )
 from bot.views.common import money
+from bot.views.payments import payments_block, reconciliation_block
 
 router = Routes("admin.reports")
 inputs = Routes("admin.reports.inputs")
@@ -47,20 +50,42 @@ UPSTREAM_ID_LIMIT = 64
 # --- statistics and chart ----------------------------------------------------------------------
 
 
+async def stats_with_payments(
+    stats: StatsService, settings: Settings, payments: PaymentsReports | None, locale: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The shop's statistics, then the payments report (bot/services/topups/report.py)."""
+    text, markup = stats_screen(await stats.collect(), settings.currency)
+    if payments is not None:
+        text += "\n\n" + payments_block(await payments.collect(), settings.currency, locale)
+    return text, markup
+
+
 @router.message(Command("stats"))
 async def cmd_stats(
-    message: Message, stats: StatsService, audit: AuditService, user: UserProfile, settings: Settings
+    message: Message,
+    stats: StatsService,
+    audit: AuditService,
+    user: UserProfile,
+    settings: Settings,
+    i18n: I18n,
+    payments_reports: PaymentsReports | None = None,
 ) -> None:
     await audit.record(user.id, "report.stats")
-    await show(message, *stats_screen(await stats.collect(), settings.currency))
+    await show(message, *await stats_with_payments(stats, settings, payments_reports, i18n.current_locale))
 
 
 @router.callback_query(AdminCb.filter(F.screen == "stats"))
 async def on_stats(
-    query: CallbackQuery, stats: StatsService, audit: AuditService, user: UserProfile, settings: Settings
+    query: CallbackQuery,
+    stats: StatsService,
+    audit: AuditService,
+    user: UserProfile,
+    settings: Settings,
+    i18n: I18n,
+    payments_reports: PaymentsReports | None = None,
 ) -> None:
     await audit.record(user.id, "report.stats")
-    await show(query, *stats_screen(await stats.collect(), settings.currency))
+    await show(query, *await stats_with_payments(stats, settings, payments_reports, i18n.current_locale))
     await query.answer()
 
 
@@ -104,30 +129,45 @@ async def on_chart(
 # --- panel ---------------------------------------------------------------------------------------
 
 
-@router.message(Command("panel"))
-async def cmd_panel(
-    message: Message, panel_monitor: PanelMonitor, audit: AuditService, user: UserProfile
-) -> None:
-    await audit.record(user.id, "report.panel")
+async def panel_with_wallets(
+    panel_monitor: PanelMonitor, settings: Settings, payments: PaymentsReports | None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The panel balance (or why it is unknown), then the wallets-vs-ledger reconciliation."""
     try:
         balance = await panel_monitor.balance()
     except PanelError as error:
-        await show(message, *panel_unavailable(error.message))
-        return
-    await show(message, *panel_screen(balance, panel_monitor.threshold, low=panel_monitor.is_low(balance)))
+        text, markup = panel_unavailable(error.message)
+    else:
+        text, markup = panel_screen(balance, panel_monitor.threshold, low=panel_monitor.is_low(balance))
+    if payments is not None:
+        text += "\n\n" + reconciliation_block(await payments.reconciliation(), settings.currency)
+    return text, markup
+
+
+@router.message(Command("panel"))
+async def cmd_panel(
+    message: Message,
+    panel_monitor: PanelMonitor,
+    audit: AuditService,
+    user: UserProfile,
+    settings: Settings,
+    payments_reports: PaymentsReports | None = None,
+) -> None:
+    await audit.record(user.id, "report.panel")
+    await show(message, *await panel_with_wallets(panel_monitor, settings, payments_reports))
 
 
 @router.callback_query(AdminCb.filter(F.screen == "panel"))
 async def on_panel(
-    query: CallbackQuery, panel_monitor: PanelMonitor, audit: AuditService, user: UserProfile
+    query: CallbackQuery,
+    panel_monitor: PanelMonitor,
+    audit: AuditService,
+    user: UserProfile,
+    settings: Settings,
+    payments_reports: PaymentsReports | None = None,
 ) -> None:
     await audit.record(user.id, "report.panel")
-    try:
-        balance = await panel_monitor.balance()
-    except PanelError as error:
-        await show(query, *panel_unavailable(error.message))
-    else:
-        await show(query, *panel_screen(balance, panel_monitor.threshold, low=panel_monitor.is_low(balance)))
+    await show(query, *await panel_with_wallets(panel_monitor, settings, payments_reports))
     await query.answer()
 
 
