@@ -11,6 +11,7 @@ from aiogram.types import ErrorEvent, User
 from bot.i18n import PoI18n, pick_locale, t
 from bot.panel import UpstreamUnavailable
 from bot.services.users import UserProfile, UserService
+from bot.telegram.retry import late_answer
 from bot.telegram.routes import Routes
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ async def on_error(
         if chat_id is not None:
             await users.mark_blocked(chat_id)
         return
-    if isinstance(error, TelegramBadRequest) and "not modified" in error.message:
+    if isinstance(error, TelegramBadRequest) and ("not modified" in error.message or late_answer(error)):
         return
     log.error("update %s failed: %s", update.update_id, type(error).__name__, exc_info=error)
     # The failed handler's language context is gone by now: set it again for the apology.

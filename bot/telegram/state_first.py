@@ -1,7 +1,7 @@
 """Save the conversation state before the user sees the answer.
 
 Inside an update the FSM storage keeps state changes in memory and writes them once
-(storage/fsm.py). This session middleware saves them just before each Bot API call, so a reply
+(storage/fsm.py, storage/redis_fsm.py). This session middleware saves them just before each Bot API call, so a reply
 never reaches the user while the state it belongs to exists only in this process: if the bot
 stops right after answering, the next message still finds the form where the answer left it.
 """
@@ -14,6 +14,7 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from storage import redis_fsm
 from storage.fsm import save_pending
 
 if TYPE_CHECKING:
@@ -30,4 +31,5 @@ class SaveStateFirstMiddleware(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         await save_pending()
+        await redis_fsm.save_pending()
         return await make_request(bot, method)
