@@ -177,15 +177,19 @@ async def relay(host: str, port: int, counter: PostgresCounter | RedisCounter) -
         finally:
             writer.close()
 
+    writers: set[asyncio.StreamWriter] = set()
+
     async def serve(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
             server_reader, server_writer = await asyncio.open_connection(host, port)
         except OSError:
             client_writer.close()
             return
+        writers.update((client_writer, server_writer))
         await asyncio.gather(
             pipe(client_reader, server_writer, counter.parser()),
             pipe(server_reader, client_writer, None),
+            return_exceptions=True,
         )
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
@@ -193,6 +197,9 @@ async def relay(host: str, port: int, counter: PostgresCounter | RedisCounter) -
         yield int(server.sockets[0].getsockname()[1])
     finally:
         server.close()
+        for writer in writers:
+            writer.close()
+        await asyncio.sleep(0.1)  # let the pipes see their ends
 
 
 def via(url: str, port: int) -> str:
