@@ -32,6 +32,7 @@ from bot.coordination import (
     migrate_exclusively,
     schedule_coordination,
 )
+from bot.handlers.kept import FormKeptMiddleware
 from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
@@ -148,9 +149,10 @@ def create_dispatcher(
         # updates by offset, so a single polling bot skips the extra write per update.
         dp.update.outer_middleware(UpdateDedupMiddleware(session_factory, in_memory=one_process(settings)))
     dp.update.outer_middleware(
-        UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids)
+        UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids, i18n=i18n)
     )
     dp.update.outer_middleware(UserI18nMiddleware(i18n))
+    dp.message.middleware(FormKeptMiddleware())  # a command inside a form says what became of it
     dp.include_routers(*feature_routers())
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
