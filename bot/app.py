@@ -360,7 +360,8 @@ async def on_startup(
         await set_commands(bot, i18n)
     except Exception as error:  # a menu is nice to have; never a reason not to start
         log.warning("could not set the command menu: %s", type(error).__name__)
-    if leader.is_leader and await catalog.is_empty():  # one instance syncs; the others share it
+    # Ticked again: start-up (migrations, the menu) may have outlasted the first grant's validity.
+    if await leader.tick() and await catalog.is_empty():  # one instance syncs; the others share it
         await refresh_catalog(catalog)
     await broadcasts.resume()  # unfinished broadcasts go on (the outbox claims rows: safe everywhere)
     if not scheduler.running:
