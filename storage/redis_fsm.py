@@ -19,9 +19,9 @@ both the storage and the events isolation:
   Telegram delivers the update again (no 200 was sent) and it is processed again from the same
   state, with the same result; an answer the killed process had already sent may then arrive
   twice, but nothing is lost and nothing is applied to a state it was not meant for. Without
-  tracking (long polling: nothing is delivered again) the state is written before the bot's
-  next Bot API call instead (`save_pending`, called by bot/telegram/state_first.py), so no
-  answer reaches the user before its state is stored.
+  tracking (long polling: nothing is delivered again) a change is written at once; the update's
+  `bot.telegram.conversation.UpdateState` already gathers them until just before the bot's next
+  Bot API call, so no answer reaches the user before its state is stored.
 * A duplicate delivery waits for the chat's lock, then finds the mark and is skipped.
 
 Reads and writes of another key than the update's own (an admin's action on a user's form) go
@@ -288,6 +288,8 @@ class RedisConversations(BaseStorage, BaseEventIsolation):
         held = self._own(key)
         if held is not None:
             held.record = _merge(held.record, values)
+            if not held.marking and held.record != held.saved:
+                await self.save(held)  # polling: now, i.e. before the answer (module docstring)
             return
         name = self.record_key(key)
         record = _merge(_decode(await self.redis.get(name)), values)
@@ -312,11 +314,3 @@ class RedisConversations(BaseStorage, BaseEventIsolation):
 
     async def close(self) -> None:
         await self.redis.aclose()
-
-
-async def save_pending() -> None:
-    """Write the current update's changed conversation record now (before a Bot API call), unless
-    the update is tracked: then it is written with the processed mark at release."""
-    held = held_conversation()
-    if held is not None and not held.marking and held.record != held.saved:
-        await held.owner.save(held)
