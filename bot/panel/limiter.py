@@ -10,8 +10,8 @@ So the limiter starts generous and adapts (AIMD, as TCP does):
   smoothed round trip rises above `latency_tolerance` × the best recent one (the panel queues);
   at most one cut per round trip, so one burst of refusals counts once.
 * **Rate**: `max_per_second` (the `PANEL_REQUESTS_PER_SECOND` setting) is a ceiling, not the pace.
-  A 429 after a second or more of steady work means a rate limit: the rate drops to 0.9 × what the
-  panel accepted in the last second, then grows back 2% a second while requests wait. A
+  A 429 after a second or more of steady work means a rate limit: the rate drops to 0.9 × the most
+  the panel accepted within one second lately, then grows back 2% a second while requests wait. A
   `Retry-After` (seconds, at most `max_pause`) holds every new request back that long.
 * **Priorities**: waiting requests start by `Priority` first, arrival second, so a customer's order
   (`add`) never queues behind status polling or a catalog sync.
@@ -37,6 +37,7 @@ _LATENCY_DECREASE = 0.9  # concurrency while the panel's answers slow down
 _RATE_BACKOFF = 0.9  # the rate after a 429, of what the panel accepted in the last second
 _RATE_GROWTH = 0.02  # per accepted request while requests wait: +2% of the rate per second
 _MIN_RATE = 0.2  # never slower than one request every 5 s
+_RATE_MEMORY = 5.0  # seconds of accepted requests a rate cut looks back on
 _CATCH_UP = 0.05  # seconds of slots a late event loop may still use (keeps the rate on a busy loop)
 _MIN_RTT_WINDOW = 30.0  # seconds the best round trip is remembered
 _LATENCY_MARGIN = 0.1  # seconds the round trip must rise by, besides the factor, to count
@@ -240,7 +241,7 @@ class AdaptiveLimiter:
             # A second of steady work, then a refusal: the panel limits the rate. Go a bit
             # below what it accepted during the last second.
             self._last_rate_cut = now
-            accepted = self._accepted_since(now - 1.0)
+            accepted = self._busiest_second(now)
             self.rate = max(_MIN_RATE, min(self.rate, float(accepted)) * _RATE_BACKOFF)
             self._next_start = max(self._next_start, now + 1.0 / self.rate)
         if retry_after:
@@ -248,7 +249,8 @@ class AdaptiveLimiter:
 
     def _on_success(self, now: float, started: float, rtt: float) -> None:
         self._accepted.append(started)
-        self._accepted_since(now - 2.0)  # keep only what a rate cut may read
+        while self._accepted and self._accepted[0] < now - _RATE_MEMORY:
+            self._accepted.popleft()  # keep only what a rate cut reads
         self._srtt = rtt if self._srtt is None else 0.8 * self._srtt + 0.2 * rtt
         if rtt <= self._min_rtt or now - self._min_rtt_at > _MIN_RTT_WINDOW:
             self._min_rtt, self._min_rtt_at = rtt, now
@@ -261,10 +263,18 @@ class AdaptiveLimiter:
         if waiting and self.rate < self.ceiling:
             self.rate = min(self.ceiling, self.rate + _RATE_GROWTH)
 
-    def _accepted_since(self, moment: float) -> int:
-        while self._accepted and self._accepted[0] < moment:
-            self._accepted.popleft()
-        return len(self._accepted)
+    def _busiest_second(self, now: float) -> int:
+        """Most requests the panel accepted within one second, over the last few seconds.
+
+        Not just the last second: a Retry-After pause may have left it nearly empty.
+        """
+        times = [t for t in self._accepted if t >= now - _RATE_MEMORY]
+        busiest, first = 0, 0
+        for last, moment in enumerate(times):
+            while moment - times[first] >= 1.0:
+                first += 1
+            busiest = max(busiest, last - first + 1)
+        return busiest
 
     # -- reading --------------------------------------------------------------------------------
 
