@@ -6,9 +6,9 @@ guess either queues a rush of customers for tens of seconds (too low) or meets 4
 So the limiter starts generous and adapts (AIMD, as TCP does):
 
 * **Concurrency window** `limit`: starts at `initial_concurrency`; grows by about one per round
-  trip while it is in use; shrinks ×0.7 on a 429, an HTTP 5xx or a timeout, and ×0.9 when the
-  smoothed round trip rises above `latency_tolerance` × the best recent one (the panel queues);
-  at most one cut per round trip, so one burst of refusals counts once.
+  trip while it is in use; shrinks ×0.7 on a 429, an HTTP 5xx or a timeout, and ×0.9 (down to
+  half the start) when the smoothed round trip rises above `latency_tolerance` × the best recent
+  one (the panel queues); at most one cut per round trip, so one burst of refusals counts once.
 * **Rate**: `max_per_second` (the `PANEL_REQUESTS_PER_SECOND` setting) is a ceiling, not the pace.
   A 429 after a second or more of steady work means a rate limit: the rate drops to 0.9 × the most
   the panel accepted within one second lately, then grows back 2% a second while requests wait. A
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from enum import IntEnum
 from types import TracebackType
 
 __all__ = ["AdaptiveLimiter", "LimiterStats", "Priority", "QueueTimeout", "Slot"]
+
+logger = logging.getLogger(__name__)
 
 _DECREASE = 0.7  # concurrency after a refusal, an error or a timeout
 _LATENCY_DECREASE = 0.9  # concurrency while the panel's answers slow down
@@ -129,6 +132,7 @@ class AdaptiveLimiter:
         self.min_concurrency = max(1, min_concurrency)
         self.max_concurrency = max(self.min_concurrency, max_concurrency)
         self.limit = float(min(max(initial_concurrency, self.min_concurrency), self.max_concurrency))
+        self._latency_floor = max(float(self.min_concurrency), self.limit / 2)
         self.latency_tolerance = latency_tolerance
         self.max_pause = max_pause
         self.max_wait = max_wait
@@ -227,12 +231,13 @@ class AdaptiveLimiter:
             self._on_success(now, slot.started, rtt)
         self._release()
 
-    def _cut(self, now: float, factor: float) -> None:
+    def _cut(self, now: float, factor: float, floor: float | None = None) -> None:
         """Shrink the window, once per round trip."""
         if now - self._last_cut < (self._srtt or 0.05):
             return
         self._last_cut = now
-        self.limit = max(float(self.min_concurrency), self.limit * factor)
+        lowest = float(self.min_concurrency) if floor is None else floor
+        self.limit = max(self.limit * factor, min(self.limit, lowest))  # never raised by a cut
 
     def _on_throttled(self, now: float, retry_after: float | None) -> None:
         self._cut(now, _DECREASE)
@@ -243,6 +248,11 @@ class AdaptiveLimiter:
             self._last_rate_cut = now
             accepted = self._busiest_second(now)
             self.rate = max(_MIN_RATE, min(self.rate, float(accepted)) * _RATE_BACKOFF)
+            logger.info(
+                "panel answered 429: pacing requests at %.2f/s (it accepted %d in a second)",
+                self.rate,
+                accepted,
+            )
             self._next_start = max(self._next_start, now + 1.0 / self.rate)
         if retry_after:
             self._paused_until = max(self._paused_until, now + min(retry_after, self.max_pause))
@@ -255,7 +265,10 @@ class AdaptiveLimiter:
         if rtt <= self._min_rtt or now - self._min_rtt_at > _MIN_RTT_WINDOW:
             self._min_rtt, self._min_rtt_at = rtt, now
         if self._srtt > self._min_rtt * self.latency_tolerance + _LATENCY_MARGIN:
-            self._cut(now, _LATENCY_DECREASE)  # the panel is queueing our requests
+            # The panel is queueing our requests, or our own event loop is busy (a round trip
+            # includes the wait for this process's turn): a soft signal, it never halves the
+            # starting window; 429s, errors and timeouts go down to `min_concurrency`.
+            self._cut(now, _LATENCY_DECREASE, floor=self._latency_floor)
             return
         waiting = any(not entry[3].done() for entry in self._waiters)
         if waiting or self.in_flight >= int(self.limit):
