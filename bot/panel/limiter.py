@@ -148,7 +148,7 @@ class AdaptiveLimiter:
         self._srtt: float | None = None
         self._min_rtt = math.inf
         self._min_rtt_at = -math.inf
-        self._accepted: deque[float] = deque()
+        self._recent: deque[Slot] = deque()  # slots started in the last few seconds
         self._started = 0
         self._throttled = 0
         self._errors = 0
@@ -179,7 +179,11 @@ class AdaptiveLimiter:
             if isinstance(error, TimeoutError):
                 raise QueueTimeout(f"no free slot towards the panel in {self.max_wait:g}s") from None
             raise
-        return Slot(self, loop.time())
+        slot = Slot(self, loop.time())
+        self._recent.append(slot)
+        while self._recent and self._recent[0].started < slot.started - _RATE_MEMORY:
+            self._recent.popleft()  # keep only what a rate cut reads
+        return slot
 
     def _pump(self) -> None:
         """Start as many waiters as the window, the rate and a pause allow; wake up later if needed."""
@@ -228,7 +232,7 @@ class AdaptiveLimiter:
             self._errors += 1
             self._cut(now, _DECREASE)
         elif status is not None:
-            self._on_success(now, slot.started, rtt)
+            self._on_success(now, rtt)
         self._release()
 
     def _cut(self, now: float, factor: float, floor: float | None = None) -> None:
@@ -257,10 +261,7 @@ class AdaptiveLimiter:
         if retry_after:
             self._paused_until = max(self._paused_until, now + min(retry_after, self.max_pause))
 
-    def _on_success(self, now: float, started: float, rtt: float) -> None:
-        self._accepted.append(started)
-        while self._accepted and self._accepted[0] < now - _RATE_MEMORY:
-            self._accepted.popleft()  # keep only what a rate cut reads
+    def _on_success(self, now: float, rtt: float) -> None:
         self._srtt = rtt if self._srtt is None else 0.8 * self._srtt + 0.2 * rtt
         if rtt <= self._min_rtt or now - self._min_rtt_at > _MIN_RTT_WINDOW:
             self._min_rtt, self._min_rtt_at = rtt, now
@@ -277,11 +278,17 @@ class AdaptiveLimiter:
             self.rate = min(self.ceiling, self.rate + _RATE_GROWTH)
 
     def _busiest_second(self, now: float) -> int:
-        """Most requests the panel accepted within one second, over the last few seconds.
+        """Most requests the panel took within one second (by start), over the last few seconds.
 
-        Not just the last second: a Retry-After pause may have left it nearly empty.
+        Requests still in flight count as taken: a 429 comes back at once, an accepted request
+        only after the panel's work, so counting answers alone would see almost nothing. Not
+        just the last second either: a Retry-After pause may have left it nearly empty.
         """
-        times = [t for t in self._accepted if t >= now - _RATE_MEMORY]
+        times = [
+            slot.started
+            for slot in self._recent
+            if slot.http_status != 429 and slot.started >= now - _RATE_MEMORY
+        ]
         busiest, first = 0, 0
         for last, moment in enumerate(times):
             while moment - times[first] >= 1.0:
