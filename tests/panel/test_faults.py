@@ -19,7 +19,7 @@ from bot.panel import (
     StatusGroup,
     UpstreamUnavailable,
 )
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle
+from sandbox.panel_simulator import PanelState, SimulatorHandle
 
 from .conftest import API_KEY, DEFAULT
 
