@@ -43,9 +43,9 @@ from bench.conversation import PANEL_KEY, prepare_database
 from bench.harness import BenchTelegram, Step, act
 from bot.app import BotApp
 from bot.config import load_settings
-from bot.sandbox.catalogs import realistic_catalog
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
 from bot.webhook import WebhookServer
+from sandbox.catalogs import realistic_catalog
+from sandbox.panel_simulator import PanelState, run_panel_simulator
 
 USER_ID = 4343
 PG_SSL_REQUEST = 80877103

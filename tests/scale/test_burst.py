@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.sandbox.panel_simulator import SimulatorHandle
-from bot.sandbox.telegram_server import FakeTelegramServer
 from bot.webhook import SECRET_HEADER, webhook_secret
+from sandbox.panel_simulator import SimulatorHandle
+from sandbox.telegram_server import FakeTelegramServer
 from tests.scale.conftest import Instance, scale_settings, sqlite_url
 
 BURST = 1000

@@ -26,8 +26,8 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
-from bot.sandbox.telegram_server import FakeTelegramServer, FakeUser, run_fake_telegram
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.telegram_server import FakeTelegramServer, FakeUser, run_fake_telegram
 from storage.db import database
 from storage.models import LedgerEntry, LedgerKind, Order, OrderState
 from storage.repositories.coordination import LeaseRepository
