@@ -42,7 +42,7 @@ from bot.services import topups as topups_feature
 from bot.services.catalog import CatalogService
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
-from bot.services.reconcile import ReconcileService, run_admin_alerts
+from bot.services.reconcile import ReconcileService, run_admin_alerts, run_order_safety
 from bot.services.settings import ShopSettings
 from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
 from bot.services.users import UserService
@@ -51,6 +51,7 @@ from bot.telegram.session import create_session
 from bot.telegram.state_first import SaveStateFirstMiddleware
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,11 @@ def create_dispatcher(
     users = UserService(session_factory)
     catalog = CatalogService(session_factory, panel, default_markup=settings.markup_percent)
     orders = OrderService(
-        session_factory, panel, wallet_enabled=settings.wallet_enabled, currency=settings.currency
+        session_factory,
+        panel,
+        wallet_enabled=settings.wallet_enabled,
+        currency=settings.currency,
+        placing_grace=timedelta(seconds=settings.placing_grace_seconds),
     )
     scheduler = AsyncIOScheduler(timezone="UTC")
     dp.workflow_data.update(
@@ -180,7 +185,8 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     scheduler: AsyncIOScheduler = data["scheduler"]
     leader: LeaderLease = data["leader"]
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
-    await orders.recover_interrupted()
+    # SQLite: this process owns the database, so an order still PLACING is an orphan of a crash.
+    await orders.recover_interrupted(only_process=one_process(settings))
     try:
         await set_commands(bot, data["i18n"])
     except Exception as error:  # a menu is nice to have; never a reason not to start
@@ -227,6 +233,16 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
         seconds=min(settings.poll_interval_seconds, 15.0),
         args=[notifier],
         id="notifier",
+        **common,
+    )
+    # Orders whose placer died: UNKNOWN after the grace, admins told at once (bot/services/reconcile.py).
+    scheduler.add_job(
+        run_order_safety,
+        "interval",
+        seconds=max(1.0, min(settings.placing_grace_seconds / 4, 30.0)),
+        args=[orders, data["reconcile"], settings.admin_ids],
+        id="order_safety",
+        next_run_time=utcnow(),
         **common,
     )
     if settings.admin_ids:

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     broadcast_rate_per_second: float = Field(default=29.0, gt=0, le=30)
     panel_low_balance_threshold: Decimal = Field(default=Decimal("10"), ge=0)
     stuck_order_hours: float = Field(default=48.0, gt=0)
+    placing_grace_seconds: float = Field(default=120.0, ge=1, le=86400)
 
     # Scale-out: webhook mode and several instances (bot/webhook.py, bot/coordination.py).
     webhook_url: str | None = None

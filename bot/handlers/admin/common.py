@@ -23,6 +23,7 @@ class AdminForm(StatesGroup):
     welcome = State()
     maintenance = State()
     markup = State()
+    refund_amount = State()
 
 
 def command_args(message: Message) -> str:
