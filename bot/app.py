@@ -32,6 +32,7 @@ from bot.coordination import (
     migrate_exclusively,
     schedule_coordination,
 )
+from bot.heartbeat import Heartbeat, PollingHeartbeat
 from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
@@ -319,7 +320,14 @@ class BotApp:
 
 
 async def run_polling(settings: Settings) -> None:
+    heartbeat = Heartbeat(settings.heartbeat_path())
     async with BotApp.open(settings) as app:
         app.dispatcher.startup.register(tune_garbage_collector)  # last: after everything started
+        # Liveness for `smmbot check --offline`: every turn of the polling loop (bot/heartbeat.py).
+        app.bot.session.middleware(PollingHeartbeat(heartbeat))
         await app.bot.delete_webhook(drop_pending_updates=False)
-        await app.poll()
+        heartbeat.beat(force=True)
+        try:
+            await app.poll()
+        finally:
+            heartbeat.clear()
