@@ -111,20 +111,27 @@ class ReconcileService:
             left = stored.price - stored.refunded
             if amount < 0 or amount > left or amount != amount.quantize(Decimal("0.01")):
                 return ReconcileResult(ReconcileOutcome.BAD_AMOUNT, stored, str(left))
-            await refund_order(
-                session, stored, amount, note=f"#{stored.id} refund set by an admin", actor_id=actor_id
-            )
-            final = final_state_of(stored.upstream_status)
-            stored.state = final
-            stored.finished_at = now
-            stored.next_poll_at = None
-            stored.updated_at = now
-            await ProblemRepository(session).resolve_for_order(
-                stored.id, admin_id=actor_id, resolution="refunded", now=now
-            )
-            await queue_order_notice(session, stored, NOTICE_OF_FINAL[final], now)
-            log.info("order %s settled by admin %s with a refund of %s", stored.id, actor_id, amount)
+            await self._settle_review(session, stored, amount, actor_id, now)
             return ReconcileResult(ReconcileOutcome.DONE, stored)
+
+    @staticmethod
+    async def _settle_review(
+        session: AsyncSession, stored: Order, amount: Decimal, actor_id: int, now: datetime
+    ) -> None:
+        """A locked REVIEW order takes the final state the panel reported, with the admin's refund."""
+        await refund_order(
+            session, stored, amount, note=f"#{stored.id} refund set by an admin", actor_id=actor_id
+        )
+        final = final_state_of(stored.upstream_status)
+        stored.state = final
+        stored.finished_at = now
+        stored.next_poll_at = None
+        stored.updated_at = now
+        await ProblemRepository(session).resolve_for_order(
+            stored.id, admin_id=actor_id, resolution="refunded", now=now
+        )
+        await queue_order_notice(session, stored, NOTICE_OF_FINAL[final], now)
+        log.info("order %s settled by admin %s with a refund of %s", stored.id, actor_id, amount)
 
     async def attach_upstream_id(self, order_id: int, upstream_id: str, actor_id: int) -> ReconcileResult:
         """The order exists upstream as `upstream_id`: verify it there, then track it like any other."""
@@ -199,7 +206,10 @@ class ReconcileService:
             stored = await OrderRepository(session).get_for_update(order_id)
             if stored is None:
                 return ReconcileResult(ReconcileOutcome.NOT_FOUND)
-            if stored.state not in (OrderState.UNKNOWN, OrderState.REVIEW):
+            if stored.state == OrderState.REVIEW:  # it ran at the panel: its own final state, all back
+                await self._settle_review(session, stored, stored.price - stored.refunded, actor_id, now)
+                return ReconcileResult(ReconcileOutcome.DONE, stored)
+            if stored.state != OrderState.UNKNOWN:
                 return ReconcileResult(ReconcileOutcome.WRONG_STATE, stored)
             await ProblemRepository(session).resolve_for_order(
                 stored.id, admin_id=actor_id, resolution="refunded", now=now

@@ -231,6 +231,7 @@ async def test_error_status_is_never_refunded_without_an_admin(
     # Refund in full is one of the admin's choices.
     done = await ReconcileService(session_factory, panel).mark_not_placed(order.id, actor_id=ADMIN)
     assert done.outcome == ReconcileOutcome.DONE
+    assert (await get_order(session_factory, order.id)).state == OrderState.CANCELED  # ran, not "not placed"
     balance, total, refunds = await money_of(session_factory)
     assert balance == total == Decimal("10") and len(refunds) == 1
 
