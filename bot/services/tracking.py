@@ -255,6 +255,7 @@ async def apply_order_status(
         order.next_poll_at = None
         notices += await queue_order_notice(session, order, NOTICE_OF_STATE[state], now)
         return Applied(changed=True, final=True, refund=order.refunded - before, notices=notices)
+    order.unusable_reports = 0  # the panel went on with it: a later odd final report counts anew
     if status.status == StatusGroup.RUNNING and old_group == StatusGroup.PENDING:
         notices += await queue_order_notice(session, order, NotificationKind.ORDER_STARTED, now)
     return Applied(changed=True, notices=notices)
