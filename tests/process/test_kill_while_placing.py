@@ -14,8 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_server import FakeMessage, FakeTelegramServer, run_fake_telegram
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_server import FakeMessage, FakeTelegramServer, run_fake_telegram
 from tests.process.test_run import clean_env
 
 PANEL_KEY = "kill-test-panel-key-3b9"

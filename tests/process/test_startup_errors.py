@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_server import run_fake_telegram
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_server import run_fake_telegram
 from tests.process.test_run import clean_env
 
 PANEL_KEY = "startup-panel-key-77a1"

@@ -16,10 +16,10 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle
 from bot.services.ordering import OrderService, Outcome
 from bot.services.reconcile import ReconcileOutcome, ReconcileService, run_order_safety
 from bot.services.tracking import UNUSABLE_REPORTS_LIMIT, StatusPoller
+from sandbox.panel_simulator import PanelState, SimulatorHandle
 from storage.models import LedgerEntry, Notification, Order, OrderProblem, OrderState, ProblemKind, utcnow
 from tests.tracking.conftest import API_KEY, PLAIN, SUBSCRIPTION
 from tests.tracking.helpers import Factory, get_order, later, make_user, money_of, place, service_view
