@@ -24,7 +24,7 @@ from bot.services.admin.stats import StatsService
 from bot.services.reconcile import ReconcileOutcome, ReconcileResult
 from bot.services.topups.report import PaymentsReports
 from bot.services.users import UserProfile
-from bot.telegram.render import clip, show
+from bot.telegram.render import ANSWER_FIRST, clip, show
 from bot.telegram.routes import Routes
 from bot.views.admin import (
     AdminCb,
@@ -86,7 +86,6 @@ async def on_stats(
 ) -> None:
     await audit.record(user.id, "report.stats")
     await show(query, *await stats_with_payments(stats, settings, payments_reports, i18n.current_locale))
-    await query.answer()
 
 
 async def send_chart(bot: Bot, chat_id: int, stats: StatsService, settings: Settings) -> None:
@@ -100,30 +99,18 @@ async def send_chart(bot: Bot, chat_id: int, stats: StatsService, settings: Sett
 
 
 @router.message(Command("chart"))
-async def cmd_chart(
-    message: Message,
-    bot: Bot,
-    stats: StatsService,
-    audit: AuditService,
-    user: UserProfile,
-    settings: Settings,
-) -> None:
-    await audit.record(user.id, "report.chart")
-    await send_chart(bot, message.chat.id, stats, settings)
-
-
-@router.callback_query(AdminCb.filter(F.screen == "chart"))
+@router.callback_query(AdminCb.filter(F.screen == "chart"), flags=ANSWER_FIRST)  # drawing takes a while
 async def on_chart(
-    query: CallbackQuery,
+    event: Message | CallbackQuery,
     bot: Bot,
     stats: StatsService,
     audit: AuditService,
     user: UserProfile,
     settings: Settings,
 ) -> None:
-    await query.answer()
     await audit.record(user.id, "report.chart")
-    await send_chart(bot, user.id if query.message is None else query.message.chat.id, stats, settings)
+    message = event if isinstance(event, Message) else event.message
+    await send_chart(bot, user.id if message is None else message.chat.id, stats, settings)
 
 
 # --- panel ---------------------------------------------------------------------------------------
@@ -168,7 +155,6 @@ async def on_panel(
 ) -> None:
     await audit.record(user.id, "report.panel")
     await show(query, *await panel_with_wallets(panel_monitor, settings, payments_reports))
-    await query.answer()
 
 
 # --- problems --------------------------------------------------------------------------------------
@@ -210,7 +196,6 @@ async def on_problems(
     await leave_admin_form(state)
     await audit.record(user.id, "report.problems")
     await show(query, *problems_screen(await problems.overview()))
-    await query.answer()
 
 
 @router.callback_query(ProblemCb.filter())
@@ -237,7 +222,6 @@ async def on_problem_button(
         await show(query, outcome_text(result, order_id), only_menu())
     else:
         await show(query, *problems_screen(await problems.overview()))
-    await query.answer()
 
 
 @router.message(Command("attach"))
