@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 router = Routes("order_form")
 
 # Which question to ask again when a cross-field check fails at the summary.
+EDITING_KEY = "editing"  # {"field": name, "value": the answer before Edit}: Back puts it back
 FIELD_OF_ERROR = {"form.error.total_range": "runs", "form.error.quantity_range": "quantity"}
 
 
@@ -115,7 +116,10 @@ async def ask_next(
         return
     if item is None:
         item = applicable_fields(rules, values)[-1]
-    first = applicable_fields(rules, values)[0].name == item.name
+    editing = (await state.get_data()).get(EDITING_KEY)
+    first = applicable_fields(rules, values)[0].name == item.name and not (
+        isinstance(editing, dict) and editing.get("field") == item.name
+    )
     await state.set_state(OrderForm.filling)
     await state.update_data(field=item.name, values=values)
     await show(
@@ -170,7 +174,7 @@ async def load(state: FSMContext, catalog: CatalogService) -> tuple[dict[str, An
 async def cmd_order(
     message: Message, command: CommandObject, state: FSMContext, catalog: CatalogService, shop: ShopSettings
 ) -> None:
-    service_id = (command.args or "").strip().split(" ")[0]
+    service_id = (command.args or "").strip().split(" ")[0].lstrip("#№")
     if not service_id:
         from bot.handlers.states import SearchForm
         from bot.views.catalog import search_prompt
@@ -195,7 +199,11 @@ async def on_buy(
     await asyncio.gather(answer_query(query), start_form(query, state, catalog, shop, callback_data.id))
 
 
-@router.message(StateFilter(OrderForm.filling))
+# A `/command` is never a form answer: it goes on to its own handler (bot/handlers/kept.py).
+NOT_A_COMMAND = ~F.text.startswith("/")
+
+
+@router.message(StateFilter(OrderForm.filling), NOT_A_COMMAND)
 async def on_answer(
     message: Message, state: FSMContext, catalog: CatalogService, orders: OrderService, settings: Settings
 ) -> None:
@@ -234,10 +242,12 @@ async def accept_answer(
         values.pop(current.name, None)
         await ask_next(event, state, view, values, draft, error=t(error.key, **error.values))
         return
+    if data.get(EDITING_KEY):
+        await state.update_data({EDITING_KEY: None})
     await ask_next(event, state, view, values, draft, settings=settings, orders=orders)
 
 
-@router.message(StateFilter(OrderForm.confirming))
+@router.message(StateFilter(OrderForm.confirming), NOT_A_COMMAND)
 async def on_text_at_summary(message: Message) -> None:
     await message.answer(t("summary.use_buttons"))
 
@@ -343,6 +353,8 @@ async def on_back(
     callback_data: FormCb,
     state: FSMContext,
     catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
     callback_answer: CallbackAnswer,
 ) -> None:
     form = await live_form(query, callback_data, state, catalog, callback_answer)
@@ -351,6 +363,13 @@ async def on_back(
     data, view, current_state = form
     values: dict[str, Any] = dict(data.get("values") or {})
     current = data.get("field") if current_state == OrderForm.filling.state else None
+    editing = data.get(EDITING_KEY)
+    if isinstance(editing, dict) and current is not None and editing.get("field") == current:
+        # Back from a field opened by Edit: the old answer stands, and the summary comes back.
+        values[current] = editing.get("value")
+        await state.update_data({EDITING_KEY: None})
+        await show_summary(query, state, view, values, callback_data.draft, orders, settings)
+        return
     previous = previous_field(rules_of(view), values, current)
     if previous is not None:
         values.pop(previous.name, None)
@@ -388,9 +407,31 @@ async def on_field(
         return
     data, view, _ = form
     values: dict[str, Any] = dict(data.get("values") or {})
-    if callback_data.value in {f.name for f in applicable_fields(rules_of(view), values)}:
-        values.pop(callback_data.value, None)
+    name = callback_data.value
+    if name in {f.name for f in applicable_fields(rules_of(view), values)} and name in values:
+        await state.update_data({EDITING_KEY: {"field": name, "value": values.pop(name)}})
     await ask_next(query, state, view, values, callback_data.draft, settings=settings, orders=orders)
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.RESUME))
+async def on_resume(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
+) -> None:
+    form = await live_form(query, callback_data, state, catalog, callback_answer)
+    if form is None:
+        return
+    data, view, current_state = form
+    values: dict[str, Any] = dict(data.get("values") or {})
+    if current_state == OrderForm.confirming.state:
+        await show_summary(query, state, view, values, callback_data.draft, orders, settings)
+    else:
+        await ask_next(query, state, view, values, callback_data.draft, settings=settings, orders=orders)
 
 
 @router.callback_query(FormCb.filter(F.action == FormAction.SUMMARY))

@@ -15,9 +15,24 @@ from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import LangCb, MenuCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
+from bot.views.admin import AdminCb
 from bot.views.common import home_button, main_menu
 
 router = Routes("start")
+
+
+def home_menu(is_admin: bool) -> InlineKeyboardMarkup:
+    """The main menu; an admin also gets the way into the admin console (bot/handlers/admin)."""
+    markup = main_menu()
+    if is_admin:
+        markup.inline_keyboard.append(
+            [InlineKeyboardButton(text=t("button.admin"), callback_data=AdminCb(screen="menu").pack())]
+        )
+    return markup
+
+
+def help_text(is_admin: bool) -> str:
+    return t("help.text") + ("\n\n" + t("help.admin") if is_admin else "")
 
 
 async def welcome_text(user: UserProfile, shop: ShopSettings) -> str:
@@ -28,16 +43,20 @@ async def welcome_text(user: UserProfile, shop: ShopSettings) -> str:
 @router.message(CommandStart())
 @router.callback_query(MenuCb.filter(F.screen == "home"))
 async def on_home(
-    event: Message | CallbackQuery, state: FSMContext, user: UserProfile, shop: ShopSettings
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    user: UserProfile,
+    shop: ShopSettings,
+    is_admin: bool = False,
 ) -> None:
     await state.clear()
-    await show(event, await welcome_text(user, shop), main_menu())
+    await show(event, await welcome_text(user, shop), home_menu(is_admin))
 
 
 @router.message(Command("help"))
 @router.callback_query(MenuCb.filter(F.screen == "help"))
-async def on_help(event: Message | CallbackQuery) -> None:
-    await show(event, t("help.text"), main_menu())
+async def on_help(event: Message | CallbackQuery, is_admin: bool = False) -> None:
+    await show(event, help_text(is_admin), home_menu(is_admin))
 
 
 @router.message(Command("cancel"))

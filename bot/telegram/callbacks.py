@@ -43,6 +43,7 @@ class FormAction(StrEnum):
     EDIT = "edit"  # the menu of fields to change
     FIELD = "field"  # `value`: the field to ask again
     SUMMARY = "summary"  # back to the summary
+    RESUME = "resume"  # carry on with the form where it was (bot/handlers/kept.py)
 
 
 class FormCb(CallbackData, prefix="f"):
