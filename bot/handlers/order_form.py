@@ -290,10 +290,21 @@ async def on_confirm(
     orders: OrderService,
     settings: Settings,
     user: UserProfile,
+    shop: ShopSettings,
     callback_answer: CallbackAnswer,
 ) -> None:
     data, view = await load(state, catalog)
-    live = is_live(data, await state.get_state(), callback_data)
+    current_state = await state.get_state()
+    live = is_live(data, current_state, callback_data)
+    if live and current_state != OrderForm.confirming.state and view is not None:
+        # A Confirm of an older summary while the form is being edited: not complete any more.
+        callback_answer.text, callback_answer.show_alert = t("confirm.finish_form"), True
+        return
+    paused = await shop.maintenance_message() if live else None
+    if paused:  # maintenance began after this form was opened: nothing is placed
+        # The summary stays, to confirm once orders resume.
+        await show(query, t("maintenance.orders_paused", text=paused), only_home(), new_message=True)
+        return
     await confirm(
         query, callback_data, state, data, view if live else None, orders, settings, user, callback_answer
     )
