@@ -1,7 +1,7 @@
 """scale-out: an update is claimed while processed and marked done after (issue #16)
 
 Revision ID: scale_out
-Revises: topups
+Revises: order_safety
 Create Date: 2026-12-06 09:30:00
 """
 
@@ -14,7 +14,7 @@ import storage.types
 
 
 revision: str = 'scale_out'
-down_revision: str | None = 'topups'
+down_revision: str | None = 'order_safety'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
