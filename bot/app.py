@@ -120,7 +120,9 @@ def create_dispatcher(
         events_isolation = events_isolation or isolation
     dp = Dispatcher(storage=storage, events_isolation=events_isolation or SimpleEventIsolation())
     users = UserService(session_factory)
-    catalog = CatalogService(session_factory, panel, default_markup=settings.markup_percent)
+    catalog = CatalogService(
+        session_factory, panel, default_markup=settings.markup_percent, admin_ids=settings.admin_ids
+    )
     orders = OrderService(
         session_factory, panel, wallet_enabled=settings.wallet_enabled, currency=settings.currency
     )
@@ -134,7 +136,7 @@ def create_dispatcher(
         orders=orders,
         shop=ShopSettings(session_factory),
         scheduler=scheduler,
-        poller=StatusPoller(session_factory, panel),
+        poller=StatusPoller(session_factory, panel, admin_ids=settings.admin_ids),
         reconcile=ReconcileService(
             session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
         ),
@@ -158,10 +160,13 @@ def create_dispatcher(
 
 
 async def refresh_catalog(catalog: CatalogService) -> None:
+    """Sync the catalog; never raises: a bad catalog must not keep the bot from starting."""
     try:
         await catalog.refresh()
     except PanelError as error:
         log.warning("catalog refresh failed: %s", error.message)
+    except Exception as error:  # a database refusing a value, or anything else: one line, go on
+        log.warning("catalog refresh failed: %s", type(error).__name__)
 
 
 async def set_commands(bot: Bot, i18n: PoI18n) -> None:

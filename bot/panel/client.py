@@ -27,6 +27,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 from pydantic import SecretStr
 
+from bot.panel.bounds import OutOfBounds
 from bot.panel.errors import (
     AddOutcomeUnknown,
     CancelRefused,
@@ -34,10 +35,19 @@ from bot.panel.errors import (
     PanelError,
     RateLimited,
     RefillRefused,
+    UnusableReply,
     UpstreamUnavailable,
     classify_error,
 )
-from bot.panel.models import AddOrder, Balance, OrderStatus, PanelService, RefillStatus
+from bot.panel.models import (
+    AddOrder,
+    Balance,
+    Catalog,
+    OrderStatus,
+    PanelService,
+    RefillStatus,
+    RejectedService,
+)
 from bot.panel.parsing import (
     is_known_refill_status,
     loads_tolerant,
@@ -282,6 +292,10 @@ class PanelClient:
 
     async def services(self) -> list[PanelService]:
         """The whole catalog; malformed entries are skipped rather than failing the list."""
+        return (await self.catalog()).services
+
+    async def catalog(self) -> Catalog:
+        """The whole catalog, plus each entry skipped or clamped and why (one bad entry affects only itself)."""
         data = await self._read("services", {})
         entries: Iterable[Any]
         if isinstance(data, list):
@@ -291,18 +305,23 @@ class PanelClient:
         else:
             raise UpstreamUnavailable("unexpected services reply")
         services: list[PanelService] = []
-        skipped = 0
-        for entry in entries:
+        rejected: list[RejectedService] = []
+        for position, entry in enumerate(entries):
             if not isinstance(entry, dict):
-                skipped += 1
+                rejected.append(RejectedService(f"#{position + 1}", "not an object"))
                 continue
+            raw_id = entry.get("service", entry.get("id"))
+            shown_id = self._scrub(to_str_id(raw_id))[:40] if raw_id is not None else f"#{position + 1}"
+            notes: list[str] = []
             try:
-                services.append(parse_service(entry))
-            except ValueError:
-                skipped += 1
-        if skipped:
-            logger.debug("panel services: skipped %d malformed entries", skipped)
-        return services
+                services.append(parse_service(entry, notes))
+            except ValueError as error:
+                rejected.append(RejectedService(shown_id, self._scrub(str(error))[:200]))
+                continue
+            rejected.extend(RejectedService(shown_id, note, skipped=False) for note in notes)
+        if rejected:
+            logger.debug("panel services: %d entries skipped or clamped", len(rejected))
+        return Catalog(services, rejected)
 
     async def balance(self) -> Balance:
         data = await self._read("balance", {})
@@ -334,7 +353,10 @@ class PanelClient:
             return self._error(status.get("error", "unexpected status entry"))
         if status is None:
             return UpstreamUnavailable("status reply without a status")
-        return parse_order_status(order_id, entry)
+        try:
+            return parse_order_status(order_id, entry)
+        except OutOfBounds as error:
+            return UnusableReply(self._scrub(str(error)))
 
     async def statuses(self, order_ids: Sequence[str]) -> dict[str, OrderStatus | PanelError]:
         """Bulk status: ``orders=1,2,3`` in chunks of 100; per-id errors are returned, not raised."""

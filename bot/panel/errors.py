@@ -26,6 +26,7 @@ __all__ = [
     "RateLimited",
     "RefillRefused",
     "UnknownService",
+    "UnusableReply",
     "UpstreamUnavailable",
     "classify_error",
 ]
@@ -110,6 +111,13 @@ class UpstreamUnavailable(PanelError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class UnusableReply(PanelError):
+    """The panel answered for this one record with values no order can hold (``remains: "1e30"``).
+
+    Only that record is affected: its order is kept as it is and the admins are told once.
+    """
 
 
 class AddOutcomeUnknown(UpstreamUnavailable):

@@ -14,10 +14,12 @@ from enum import StrEnum
 __all__ = [
     "AddOrder",
     "Balance",
+    "Catalog",
     "OrderStatus",
     "PanelService",
     "RefillState",
     "RefillStatus",
+    "RejectedService",
     "StatusGroup",
 ]
 
@@ -68,6 +70,23 @@ class PanelService:
     cancel: bool
     description: str = ""
     average_time: str | None = None
+
+
+@dataclass(frozen=True)
+class RejectedService:
+    """A ``services`` entry that was skipped (or clamped): its id as the panel gave it, and why."""
+
+    service_id: str
+    reason: str
+    skipped: bool = True
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The ``services`` list: what can be sold, and each entry that could not be taken as it was."""
+
+    services: list[PanelService]
+    rejected: list[RejectedService] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,8 @@ class PanelState:
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.faults: dict[str, list[Fault]] = {}
         self.today: date | None = None
+        # Fields merged into one order's status reply as they are (tests poison a status with them).
+        self.status_overrides: dict[str, dict[str, Any]] = {}
         self.ticks = 0
         self._clock: asyncio.Task[None] | None = None
 
@@ -349,7 +351,7 @@ class PanelState:
     def service(self, service_id: object) -> dict[str, Any] | None:
         wanted = str(service_id).strip()
         for entry in self.catalog:
-            if str(entry.get("service", "")).strip() == wanted:
+            if isinstance(entry, dict) and str(entry.get("service", "")).strip() == wanted:
                 return entry
         return None
 
@@ -824,6 +826,11 @@ class PanelState:
     # status -----------------------------------------------------------------
 
     def _order_reply(self, order: SimOrder, *, multi: bool) -> dict[str, Any]:
+        reply = self._plain_order_reply(order, multi=multi)
+        reply.update(self.status_overrides.get(order.order_id, {}))
+        return reply
+
+    def _plain_order_reply(self, order: SimOrder, *, multi: bool) -> dict[str, Any]:
         reply: dict[str, Any] = {}
         if self.flavor == "smart":
             reply["order"] = order.order_id

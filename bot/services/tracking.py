@@ -36,11 +36,13 @@ from bot.panel import (
     PanelError,
     RefillStatus,
     StatusGroup,
+    UnusableReply,
     UpstreamUnavailable,
     normalize_status,
 )
 from bot.panel import RefillState as UpstreamRefillState
 from bot.services.refunds import refund_order
+from bot.services.upstream_alerts import queue_admin_alert
 from storage.models import (
     NotificationKind,
     Order,
@@ -336,6 +338,7 @@ class StatusPoller:
         max_refills_per_cycle: int = 500,
         idless_refill_after: timedelta = timedelta(hours=12),
         upstream_timeout: float | None = 90.0,
+        admin_ids: Sequence[int] = (),
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
@@ -345,6 +348,7 @@ class StatusPoller:
         self.max_refills_per_cycle = max_refills_per_cycle
         self.idless_refill_after = idless_refill_after
         self.upstream_timeout = upstream_timeout
+        self.admin_ids = tuple(admin_ids)
 
     async def _ask(self, call: Awaitable[_T]) -> _T:
         """One panel call under an overall deadline (the client's own retries included)."""
@@ -405,10 +409,17 @@ class StatusPoller:
         return now + self.schedule.delay(now - snap.placed_at, cancel_age=cancel_age)
 
     async def _write_batch(self, batch: _Batch, now: datetime, report: PollReport) -> None:
-        """One transaction for the batch; the counters reach `report` only once it committed."""
+        """One transaction for the batch, one SAVEPOINT per changed order; counters reach `report`
+        only once it committed.
+
+        A status no order can hold (bot/panel/bounds.py) or a write the database refuses affects
+        only its own order: it is kept as it was, asked again after `error_delay`, and the admins
+        are told once; the batch's other orders are written.
+        """
         done = PollReport()
         unchanged: list[ScheduleRow] = []
         changed: list[tuple[_Snapshot, OrderStatus]] = []
+        unusable: list[tuple[_Snapshot, str]] = []
         for snap in batch.snapshots:
             result = batch.statuses.get(snap.upstream_id)
             if not isinstance(result, OrderStatus):
@@ -418,6 +429,8 @@ class StatusPoller:
                 unchanged.append(
                     ScheduleRow(snap.id, snap.updated_at, self._next_poll(snap, now, failed=True))
                 )
+                if isinstance(result, UnusableReply):
+                    unusable.append((snap, reason))
             elif differs(snap.upstream_status, snap.remains, snap.start_count, result) or (
                 STATE_OF_GROUP[result.status] != OrderState.ACTIVE
             ):
@@ -427,24 +440,64 @@ class StatusPoller:
         async with self.session_factory.begin() as session:
             orders = OrderRepository(session)
             for snap, status in changed:
-                order = await orders.get_for_update(snap.id)
-                if order is None or order.state != OrderState.ACTIVE or order.upstream_id != snap.upstream_id:
-                    continue  # settled meanwhile by someone else
-                applied = await apply_order_status(session, order, status, now)
-                if not applied.final:
-                    order.next_poll_at = self._next_poll(_Snapshot.of(order), now)
+                try:
+                    async with session.begin_nested():
+                        order = await orders.get_for_update(snap.id)
+                        if (
+                            order is None
+                            or order.state != OrderState.ACTIVE
+                            or order.upstream_id != snap.upstream_id
+                        ):
+                            continue  # settled meanwhile by someone else
+                        applied = await apply_order_status(session, order, status, now)
+                        if not applied.final:
+                            order.next_poll_at = self._next_poll(_Snapshot.of(order), now)
+                        await session.flush()
+                except Exception as error:  # this order only; its savepoint is rolled back
+                    done.errors += 1
+                    log.warning(
+                        "order %s (upstream %s): status not recorded: %s",
+                        snap.id,
+                        snap.upstream_id,
+                        type(error).__name__,
+                    )
+                    unchanged.append(
+                        ScheduleRow(snap.id, snap.updated_at, self._next_poll(snap, now, failed=True))
+                    )
+                    unusable.append((snap, f"not recorded: {type(error).__name__}"))
+                    continue
                 done.changed += applied.changed
                 done.finalised += applied.final
                 done.refunds += applied.refund > 0
                 done.notices += applied.notices
             await session.flush()
             done.rescheduled = await TrackingRepository(session).reschedule(unchanged)
+            for snap, reason in unusable:
+                done.notices += await self._flag_unusable(session, snap, reason, now)
         report.errors += done.errors
         report.changed += done.changed
         report.finalised += done.finalised
         report.refunds += done.refunds
         report.notices += done.notices
         report.rescheduled += done.rescheduled
+
+    async def _flag_unusable(self, session: AsyncSession, snap: _Snapshot, reason: str, now: datetime) -> int:
+        """Tell the admins once per order that its status could not be used."""
+        if not self.admin_ids:
+            return 0
+        order = await session.get(Order, snap.id)
+        if order is None:
+            return 0
+        payload = {
+            "order_id": order.id,
+            "user_id": order.user_id,
+            "service": order.service_name,
+            "status": order.upstream_status,
+            "detail": reason[:300],
+        }
+        return await queue_admin_alert(
+            session, self.admin_ids, "bad_status", str(order.id), payload, now, order_id=order.id
+        )
 
     # --- refills ---------------------------------------------------------------------------------
 
