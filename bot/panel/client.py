@@ -21,23 +21,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import urljoin
 
 import aiohttp
 from pydantic import SecretStr
 
 from bot.panel.bounds import OutOfBounds
+from bot.panel.capabilities import PanelCapabilities, public_url
 from bot.panel.errors import (
     AddOutcomeUnknown,
+    BadRequest,
     CancelRefused,
     OrderNotFound,
     PanelError,
+    PanelRedirected,
     RateLimited,
     RefillRefused,
     UnusableReply,
     UpstreamUnavailable,
     classify_error,
+    error_code,
 )
 from bot.panel.models import (
     AddOrder,
@@ -163,6 +169,9 @@ class PanelClient:
         self._limiter = _RateLimiter(max_requests_per_second)
         self._session = session
         self._owns_session = session is None
+        self.capabilities = PanelCapabilities()
+        """What this panel was seen to support; loaded from and saved to the database by the
+        services layer (bot/services/panel_guard.py)."""
 
     # -- lifecycle -------------------------------------------------------
 
@@ -202,8 +211,14 @@ class PanelClient:
         secret = self._api_key.get_secret_value()
         return text.replace(secret, "***") if secret else text
 
-    def _error(self, text: object) -> PanelError:
-        return classify_error(self._scrub(str(text)))
+    def _error(self, text: object, reply: Mapping[str, Any] | None = None) -> PanelError:
+        """A typed error; a numeric code in the reply (`status`/`code` 1xx) decides before the words."""
+        code = None
+        if reply is not None:
+            code = error_code(reply.get("status"))
+            if code is None:
+                code = error_code(reply.get("code"))
+        return classify_error(self._scrub(str(text)), code=code, reply=dict(reply) if reply else None)
 
     async def _call(self, action: str, params: Mapping[str, str]) -> Any:
         """One POST; returns parsed JSON or raises a typed error / ``_Transient``."""
@@ -220,10 +235,12 @@ class PanelClient:
                 data=form,
                 headers={"User-Agent": self._user_agent},
                 timeout=self._timeout,
+                allow_redirects=False,  # a redirected POST loses its body: never follow silently
             ) as response:
                 body = await response.read()
                 http_status = response.status
                 content_type = response.content_type
+                location = response.headers.get("Location", "")
         except TimeoutError:
             logger.debug("panel %s timed out after %.3fs", action, loop.time() - started)
             raise _Transient(f"timeout after {self._timeout_seconds:g}s") from None
@@ -234,6 +251,12 @@ class PanelClient:
             logger.debug("panel %s transport error after %.3fs", action, loop.time() - started)
             raise _Transient(f"transport error: {type(exc).__name__}") from None
         logger.debug("panel %s -> HTTP %s in %.3fs", action, http_status, loop.time() - started)
+        if 300 <= http_status < 400:
+            target = public_url(urljoin(self._api_url, location)) if location else ""
+            raise PanelRedirected(
+                f"HTTP {http_status} redirect" + (f" to {self._scrub(target)}" if target else ""),
+                self._scrub(target),
+            )
         return self._interpret(http_status, content_type, body)
 
     def _interpret(self, http_status: int, content_type: str, body: bytes) -> Any:
@@ -254,11 +277,13 @@ class PanelClient:
         if isinstance(data, dict):
             error = data.get("error")
             if isinstance(error, str | int | float) and not isinstance(error, bool) and str(error):
-                raise self._error(error)
-            if http_status >= 400:
-                message = data.get("message")
-                if isinstance(message, str) and message:
-                    raise self._error(message)
+                raise self._error(error, data)
+            message = data.get("message")
+            coded = error_code(data.get("status")) is not None
+            if (http_status >= 400 or coded) and isinstance(message, str) and message:
+                raise self._error(message, data)
+            if coded and "order" not in data:
+                raise self._error("", data)
         if http_status >= 400:
             raise _Transient(f"HTTP {http_status}", http_status=http_status)
         return data
@@ -347,23 +372,41 @@ class PanelClient:
         if not isinstance(entry, dict):
             return UpstreamUnavailable("unexpected status reply")
         if entry.get("error") is not None:
-            return self._error(entry["error"])
+            return self._error(entry["error"], entry)
         status = entry.get("status")
         if isinstance(status, dict):
-            return self._error(status.get("error", "unexpected status entry"))
+            return self._error(status.get("error", "unexpected status entry"), status)
         if status is None:
             return UpstreamUnavailable("status reply without a status")
+        if error_code(status) is not None:
+            return self._error(entry.get("message", ""), entry)
         try:
             return parse_order_status(order_id, entry)
         except OutOfBounds as error:
             return UnusableReply(self._scrub(str(error)))
 
     async def statuses(self, order_ids: Sequence[str]) -> dict[str, OrderStatus | PanelError]:
-        """Bulk status: ``orders=1,2,3`` in chunks of 100; per-id errors are returned, not raised."""
+        """Bulk status: ``orders=1,2,3`` in chunks of 100; per-id errors are returned, not raised.
+
+        A panel without the bulk form (it refuses any list, even of one id, with an error for the
+        whole reply) is asked one ``order=`` at a time, paced by the request rate, and remembered
+        in ``capabilities`` (docs/panel-api-family.md §8). Errors are always per id.
+        """
         ids = _unique_ids(order_ids)
         result: dict[str, OrderStatus | PanelError] = {}
         for chunk in _chunks(ids):
-            data = await self._read("status", {"orders": ",".join(chunk)})
+            if self.capabilities.bulk_status is False:
+                result.update(await self._statuses_one_by_one(chunk))
+                continue
+            try:
+                data = await self._read("status", {"orders": ",".join(chunk)})
+            except (OrderNotFound, BadRequest) as refusal:
+                singles = await self._statuses_one_by_one(chunk)
+                if any(isinstance(value, OrderStatus) for value in singles.values()):
+                    logger.info("panel refuses the bulk status form (%s); asking one id at a time", refusal)
+                    self.capabilities = replace(self.capabilities, bulk_status=False)
+                result.update(singles)
+                continue
             if (
                 len(chunk) == 1
                 and isinstance(data, dict)
@@ -379,6 +422,28 @@ class PanelClient:
                     result[order_id] = self._status_entry(order_id, indexed[order_id])
                 else:
                     result[order_id] = OrderNotFound("Order id missing from the reply")
+            if self.capabilities.bulk_status is None and any(
+                isinstance(result[order_id], OrderStatus) for order_id in chunk
+            ):
+                self.capabilities = replace(self.capabilities, bulk_status=True)
+        return result
+
+    async def _statuses_one_by_one(self, chunk: Sequence[str]) -> dict[str, OrderStatus | PanelError]:
+        """``order=`` per id (the limiter paces them); after 3 outages in a row the rest waits."""
+        result: dict[str, OrderStatus | PanelError] = {}
+        outages = 0
+        for order_id in chunk:
+            if outages >= 3:
+                result[order_id] = UpstreamUnavailable("not asked: the panel is unavailable")
+                continue
+            try:
+                result[order_id] = await self.status(order_id)
+                outages = 0
+            except UpstreamUnavailable as error:
+                result[order_id] = error
+                outages += 1
+            except PanelError as error:
+                result[order_id] = error
         return result
 
     async def refill_status(self, refill_id: str) -> RefillStatus:
