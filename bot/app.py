@@ -42,6 +42,7 @@ from bot.services import topups as topups_feature
 from bot.services.catalog import CatalogService
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
+from bot.services.panel_guard import PanelGuard
 from bot.services.reconcile import ReconcileService, run_admin_alerts
 from bot.services.settings import ShopSettings
 from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
@@ -120,11 +121,29 @@ def create_dispatcher(
         events_isolation = events_isolation or isolation
     dp = Dispatcher(storage=storage, events_isolation=events_isolation or SimpleEventIsolation())
     users = UserService(session_factory)
+    guard = PanelGuard(
+        session_factory,
+        panel,
+        url=settings.panel_api_url,
+        shop_currency=settings.currency,
+        currency_rate=settings.panel_currency_rate,
+        admin_ids=settings.admin_ids,
+    )
     catalog = CatalogService(
-        session_factory, panel, default_markup=settings.markup_percent, admin_ids=settings.admin_ids
+        session_factory,
+        panel,
+        default_markup=settings.markup_percent,
+        admin_ids=settings.admin_ids,
+        rate_factor=guard.rate_factor,
+        guard=guard,
     )
     orders = OrderService(
-        session_factory, panel, wallet_enabled=settings.wallet_enabled, currency=settings.currency
+        session_factory,
+        panel,
+        wallet_enabled=settings.wallet_enabled,
+        currency=settings.currency,
+        flat_types=settings.panel_flat_rate_types,
+        guard=guard,
     )
     scheduler = AsyncIOScheduler(timezone="UTC")
     dp.workflow_data.update(
@@ -136,7 +155,14 @@ def create_dispatcher(
         orders=orders,
         shop=ShopSettings(session_factory),
         scheduler=scheduler,
-        poller=StatusPoller(session_factory, panel, admin_ids=settings.admin_ids),
+        panel_guard=guard,
+        poller=StatusPoller(
+            session_factory,
+            panel,
+            admin_ids=settings.admin_ids,
+            charge_factor=guard.rate_factor,
+            guard=guard,
+        ),
         reconcile=ReconcileService(
             session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
         ),
@@ -169,6 +195,14 @@ async def refresh_catalog(catalog: CatalogService) -> None:
         log.warning("catalog refresh failed: %s", type(error).__name__)
 
 
+async def check_panel_currency(guard: PanelGuard, timeout: float) -> None:
+    """The panel's currency against CURRENCY (selling pauses on a mismatch); never raises."""
+    try:
+        await asyncio.wait_for(guard.check_currency(), timeout)
+    except Exception as error:
+        log.warning("could not check the panel's currency: %s", type(error).__name__)
+
+
 async def set_commands(bot: Bot, i18n: PoI18n) -> None:
     for code in LANGUAGES:
         with i18n.context():
@@ -186,6 +220,12 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     leader: LeaderLease = data["leader"]
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
     await orders.recover_interrupted()
+    guard: PanelGuard = data["panel_guard"]
+    try:
+        await guard.load()  # what this panel supports, as learnt before (bulk status, currency)
+    except Exception as error:
+        log.warning("could not read the panel's capabilities: %s", type(error).__name__)
+    await check_panel_currency(guard, settings.panel_timeout_seconds)
     try:
         await set_commands(bot, data["i18n"])
     except Exception as error:  # a menu is nice to have; never a reason not to start
@@ -208,6 +248,14 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
         minutes=settings.catalog_refresh_minutes,
         args=[catalog],
         id="catalog",
+        **common,
+    )
+    scheduler.add_job(
+        check_panel_currency,
+        "interval",
+        minutes=settings.catalog_refresh_minutes,
+        args=[guard, settings.panel_timeout_seconds],
+        id="panel_currency",
         **common,
     )
     scheduler.add_job(

@@ -8,6 +8,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import t
 from bot.services.ordering import ActionOutcome, ActionResult, OrderService
+from bot.services.tracking import StatusPoller
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
 from bot.telegram.render import show
@@ -70,12 +71,18 @@ ACTION_KEYS = {
 
 @router.callback_query(OrderCb.filter())
 async def on_order(
-    query: CallbackQuery, callback_data: OrderCb, orders: OrderService, user: UserProfile
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    orders: OrderService,
+    user: UserProfile,
+    poller: StatusPoller,
 ) -> None:
     order = await orders.get_for_user(user.id, callback_data.id)
     if order is None:  # someone else's order or a forged button
         await query.answer(t("status.not_found", id=callback_data.id), show_alert=True)
         return
+    if callback_data.action == "refresh" and await poller.refresh_order(order.id):
+        order = await orders.get_for_user(user.id, order.id) or order  # the panel was asked just now
     if callback_data.action in ("refill", "cancel"):
         if callback_data.action == "refill":
             result: ActionResult = await orders.request_refill(user.id, order.id)

@@ -41,6 +41,7 @@ from bot.panel import (
     normalize_status,
 )
 from bot.panel import RefillState as UpstreamRefillState
+from bot.services.panel_guard import PanelGuard
 from bot.services.refunds import refund_order
 from bot.services.upstream_alerts import queue_admin_alert
 from storage.models import (
@@ -256,6 +257,7 @@ class _Snapshot:
     updated_at: datetime
     placed_at: datetime
     cancel_requested_at: datetime | None
+    price: Decimal = Decimal("0")
 
     @classmethod
     def of(cls, order: Order) -> _Snapshot:
@@ -269,6 +271,7 @@ class _Snapshot:
             updated_at=order.updated_at,
             placed_at=order.placed_at or order.created_at,
             cancel_requested_at=order.cancel_requested_at,
+            price=order.price,
         )
 
 
@@ -339,6 +342,9 @@ class StatusPoller:
         idless_refill_after: timedelta = timedelta(hours=12),
         upstream_timeout: float | None = 90.0,
         admin_ids: Sequence[int] = (),
+        charge_factor: Decimal = Decimal(1),
+        guard: PanelGuard | None = None,
+        refresh_every: timedelta = timedelta(seconds=10),
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
@@ -349,6 +355,10 @@ class StatusPoller:
         self.idless_refill_after = idless_refill_after
         self.upstream_timeout = upstream_timeout
         self.admin_ids = tuple(admin_ids)
+        self.charge_factor = charge_factor  # PANEL_CURRENCY_RATE: the panel's charge in our money
+        self.guard = guard
+        self.refresh_every = refresh_every
+        self._refreshed: dict[int, datetime] = {}
 
     async def _ask(self, call: Awaitable[_T]) -> _T:
         """One panel call under an overall deadline (the client's own retries included)."""
@@ -390,6 +400,11 @@ class StatusPoller:
             except Exception:
                 report.errors += len(batch.snapshots)
                 log.exception("could not record the statuses of %d orders", len(batch.snapshots))
+        if self.guard is not None:
+            try:
+                await self.guard.save()  # e.g. the panel turned out not to have the bulk form
+            except Exception as error:
+                log.warning("could not store the panel's capabilities: %s", type(error).__name__)
         if report.changed or report.errors or report.unavailable:
             log.info(
                 "status poll: asked %d, changed %d, finalised %d, errors %d, calls %d%s",
@@ -420,8 +435,13 @@ class StatusPoller:
         unchanged: list[ScheduleRow] = []
         changed: list[tuple[_Snapshot, OrderStatus]] = []
         unusable: list[tuple[_Snapshot, str]] = []
+        overcharged: list[tuple[_Snapshot, Decimal]] = []
         for snap in batch.snapshots:
             result = batch.statuses.get(snap.upstream_id)
+            if isinstance(result, OrderStatus) and result.charge is not None and snap.price > 0:
+                charge = result.charge * self.charge_factor
+                if charge > snap.price:
+                    overcharged.append((snap, charge))
             if not isinstance(result, OrderStatus):
                 done.errors += 1
                 reason = result.message if isinstance(result, PanelError) else "missing from the reply"
@@ -474,12 +494,65 @@ class StatusPoller:
             done.rescheduled = await TrackingRepository(session).reschedule(unchanged)
             for snap, reason in unusable:
                 done.notices += await self._flag_unusable(session, snap, reason, now)
+            for snap, charge in overcharged:
+                done.notices += await self._flag_overcharge(session, snap, charge, now)
         report.errors += done.errors
         report.changed += done.changed
         report.finalised += done.finalised
         report.refunds += done.refunds
         report.notices += done.notices
         report.rescheduled += done.rescheduled
+
+    async def _flag_overcharge(
+        self, session: AsyncSession, snap: _Snapshot, charge: Decimal, now: datetime
+    ) -> int:
+        """The margin guard: the panel charged more than the customer paid (a wrong billing rule,
+        a price raised upstream). Told at once, once per order; the order itself goes on."""
+        order = await session.get(Order, snap.id)
+        if order is None:
+            return 0
+        payload = {
+            "order_id": order.id,
+            "user_id": order.user_id,
+            "service": order.service_name,
+            "charge": format(charge.normalize(), "f"),
+            "price": format(order.price.normalize(), "f"),
+            "currency": order.currency,
+        }
+        queued = await queue_admin_alert(
+            session, self.admin_ids, "overcharge", str(order.id), payload, now, order_id=order.id
+        )
+        if queued or not self.admin_ids:
+            log.warning("order %s: the panel charged %s, the customer paid %s", order.id, charge, order.price)
+        return queued
+
+    async def refresh_order(self, order_id: int, now: datetime | None = None) -> bool:
+        """The customer's Refresh: ask the panel about this one order now and record the answer.
+
+        At most once per `refresh_every` per order (a customer tapping fast costs one request);
+        False when the panel was not asked (not active, too soon, or the panel failed).
+        """
+        now = now or utcnow()
+        last = self._refreshed.get(order_id)
+        if last is not None and now - last < self.refresh_every:
+            return False
+        async with self.session_factory() as session:
+            order = await session.get(Order, order_id)
+            if order is None or order.state != OrderState.ACTIVE or not order.upstream_id:
+                return False
+            snap = _Snapshot.of(order)
+        if len(self._refreshed) > 10_000:
+            self._refreshed.clear()
+        self._refreshed[order_id] = now
+        try:
+            status: OrderStatus | PanelError = await self._ask(self.panel.status(snap.upstream_id))
+        except UpstreamUnavailable as error:
+            log.info("refresh of order %s: %s", order_id, error.message)
+            return False
+        except PanelError as error:
+            status = error
+        await self._write_batch(_Batch([snap], {snap.upstream_id: status}), now, PollReport())
+        return True
 
     async def _flag_unusable(self, session: AsyncSession, snap: _Snapshot, reason: str, now: datetime) -> int:
         """Tell the admins once per order that its status could not be used."""
