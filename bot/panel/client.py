@@ -1,6 +1,6 @@
 """Async client for Perfect Panel v2 / SmartPanel-style reseller APIs.
 
-Design notes (see /work/shared/panel-api-family.md):
+Design notes (see docs/panel-api-family.md):
 
 * Every call is a form-encoded POST carrying ``key`` and ``action``; PHP panels
   ignore JSON bodies.
@@ -32,7 +32,7 @@ from urllib.parse import urljoin
 import aiohttp
 from pydantic import SecretStr
 
-from bot.panel.bounds import OutOfBounds
+from bot.panel.bounds import MAX_UPSTREAM_ID_LENGTH, OutOfBounds, check_id
 from bot.panel.capabilities import PanelCapabilities, public_url
 from bot.panel.errors import (
     AddOutcomeUnknown,
@@ -74,7 +74,7 @@ __all__ = ["MULTI_LIMIT", "PanelClient"]
 logger = logging.getLogger(__name__)
 
 MULTI_LIMIT = 100
-"""Most panels accept at most 100 ids per multi call (family doc §5)."""
+"""Most panels accept at most 100 ids per multi call (docs/panel-api-family.md §5)."""
 
 _PRIORITY = {"add": Priority.ORDER, "refill": Priority.CUSTOMER, "cancel": Priority.CUSTOMER}
 """What a customer waits for goes ahead of background reads (bot/panel/limiter.py)."""
@@ -486,11 +486,22 @@ class PanelClient:
         return RefillStatus(refill_id=refill_id, state=normalize_refill_status(raw), status_raw=raw)
 
     async def refill_statuses(self, refill_ids: Sequence[str]) -> dict[str, RefillStatus | PanelError]:
-        """Bulk refill status: ``refills=1,2`` in chunks of 100."""
+        """Bulk refill status: ``refills=1,2`` in chunks of 100.
+
+        A panel without the bulk form (like the status sibling, docs/panel-api-family.md §8) is
+        asked ``refill=`` one id at a time; errors are per id.
+        """
         ids = _unique_ids(refill_ids)
         result: dict[str, RefillStatus | PanelError] = {}
         for chunk in _chunks(ids):
-            data = await self._read("refill_status", {"refills": ",".join(chunk)})
+            if self.capabilities.bulk_status is False:
+                result.update(await self._refill_statuses_one_by_one(chunk))
+                continue
+            try:
+                data = await self._read("refill_status", {"refills": ",".join(chunk)})
+            except (OrderNotFound, BadRequest, RefillRefused):
+                result.update(await self._refill_statuses_one_by_one(chunk))
+                continue
             indexed = _index_multi(data, "refill")
             if indexed is None:
                 raise UpstreamUnavailable("unexpected multi refill status reply")
@@ -499,6 +510,23 @@ class PanelClient:
                     result[refill_id] = self._refill_status_entry(refill_id, indexed[refill_id])
                 else:
                     result[refill_id] = RefillRefused("Refill not found")
+        return result
+
+    async def _refill_statuses_one_by_one(self, chunk: Sequence[str]) -> dict[str, RefillStatus | PanelError]:
+        result: dict[str, RefillStatus | PanelError] = {}
+        outages = 0
+        for refill_id in chunk:
+            if outages >= 3:
+                result[refill_id] = UpstreamUnavailable("not asked: the panel is unavailable")
+                continue
+            try:
+                result[refill_id] = await self.refill_status(refill_id)
+                outages = 0
+            except UpstreamUnavailable as error:
+                result[refill_id] = error
+                outages += 1
+            except PanelError as error:
+                result[refill_id] = error
         return result
 
     # -- writes ----------------------------------------------------------
@@ -511,7 +539,10 @@ class PanelClient:
             if isinstance(value, dict) and value.get("error") is not None:
                 raise self._error(value["error"])
             if value is not None and not isinstance(value, bool | dict | list) and to_str_id(value):
-                return to_str_id(value)
+                try:  # an id our column cannot hold would fail the outcome's write: admins settle it
+                    return check_id(to_str_id(value), "order id", MAX_UPSTREAM_ID_LENGTH)
+                except OutOfBounds:
+                    raise AddOutcomeUnknown("reply with an unusable order id") from None
         raise AddOutcomeUnknown("reply without an order id")
 
     async def refill(self, order_id: str) -> str:

@@ -4,7 +4,7 @@ Panels of the Perfect Panel / SmartPanel family report every logical failure as
 ``{"error": "<free text>"}`` with wildly different wordings (and sometimes raw
 i18n keys).  The bot needs to react by *meaning* (retry later, refund now, fix
 the link, ...), so :func:`classify_error` maps the text to a typed exception by
-lowercase substring matching (family doc §4).
+lowercase substring matching (docs/panel-api-family.md §4).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ __all__ = [
 
 
 class StatusGroup(StrEnum):
-    """The five meanings every raw order status collapses to (family doc §3)."""
+    """The five meanings every raw order status collapses to (docs/panel-api-family.md §3)."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -127,7 +127,7 @@ class Balance:
 class AddOrder:
     """Parameters of an ``add`` call; only the fields that are set are sent.
 
-    Which fields a service needs depends on its type (family doc §2). Web
+    Which fields a service needs depends on its type (docs/panel-api-family.md §2). Web
     Traffic fields are first-class too; anything else goes through ``extra``.
     """
 

@@ -2,7 +2,7 @@
 
 Used by tests (in-process, driven through :class:`PanelState`) and as a demo
 process (``python -m bot.sandbox.panel_simulator --port 8081``).  It mirrors
-the behaviour described in panel-api-v3.txt and panel-api-family.md:
+the behaviour described in panel-api-v3.txt and docs/panel-api-family.md:
 
 * ``flavor="smart"`` (default) answers with our seed panel's SmartPanel shapes
   (``{"status":"success","order":N}``, bare-string per-id errors, refill
@@ -1011,6 +1011,8 @@ class PanelState:
         return {"refill": refill.refill_id}
 
     def _api_refill_status(self, params: Mapping[str, str]) -> Any:
+        if "refills" in params and self.profile == "no_bulk":
+            raise _SimError("Incorrect request")  # no multi forms at all on this panel
         if "refills" in params:
             items: list[dict[str, Any]] = []
             for refill_id in _multi_ids(params["refills"]):

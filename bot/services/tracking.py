@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 CENT = Decimal("0.01")
-STATUS_BATCH = 100  # ids per multi request (family doc §5)
+STATUS_BATCH = 100  # ids per multi request (docs/panel-api-family.md §5)
 
 STATE_OF_GROUP: Mapping[StatusGroup, OrderState] = {
     StatusGroup.PENDING: OrderState.ACTIVE,

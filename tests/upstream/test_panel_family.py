@@ -19,6 +19,7 @@ from bot.check import CheckResult, _Scrubber, check_panel
 from bot.config import load_settings
 from bot.panel import (
     AddOrder,
+    AddOutcomeUnknown,
     InvalidApiKey,
     NotEnoughFunds,
     OrderNotFound,
@@ -91,6 +92,24 @@ async def test_a_panel_without_bulk_status_is_asked_one_id_at_a_time(no_bulk: Si
         again = await panel.statuses(ids)
         assert bulk_calls(state) == before  # learnt: no second bulk attempt
         assert all(isinstance(again[i], OrderStatus) for i in ids)
+
+
+async def test_refill_statuses_and_over_long_order_ids_on_odd_panels(no_bulk: SimulatorHandle) -> None:
+    state = no_bulk.state
+    reply = state.dispatch(
+        {"key": API_KEY, "action": "add", "service": "1", "link": "https://x.example/r", "quantity": "100"}
+    )[1]
+    state.complete(reply["order"])
+    async with client(no_bulk.url) as panel:
+        await panel.refill(str(reply["order"]))
+        (refill_id,) = list(state.refills)
+        answers = await panel.refill_statuses([refill_id, "777"])
+        assert answers[refill_id].status_raw == "Pending"
+        assert isinstance(answers["777"], Exception)
+    async with run_panel_simulator(state_of("standard", next_order_id=10**70)) as sim, client(sim.url) as panel:
+        with pytest.raises(AddOutcomeUnknown):  # the panel has it; our column could not hold its id
+            await panel.add(AddOrder(PLAIN, link="https://x.example/l", quantity=100))
+        assert sim.state.count("add") == 1
 
 
 async def test_the_poller_tracks_orders_on_a_panel_without_bulk_status_and_remembers_it(
