@@ -89,7 +89,7 @@ def bounded_rate(value: Decimal, field: str = "rate") -> Decimal:
         raise OutOfBounds(field, value)
     if value != value.quantize(RATE_PLACES, rounding=ROUND_CEILING):
         value = value.quantize(RATE_PLACES, rounding=ROUND_CEILING)
-    return value.normalize() if value == value.to_integral_value() else value
+    return value
 
 
 def bounded_text(value: str, limit: int) -> str:

@@ -359,6 +359,7 @@ class StatusPoller:
         self.guard = guard
         self.refresh_every = refresh_every
         self._refreshed: dict[int, datetime] = {}
+        self._overcharged: set[int] = set()  # orders already flagged (the outbox dedupes anyway)
 
     async def _ask(self, call: Awaitable[_T]) -> _T:
         """One panel call under an overall deadline (the client's own retries included)."""
@@ -440,7 +441,7 @@ class StatusPoller:
             result = batch.statuses.get(snap.upstream_id)
             if isinstance(result, OrderStatus) and result.charge is not None and snap.price > 0:
                 charge = result.charge * self.charge_factor
-                if charge > snap.price:
+                if charge > snap.price and snap.id not in self._overcharged:
                     overcharged.append((snap, charge))
             if not isinstance(result, OrderStatus):
                 done.errors += 1
@@ -496,6 +497,7 @@ class StatusPoller:
                 done.notices += await self._flag_unusable(session, snap, reason, now)
             for snap, charge in overcharged:
                 done.notices += await self._flag_overcharge(session, snap, charge, now)
+        self._overcharged.update(snap.id for snap, _ in overcharged)
         report.errors += done.errors
         report.changed += done.changed
         report.finalised += done.finalised
@@ -522,7 +524,7 @@ class StatusPoller:
         queued = await queue_admin_alert(
             session, self.admin_ids, "overcharge", str(order.id), payload, now, order_id=order.id
         )
-        if queued or not self.admin_ids:
+        if queued or not self.admin_ids:  # once per process at most (self._overcharged)
             log.warning("order %s: the panel charged %s, the customer paid %s", order.id, charge, order.price)
         return queued
 

@@ -31,7 +31,7 @@ from bot.panel import (
 )
 from bot.panel.errors import PanelRedirected
 from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
-from bot.services.catalog import CatalogService
+from bot.services.catalog import CatalogService, ServiceView
 from bot.services.ordering import OrderService
 from bot.services.panel_guard import PanelGuard, SellingPaused
 from bot.services.tracking import StatusPoller
@@ -106,7 +106,10 @@ async def test_refill_statuses_and_over_long_order_ids_on_odd_panels(no_bulk: Si
         answers = await panel.refill_statuses([refill_id, "777"])
         assert answers[refill_id].status_raw == "Pending"
         assert isinstance(answers["777"], Exception)
-    async with run_panel_simulator(state_of("standard", next_order_id=10**70)) as sim, client(sim.url) as panel:
+    async with (
+        run_panel_simulator(state_of("standard", next_order_id=10**70)) as sim,
+        client(sim.url) as panel,
+    ):
         with pytest.raises(AddOutcomeUnknown):  # the panel has it; our column could not hold its id
             await panel.add(AddOrder(PLAIN, link="https://x.example/l", quantity=100))
         assert sim.state.count("add") == 1
@@ -258,3 +261,43 @@ async def test_a_charge_above_the_customers_price_alerts_the_admins_at_once(
         alerts = list((await session.execute(select(Notification))).scalars())
     assert sorted((a.order_id, a.payload["alert"]) for a in alerts) == [(i, "overcharge") for i in ids]
     assert alerts[0].payload["charge"] == "0.1" and alerts[0].payload["price"] == "0.05"
+
+
+def comments_package(rate: str) -> ServiceView:
+    return ServiceView(
+        service_id="14",
+        name="Comments Package",
+        category_id=1,
+        category="Comments",
+        type_key="custom comments package",
+        rate=Decimal(rate),
+        markup_percent=Decimal("0"),
+        price_per_1000=Decimal(rate),
+        min_quantity=1,
+        max_quantity=1,
+        dripfeed=False,
+        refill=False,
+        cancel=False,
+        description="",
+        average_time=None,
+    )
+
+
+def test_billing_per_type_is_a_setting() -> None:
+    """Custom Comments Package was quoted 30.00 where a per-line panel bills 0.09 (issue #13)."""
+    settings = load_settings(
+        _env_file=None,
+        bot_token="1:x",
+        panel_api_url="https://panel.example/api/v2",
+        panel_api_key="k",
+        panel_flat_rate_types="Package; ",
+    )
+    assert settings.panel_flat_rate_types == ["package"]
+    assert load_settings(
+        _env_file=None, bot_token="1:x", panel_api_url="https://p.example/api", panel_api_key="k"
+    ).panel_flat_rate_types == ["package", "custom comments package"]
+    values = {"link": "https://x.example/p", "comments": ["great", "nice", "wow"]}
+    flat = OrderService(None, None)  # type: ignore[arg-type]
+    per_line = OrderService(None, None, flat_types=settings.panel_flat_rate_types)  # type: ignore[arg-type]
+    assert flat.prepare(comments_package("30"), values)[1].price == Decimal("30.00")
+    assert per_line.prepare(comments_package("30"), values)[1].price == Decimal("0.09")
