@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.sandbox.panel_simulator import PROFILES, PanelState, SimulatorHandle, run_panel_simulator
-from bot.sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
+from sandbox.panel_simulator import PROFILES, PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop
 from tests.e2e.test_order_safety import fill_followers_form
 

@@ -30,11 +30,11 @@ from bot.panel import (
     classify_error,
 )
 from bot.panel.errors import PanelRedirected
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 from bot.services.catalog import CatalogService, ServiceView
 from bot.services.ordering import OrderService
 from bot.services.panel_guard import PanelGuard, SellingPaused
 from bot.services.tracking import StatusPoller
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 from storage.models import Notification, OrderState
 from tests.tracking.conftest import API_KEY, PLAIN, make_catalog
 from tests.tracking.helpers import Factory, get_order, insert_active, later, make_user

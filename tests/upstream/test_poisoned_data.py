@@ -16,9 +16,9 @@ from sqlalchemy import select
 from bot.panel import PanelClient
 from bot.panel.bounds import MAX_COUNT, OutOfBounds
 from bot.panel.parsing import parse_order_status, parse_service
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 from bot.services.catalog import CatalogService
 from bot.services.tracking import StatusPoller
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 from storage.models import Notification, OrderState, Service
 from tests.tracking.conftest import API_KEY, make_catalog
 from tests.tracking.helpers import Factory, get_order, insert_active, later, make_user

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_server import run_fake_telegram
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_server import run_fake_telegram
 from storage.db import database
 from storage.models import Order, OrderState, utcnow
 from tests.process.test_run import clean_env
