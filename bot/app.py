@@ -22,6 +22,7 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -36,8 +37,9 @@ from bot.coordination import (
     prune_processed_updates,
 )
 from bot.handlers.kept import FormKeptMiddleware
+from bot.heartbeat import Heartbeat, PollingHeartbeat
 from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
-from bot.middlewares import UserI18nMiddleware, UserMiddleware
+from bot.middlewares import ApologyAnswerMiddleware, UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
 from bot.routers import feature_routers
 from bot.runtime import tune_garbage_collector
@@ -55,7 +57,7 @@ from bot.services.catalog import CatalogService
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
 from bot.services.panel_guard import PanelGuard
-from bot.services.reconcile import ReconcileService, run_admin_alerts
+from bot.services.reconcile import ReconcileService, run_admin_alerts, run_order_safety
 from bot.services.settings import ShopSettings
 from bot.services.topups.desk import ManualDesk
 from bot.services.topups.jobs import (
@@ -182,6 +184,7 @@ def create_dispatcher(
         currency=settings.currency,
         flat_types=settings.panel_flat_rate_types,
         guard=guard,
+        placing_grace=timedelta(seconds=settings.placing_grace_seconds),
     )
     shop = ShopSettings(session_factory)
     poller = StatusPoller(
@@ -269,6 +272,10 @@ def create_dispatcher(
         UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids, i18n=i18n)
     )
     dp.update.outer_middleware(UserI18nMiddleware(i18n))
+    # Every button press is answered after its handler (with the text a handler sets on
+    # `callback_answer`), unless the handler failed: then the error handler apologises.
+    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    dp.callback_query.middleware(ApologyAnswerMiddleware())
     dp.message.middleware(FormKeptMiddleware())  # a command inside a form says what became of it
     dp.include_routers(*feature_routers())
 
@@ -319,6 +326,15 @@ def create_dispatcher(
     )
     scheduler.add_job(
         leader.only(broadcasts.resume), "interval", seconds=BROADCAST_RESUME_SECONDS, id="broadcast_resume"
+    )
+    # Orders whose placer died: UNKNOWN after the grace, admins told at once (bot/services/reconcile.py).
+    scheduler.add_job(
+        leader.only(run_order_safety),
+        "interval",
+        seconds=max(1.0, min(settings.placing_grace_seconds / 4, 30.0)),
+        args=[orders, reconcile, settings.admin_ids],
+        id="order_safety",
+        next_run_time=utcnow(),
     )
     if settings.admin_ids:
         scheduler.add_job(
@@ -391,6 +407,7 @@ async def set_commands(bot: Bot, i18n: PoI18n) -> None:
 
 async def on_startup(
     bot: Bot,
+    settings: Settings,
     i18n: PoI18n,
     leader: LeaderLease,
     orders: OrderService,
@@ -398,11 +415,11 @@ async def on_startup(
     broadcasts: BroadcastService,
     scheduler: AsyncIOScheduler,
     panel_guard: PanelGuard,
-    settings: Settings,
 ) -> None:
     """Start what `create_dispatcher` built: lease, interrupted orders, menu, catalog, jobs."""
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
-    await orders.recover_interrupted()
+    # SQLite: this process owns the database, so an order still PLACING is an orphan of a crash.
+    await orders.recover_interrupted(only_process=one_process(settings))
     try:
         await panel_guard.load()  # what this panel supports, as learnt before (bulk status, currency)
     except Exception as error:
@@ -477,7 +494,14 @@ class BotApp:
 
 
 async def run_polling(settings: Settings) -> None:
+    heartbeat = Heartbeat(settings.heartbeat_path())
     async with BotApp.open(settings) as app:
         app.dispatcher.startup.register(tune_garbage_collector)  # last: after everything started
+        # Liveness for `smmbot check --offline`: every turn of the polling loop (bot/heartbeat.py).
+        app.bot.session.middleware(PollingHeartbeat(heartbeat))
         await app.bot.delete_webhook(drop_pending_updates=False)
-        await app.poll()
+        heartbeat.beat(force=True)
+        try:
+            await app.poll()
+        finally:
+            heartbeat.clear()

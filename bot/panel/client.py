@@ -35,6 +35,7 @@ from pydantic import SecretStr
 from bot.panel.bounds import MAX_UPSTREAM_ID_LENGTH, OutOfBounds, check_id
 from bot.panel.capabilities import PanelCapabilities, public_url
 from bot.panel.errors import (
+    AddAcceptedWithError,
     AddOutcomeUnknown,
     BadRequest,
     CancelRefused,
@@ -276,6 +277,9 @@ class PanelClient:
         if isinstance(data, dict):
             error = data.get("error")
             if isinstance(error, str | int | float) and not isinstance(error, bool) and str(error):
+                order = data.get("order")  # an `add` reply with an id too: the panel may run it
+                if isinstance(order, str | int) and not isinstance(order, bool) and to_str_id(order):
+                    raise AddAcceptedWithError(self._scrub(str(error)), to_str_id(order))
                 raise self._error(error, data)
             message = data.get("message")
             coded = error_code(data.get("status")) is not None

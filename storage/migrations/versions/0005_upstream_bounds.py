@@ -1,7 +1,7 @@
 """upstream bounds: 64-bit order quantities, and what each panel supports
 
 Revision ID: upstream_bounds
-Revises: topups
+Revises: order_safety
 Create Date: 2026-12-06 09:30:00.000000
 
 `orders.quantity` was a 32-bit INTEGER on PostgreSQL: a subscription or drip-feed total above
@@ -18,7 +18,7 @@ import storage.types
 
 
 revision: str = 'upstream_bounds'
-down_revision: str | None = 'topups'
+down_revision: str | None = 'order_safety'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
