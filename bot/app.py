@@ -57,6 +57,7 @@ from bot.services.admin.users import AdminUsers
 from bot.services.catalog import CatalogService
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
+from bot.services.panel_guard import PanelGuard
 from bot.services.reconcile import ReconcileService, run_admin_alerts, run_order_safety
 from bot.services.settings import ShopSettings
 from bot.services.topups.desk import ManualDesk
@@ -167,16 +168,35 @@ def create_dispatcher(
 
     # Services.
     users = UserService(session_factory)
-    catalog = CatalogService(session_factory, panel, default_markup=settings.markup_percent)
+    guard = PanelGuard(
+        session_factory,
+        panel,
+        url=settings.panel_api_url,
+        shop_currency=settings.currency,
+        currency_rate=settings.panel_currency_rate,
+        admin_ids=settings.admin_ids,
+    )
+    catalog = CatalogService(
+        session_factory,
+        panel,
+        default_markup=settings.markup_percent,
+        admin_ids=settings.admin_ids,
+        rate_factor=guard.rate_factor,
+        guard=guard,
+    )
     orders = OrderService(
         session_factory,
         panel,
         wallet_enabled=settings.wallet_enabled,
         currency=settings.currency,
+        flat_types=settings.panel_flat_rate_types,
+        guard=guard,
         placing_grace=timedelta(seconds=settings.placing_grace_seconds),
     )
     shop = ShopSettings(session_factory)
-    poller = StatusPoller(session_factory, panel)
+    poller = StatusPoller(
+        session_factory, panel, admin_ids=settings.admin_ids, charge_factor=guard.rate_factor, guard=guard
+    )
     reconcile = ReconcileService(
         session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
     )
@@ -223,6 +243,7 @@ def create_dispatcher(
         orders=orders,
         shop=shop,
         poller=poller,
+        panel_guard=guard,
         reconcile=reconcile,
         leader=leader,
         notifier=notifier,
@@ -285,6 +306,13 @@ def create_dispatcher(
         minutes=settings.catalog_refresh_minutes,
         args=[catalog],
         id="catalog",
+    )
+    scheduler.add_job(
+        check_panel_currency,  # every instance: each one sells, so each one must know
+        "interval",
+        minutes=settings.catalog_refresh_minutes,
+        args=[guard, settings.panel_timeout_seconds],
+        id="panel_currency",
     )
     scheduler.add_job(
         leader.only(run_tracking_cycle),
@@ -358,6 +386,7 @@ def create_dispatcher(
 
 
 async def refresh_catalog(catalog: CatalogService) -> None:
+    """Sync the catalog; never raises: a bad catalog must not keep the bot from starting."""
     try:
         await catalog.refresh()
     except PanelError as error:
@@ -366,6 +395,16 @@ async def refresh_catalog(catalog: CatalogService) -> None:
         # Two instances syncing at once (a lease that changed hands during a slow start-up): the
         # other one's rows stand; the next refresh catches up. Never a reason to stop starting.
         log.warning("catalog refresh collided with another instance's; the next one catches up")
+    except Exception as error:  # a database refusing a value, or anything else: one line, go on
+        log.warning("catalog refresh failed: %s", type(error).__name__)
+
+
+async def check_panel_currency(guard: PanelGuard, timeout: float) -> None:
+    """The panel's currency against CURRENCY (selling pauses on a mismatch); never raises."""
+    try:
+        await asyncio.wait_for(guard.check_currency(), timeout)
+    except Exception as error:
+        log.warning("could not check the panel's currency: %s", type(error).__name__)
 
 
 async def set_commands(bot: Bot, i18n: PoI18n) -> None:
@@ -386,11 +425,17 @@ async def on_startup(
     catalog: CatalogService,
     broadcasts: BroadcastService,
     scheduler: AsyncIOScheduler,
+    panel_guard: PanelGuard,
 ) -> None:
     """Start what `create_dispatcher` built: lease, interrupted orders, menu, catalog, jobs."""
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
     # SQLite: this process owns the database, so an order still PLACING is an orphan of a crash.
     await orders.recover_interrupted(only_process=one_process(settings))
+    try:
+        await panel_guard.load()  # what this panel supports, as learnt before (bulk status, currency)
+    except Exception as error:
+        log.warning("could not read the panel's capabilities: %s", type(error).__name__)
+    await check_panel_currency(panel_guard, settings.panel_timeout_seconds)
     try:
         await set_commands(bot, i18n)
     except Exception as error:  # a menu is nice to have; never a reason not to start

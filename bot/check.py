@@ -137,7 +137,8 @@ async def check_redis(settings: Settings, scrub: _Scrubber) -> CheckResult:
 
 async def check_panel(settings: Settings, scrub: _Scrubber) -> CheckResult:
     from bot.panel import PanelClient
-    from bot.panel.errors import InvalidApiKey, PanelError, UpstreamUnavailable
+    from bot.panel.errors import InvalidApiKey, PanelError, PanelRedirected, UpstreamUnavailable
+    from bot.services.panel_guard import currency_check
 
     shown = scrub(settings.panel_api_url)
     client = PanelClient(
@@ -151,6 +152,13 @@ async def check_panel(settings: Settings, scrub: _Scrubber) -> CheckResult:
     except InvalidApiKey as error:
         return CheckResult(
             "panel", "fail", f"the panel at {shown} refused PANEL_API_KEY ({scrub(error.message)})"
+        )
+    except PanelRedirected as error:
+        # A redirected POST arrives as a GET without the key and the order: never follow silently.
+        target = scrub(error.location)
+        advice = f"; set PANEL_API_URL={target}" if target else ""
+        return CheckResult(
+            "panel", "fail", f"PANEL_API_URL {shown} answers with a redirect ({scrub(error.reason)}){advice}"
         )
     except UpstreamUnavailable as error:
         reason = scrub(error.reason)
@@ -167,6 +175,17 @@ async def check_panel(settings: Settings, scrub: _Scrubber) -> CheckResult:
         await client.close()
     currency = balance.currency or "(no currency given)"
     detail = f"{shown} answers; balance {balance.amount} {currency}"
+    money = currency_check(balance.currency, settings.currency, settings.panel_currency_rate)
+    if not money.ok:
+        return CheckResult(
+            "panel",
+            "fail",
+            f"{detail}, but CURRENCY is {settings.currency}: the shop refuses to sell until "
+            f"PANEL_CURRENCY_RATE says how much {settings.currency} one {money.panel_currency} is worth "
+            f"(or CURRENCY={money.panel_currency})",
+        )
+    if not money.same:
+        detail += f", converted at PANEL_CURRENCY_RATE {settings.panel_currency_rate} {settings.currency}"
     if balance.amount < settings.panel_low_balance_threshold:
         return CheckResult(
             "panel",

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     crypto_pay_webhook_path: str = "/payments/cryptopay"
     crypto_pay_poll_seconds: float = Field(default=20.0, gt=0)
 
+    # The panel family (docs/panel-api-family.md §9): how types are billed, the panel's currency.
+    panel_flat_rate_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["package", "custom comments package"]
+    )
+    panel_currency_rate: Decimal | None = Field(default=None, gt=0, le=1_000_000)
+
     @field_validator("admin_ids", "allowed_user_ids", mode="before")
     @classmethod
     def _ids(cls, value: Any) -> Any:
@@ -215,7 +221,18 @@ class Settings(BaseSettings):
                 raise ValueError("amounts must be positive with at most 2 decimals, like 10 or 12.50")
         return value
 
-    @field_validator("stars_rate", mode="before")
+    @field_validator("panel_flat_rate_types", mode="before")
+    @classmethod
+    def _flat_types(cls, value: Any) -> Any:
+        from bot.panel.parsing import normalize_service_type
+
+        if isinstance(value, str):
+            value = [part for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, list | tuple | set | frozenset):
+            return [normalize_service_type(str(part)) for part in value]
+        return value
+
+    @field_validator("stars_rate", "panel_currency_rate", mode="before")
     @classmethod
     def _stars_rate(cls, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):

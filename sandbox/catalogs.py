@@ -38,7 +38,7 @@ ALL_SERVICE_TYPES: tuple[str, ...] = (
     "Subscriptions",
     "Web Traffic",
 )
-"""Every service type of family doc §2, in Perfect Panel spelling."""
+"""Every service type of docs/panel-api-family.md §2, in Perfect Panel spelling."""
 
 
 def doc_example_catalog() -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Used by tests (in-process, driven through :class:`PanelState`) and as a demo
 process (``python -m sandbox.panel_simulator --port 8081``).  It mirrors
-the behaviour described in panel-api-v3.txt and panel-api-family.md:
+the behaviour described in panel-api-v3.txt and docs/panel-api-family.md:
 
 * ``flavor="smart"`` (default) answers with our seed panel's SmartPanel shapes
   (``{"status":"success","order":N}``, bare-string per-id errors, refill
@@ -18,6 +18,11 @@ the behaviour described in panel-api-v3.txt and panel-api-family.md:
   charged per child order.
 * Faults can be injected per action (one-shot or persistent), see
   :meth:`PanelState.inject_fault`.
+* ``profile`` picks the behaviour of a panel seen in the wild (docs/panel-api-family.md §6):
+  ``standard``; ``no_bulk`` (``status`` with ``orders=`` answers ``{"error":"Order not found."}``
+  for any list); ``codes`` (errors carry numeric codes 102-115 beside terse words, quantity
+  bounds as ``min``/``max`` fields); ``per_line`` (Custom Comments Package billed per line);
+  ``other_currency`` (the account is kept in BRL).
 * Load behaviour of a real panel, off by default: ``latency`` (seconds each
   answer takes), ``max_concurrent`` (requests served at once; above it a 429
   without Retry-After, like nginx's ``limit_conn``, or a wait for a free worker
@@ -53,6 +58,7 @@ from sandbox.catalogs import doc_example_catalog, generate_catalog, realistic_ca
 
 __all__ = [
     "FAULT_MODES",
+    "PROFILES",
     "Fault",
     "PanelState",
     "SimOrder",
@@ -122,6 +128,22 @@ UNSET: Final = _Unset.UNSET
 
 class _SimError(Exception):
     """A logical error answered as ``{"error": text}``."""
+
+
+PROFILES: Final = ("standard", "no_bulk", "codes", "per_line", "other_currency")
+"""Panels seen in the wild (docs/panel-api-family.md §6)."""
+
+# The ``codes`` profile: (start of the usual wording, numeric code, terse word it sends instead).
+_CODED: Final = (
+    ("invalid api key", 102, "Invalid key"),
+    ("api is disable", 102, "Invalid key"),
+    ("quantity less than", 104, "Incorrect quantity"),
+    ("quantity more than", 105, "Incorrect quantity"),
+    ("there are missing required", 106, "Missing fields"),
+    ("incorrect service id", 107, "Incorrect service"),
+    ("not enough funds", 108, "Error"),
+)
+_BOUND: Final = re.compile(r"(\d+)\s*$")
 
 
 @dataclass
@@ -280,9 +302,15 @@ class PanelState:
         max_concurrent: int | None = None,
         overload: str = "429",
         rate_limit: float | None = None,
+        profile: str = "standard",
     ) -> None:
         if flavor not in ("smart", "pp"):
             raise ValueError("flavor must be 'smart' or 'pp'")
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
+        self.profile = profile
+        if profile == "other_currency" and currency == "USD":
+            currency = "BRL"
         if overload not in ("429", "queue"):
             raise ValueError("overload must be '429' or 'queue'")
         self.api_key = api_key
@@ -305,6 +333,8 @@ class PanelState:
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.faults: dict[str, list[Fault]] = {}
         self.today: date | None = None
+        # Fields merged into one order's status reply as they are (tests poison a status with them).
+        self.status_overrides: dict[str, dict[str, Any]] = {}
         self.ticks = 0
         self._clock: asyncio.Task[None] | None = None
         # load behaviour (see the module docstring)
@@ -408,7 +438,7 @@ class PanelState:
     def service(self, service_id: object) -> dict[str, Any] | None:
         wanted = str(service_id).strip()
         for entry in self.catalog:
-            if str(entry.get("service", "")).strip() == wanted:
+            if isinstance(entry, dict) and str(entry.get("service", "")).strip() == wanted:
                 return entry
         return None
 
@@ -709,7 +739,20 @@ class PanelState:
                 raise _SimError(self._wording("This action is Invalid", "Incorrect request"))
             return 200, handler(params)
         except _SimError as exc:
-            return self.error_http_status, {"error": str(exc)}
+            return self.error_http_status, self._error_payload(str(exc))
+
+    def _error_payload(self, text: str) -> dict[str, Any]:
+        if self.profile != "codes":
+            return {"error": text}
+        lowered = text.lower()
+        for start, code, word in _CODED:
+            if lowered.startswith(start):
+                payload: dict[str, Any] = {"status": code, "error": word}
+                bound = _BOUND.search(text)
+                if code in (104, 105) and bound:
+                    payload["min" if code == 104 else "max"] = bound.group(1)
+                return payload
+        return {"error": text}
 
     def _api_services(self, params: Mapping[str, str]) -> Any:
         return json.loads(json.dumps(self.catalog))
@@ -755,7 +798,9 @@ class PanelState:
         quantity, per_run = self._quantity(type_key, service, params, runs)
         # 7. balance
         rate = self._rate(service)
-        if type_key in _FLAT_TYPES:
+        if self.profile == "per_line" and type_key == "custom comments package":
+            charge = rate * Decimal(len(_lines(params.get("comments")))) / 1000
+        elif type_key in _FLAT_TYPES:
             charge = rate
         elif type_key == "subscriptions":
             charge = Decimal("0")
@@ -883,6 +928,11 @@ class PanelState:
     # status -----------------------------------------------------------------
 
     def _order_reply(self, order: SimOrder, *, multi: bool) -> dict[str, Any]:
+        reply = self._plain_order_reply(order, multi=multi)
+        reply.update(self.status_overrides.get(order.order_id, {}))
+        return reply
+
+    def _plain_order_reply(self, order: SimOrder, *, multi: bool) -> dict[str, Any]:
         reply: dict[str, Any] = {}
         if self.flavor == "smart":
             reply["order"] = order.order_id
@@ -914,6 +964,8 @@ class PanelState:
         return self._wording("Order ID not Found", "Incorrect order ID")
 
     def _api_status(self, params: Mapping[str, str]) -> Any:
+        if "orders" in params and self.profile == "no_bulk":
+            raise _SimError("Order not found.")  # this panel has no bulk form, for any list
         if "orders" in params:
             ids = _multi_ids(params["orders"], self._wording("This action is Invalid", "Incorrect request"))
             keyed: dict[str, Any] = {}
@@ -959,6 +1011,8 @@ class PanelState:
         return {"refill": refill.refill_id}
 
     def _api_refill_status(self, params: Mapping[str, str]) -> Any:
+        if "refills" in params and self.profile == "no_bulk":
+            raise _SimError("Incorrect request")  # no multi forms at all on this panel
         if "refills" in params:
             items: list[dict[str, Any]] = []
             for refill_id in _multi_ids(params["refills"]):
@@ -1207,6 +1261,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tick-seconds", type=float, default=0.0, help="auto-advance orders (0 = off)")
     parser.add_argument("--balance", default="1000")
     parser.add_argument("--flavor", choices=("smart", "pp"), default="smart")
+    parser.add_argument("--profile", choices=PROFILES, default="standard", help="a panel seen in the wild")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each answer takes")
     parser.add_argument("--max-concurrent", type=int, help="requests served at once (default: no limit)")
@@ -1231,6 +1286,7 @@ async def _serve(args: argparse.Namespace) -> None:
         balance=Decimal(args.balance),
         catalog=_catalog(args.catalog, args.services, args.seed),
         flavor=args.flavor,
+        profile=args.profile,
         seed=args.seed,
         latency=args.latency,
         max_concurrent=args.max_concurrent,

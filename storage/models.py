@@ -97,7 +97,9 @@ class Order(Base):
     service_name: Mapped[str] = mapped_column(Text)
     service_type: Mapped[str] = mapped_column(String(64))
     link: Mapped[str | None] = mapped_column(Text)
-    quantity: Mapped[int | None] = mapped_column(Integer)
+    # 64-bit: a big subscription or drip-feed total passes 2^31 (bot/panel/bounds.py bounds it).
+    # SQLite's INTEGER is 64-bit already; declaring it so there avoids rewriting the table.
+    quantity: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     price: Mapped[Decimal] = mapped_column(Money)
     cost: Mapped[Decimal] = mapped_column(Money)
@@ -461,3 +463,28 @@ class ManualPaymentMethod(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- what the upstream panel supports (bot/panel/capabilities.py) ----------------------------------
+
+
+class PanelCapability(Base):
+    """What one panel (by its API URL) was seen to support, so the bot asks it the right way.
+
+    Each flag is None until known: `bulk_status` becomes False when the panel refuses the
+    `orders=1,2,3` form (the bot then asks `order=` one id at a time), True when it answered it.
+    `currency` is the one its `balance` reports. `panel` is a digest of the URL (the URL itself,
+    without query or credentials, is in `url` for the admins).
+    """
+
+    __tablename__ = "panel_capabilities"
+
+    panel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text, default="")
+    bulk_status: Mapped[bool | None] = mapped_column(Boolean)
+    refill: Mapped[bool | None] = mapped_column(Boolean)
+    cancel: Mapped[bool | None] = mapped_column(Boolean)
+    dripfeed: Mapped[bool | None] = mapped_column(Boolean)
+    currency: Mapped[str | None] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -35,6 +35,7 @@ from bot.services.ordering import (
     OrderService,
     Outcome,
     PriceChanged,
+    SellingPaused,
     rules_of,
     today_utc,
 )
@@ -64,6 +65,11 @@ def refusal_text(error: PanelError | None) -> str:
     if isinstance(error, BadLink):
         return t("refused.bad_link")
     if isinstance(error, QuantityOutOfRange):
+        # The panel's real limits, when its error (or its numeric code and fields) names them.
+        if error.min_allowed is not None:
+            return t("refused.quantity_min", min=error.min_allowed)
+        if error.max_allowed is not None:
+            return t("refused.quantity_max", max=error.max_allowed)
         return t("refused.quantity")
     if isinstance(error, UnknownService):
         return t("refused.service")
@@ -540,6 +546,10 @@ async def confirm(
     except FieldError as error:
         await placing
         await ask_next(query, state, view, values, callback_data.draft, error=t(error.key, **error.values))
+        return
+    except SellingPaused:
+        await placing
+        await show(query, t("shop.selling_paused"), only_home())
         return
     except BaseException:
         placing.cancel()

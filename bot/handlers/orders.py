@@ -9,6 +9,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.i18n import t
 from bot.services.ordering import ActionOutcome, ActionResult, OrderService
+from bot.services.tracking import StatusPoller
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
 from bot.telegram.render import show
@@ -69,12 +70,15 @@ async def on_order(
     callback_data: OrderCb,
     orders: OrderService,
     user: UserProfile,
+    poller: StatusPoller,
     callback_answer: CallbackAnswer,
 ) -> None:
     order = await orders.get_for_user(user.id, callback_data.id)
     if order is None:  # someone else's order or a forged button
         callback_answer.text, callback_answer.show_alert = t("status.not_found", id=callback_data.id), True
         return
+    if callback_data.action == "refresh" and await poller.refresh_order(order.id):
+        order = await orders.get_for_user(user.id, order.id) or order  # the panel was asked just now
     if callback_data.action in ("refill", "cancel"):
         if callback_data.action == "refill":
             result: ActionResult = await orders.request_refill(user.id, order.id)

@@ -19,16 +19,19 @@ from bot.panel.errors import (
     RateLimited,
     RefillRefused,
     UnknownService,
+    UnusableReply,
     UpstreamUnavailable,
     classify_error,
 )
 from bot.panel.models import (
     AddOrder,
     Balance,
+    Catalog,
     OrderStatus,
     PanelService,
     RefillState,
     RefillStatus,
+    RejectedService,
     StatusGroup,
 )
 from bot.panel.parsing import (
@@ -49,6 +52,7 @@ __all__ = [
     "BadRequest",
     "Balance",
     "CancelRefused",
+    "Catalog",
     "DripfeedUnsupported",
     "DuplicateActiveOrder",
     "InvalidApiKey",
@@ -63,8 +67,10 @@ __all__ = [
     "RefillRefused",
     "RefillState",
     "RefillStatus",
+    "RejectedService",
     "StatusGroup",
     "UnknownService",
+    "UnusableReply",
     "UpstreamUnavailable",
     "classify_error",
     "loads_tolerant",

@@ -1,6 +1,6 @@
 """Async client for Perfect Panel v2 / SmartPanel-style reseller APIs.
 
-Design notes (see /work/shared/panel-api-family.md):
+Design notes (see docs/panel-api-family.md):
 
 * Every call is a form-encoded POST carrying ``key`` and ``action``; PHP panels
   ignore JSON bodies.
@@ -24,25 +24,41 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import urljoin
 
 import aiohttp
 from pydantic import SecretStr
 
+from bot.panel.bounds import MAX_UPSTREAM_ID_LENGTH, OutOfBounds, check_id
+from bot.panel.capabilities import PanelCapabilities, public_url
 from bot.panel.errors import (
     AddAcceptedWithError,
     AddOutcomeUnknown,
+    BadRequest,
     CancelRefused,
     OrderNotFound,
     PanelError,
+    PanelRedirected,
     RateLimited,
     RefillRefused,
+    UnusableReply,
     UpstreamUnavailable,
     classify_error,
+    error_code,
 )
 from bot.panel.limiter import AdaptiveLimiter, Priority, QueueTimeout, Slot
-from bot.panel.models import AddOrder, Balance, OrderStatus, PanelService, RefillStatus
+from bot.panel.models import (
+    AddOrder,
+    Balance,
+    Catalog,
+    OrderStatus,
+    PanelService,
+    RefillStatus,
+    RejectedService,
+)
 from bot.panel.parsing import (
     is_known_refill_status,
     loads_tolerant,
@@ -59,7 +75,7 @@ __all__ = ["MULTI_LIMIT", "PanelClient"]
 logger = logging.getLogger(__name__)
 
 MULTI_LIMIT = 100
-"""Most panels accept at most 100 ids per multi call (family doc §5)."""
+"""Most panels accept at most 100 ids per multi call (docs/panel-api-family.md §5)."""
 
 _PRIORITY = {"add": Priority.ORDER, "refill": Priority.CUSTOMER, "cancel": Priority.CUSTOMER}
 """What a customer waits for goes ahead of background reads (bot/panel/limiter.py)."""
@@ -138,6 +154,9 @@ class PanelClient:
         self._limiter = AdaptiveLimiter(max_per_second=max_requests_per_second)
         self._session = session
         self._owns_session = session is None
+        self.capabilities = PanelCapabilities()
+        """What this panel was seen to support; loaded from and saved to the database by the
+        services layer (bot/services/panel_guard.py)."""
 
     # -- lifecycle -------------------------------------------------------
 
@@ -177,8 +196,14 @@ class PanelClient:
         secret = self._api_key.get_secret_value()
         return text.replace(secret, "***") if secret else text
 
-    def _error(self, text: object) -> PanelError:
-        return classify_error(self._scrub(str(text)))
+    def _error(self, text: object, reply: Mapping[str, Any] | None = None) -> PanelError:
+        """A typed error; a numeric code in the reply (`status`/`code` 1xx) decides before the words."""
+        code = None
+        if reply is not None:
+            code = error_code(reply.get("status"))
+            if code is None:
+                code = error_code(reply.get("code"))
+        return classify_error(self._scrub(str(text)), code=code, reply=dict(reply) if reply else None)
 
     @property
     def limiter(self) -> AdaptiveLimiter:
@@ -208,10 +233,12 @@ class PanelClient:
                 data=form,
                 headers={"User-Agent": self._user_agent},
                 timeout=self._timeout,
+                allow_redirects=False,  # a redirected POST loses its body: never follow silently
             ) as response:
                 body = await response.read()
                 http_status = response.status
                 content_type = response.content_type
+                location = response.headers.get("Location", "")
                 slot.answered(http_status, response.headers.get("Retry-After"))
         except TimeoutError:
             slot.timeout()
@@ -224,6 +251,12 @@ class PanelClient:
             logger.debug("panel %s transport error after %.3fs", action, loop.time() - started)
             raise _Transient(f"transport error: {type(exc).__name__}") from None
         logger.debug("panel %s -> HTTP %s in %.3fs", action, http_status, loop.time() - started)
+        if 300 <= http_status < 400:
+            target = public_url(urljoin(self._api_url, location)) if location else ""
+            raise PanelRedirected(
+                f"HTTP {http_status} redirect" + (f" to {self._scrub(target)}" if target else ""),
+                self._scrub(target),
+            )
         return http_status, content_type, body
 
     def _interpret(self, http_status: int, content_type: str, body: bytes) -> Any:
@@ -247,11 +280,13 @@ class PanelClient:
                 order = data.get("order")  # an `add` reply with an id too: the panel may run it
                 if isinstance(order, str | int) and not isinstance(order, bool) and to_str_id(order):
                     raise AddAcceptedWithError(self._scrub(str(error)), to_str_id(order))
-                raise self._error(error)
-            if http_status >= 400:
-                message = data.get("message")
-                if isinstance(message, str) and message:
-                    raise self._error(message)
+                raise self._error(error, data)
+            message = data.get("message")
+            coded = error_code(data.get("status")) is not None
+            if (http_status >= 400 or coded) and isinstance(message, str) and message:
+                raise self._error(message, data)
+            if coded and "order" not in data:
+                raise self._error("", data)
         if http_status >= 400:
             raise _Transient(f"HTTP {http_status}", http_status=http_status)
         return data
@@ -300,6 +335,10 @@ class PanelClient:
 
     async def services(self) -> list[PanelService]:
         """The whole catalog; malformed entries are skipped rather than failing the list."""
+        return (await self.catalog()).services
+
+    async def catalog(self) -> Catalog:
+        """The whole catalog, plus each entry skipped or clamped and why (one bad entry affects only itself)."""
         data = await self._read("services", {})
         entries: Iterable[Any]
         if isinstance(data, list):
@@ -309,18 +348,23 @@ class PanelClient:
         else:
             raise UpstreamUnavailable("unexpected services reply")
         services: list[PanelService] = []
-        skipped = 0
-        for entry in entries:
+        rejected: list[RejectedService] = []
+        for position, entry in enumerate(entries):
             if not isinstance(entry, dict):
-                skipped += 1
+                rejected.append(RejectedService(f"#{position + 1}", "not an object"))
                 continue
+            raw_id = entry.get("service", entry.get("id"))
+            shown_id = self._scrub(to_str_id(raw_id))[:40] if raw_id is not None else f"#{position + 1}"
+            notes: list[str] = []
             try:
-                services.append(parse_service(entry))
-            except ValueError:
-                skipped += 1
-        if skipped:
-            logger.debug("panel services: skipped %d malformed entries", skipped)
-        return services
+                services.append(parse_service(entry, notes))
+            except ValueError as error:
+                rejected.append(RejectedService(shown_id, self._scrub(str(error))[:200]))
+                continue
+            rejected.extend(RejectedService(shown_id, note, skipped=False) for note in notes)
+        if rejected:
+            logger.debug("panel services: %d entries skipped or clamped", len(rejected))
+        return Catalog(services, rejected)
 
     async def balance(self) -> Balance:
         data = await self._read("balance", {})
@@ -346,20 +390,41 @@ class PanelClient:
         if not isinstance(entry, dict):
             return UpstreamUnavailable("unexpected status reply")
         if entry.get("error") is not None:
-            return self._error(entry["error"])
+            return self._error(entry["error"], entry)
         status = entry.get("status")
         if isinstance(status, dict):
-            return self._error(status.get("error", "unexpected status entry"))
+            return self._error(status.get("error", "unexpected status entry"), status)
         if status is None:
             return UpstreamUnavailable("status reply without a status")
-        return parse_order_status(order_id, entry)
+        if error_code(status) is not None:
+            return self._error(entry.get("message", ""), entry)
+        try:
+            return parse_order_status(order_id, entry)
+        except OutOfBounds as error:
+            return UnusableReply(self._scrub(str(error)))
 
     async def statuses(self, order_ids: Sequence[str]) -> dict[str, OrderStatus | PanelError]:
-        """Bulk status: ``orders=1,2,3`` in chunks of 100; per-id errors are returned, not raised."""
+        """Bulk status: ``orders=1,2,3`` in chunks of 100; per-id errors are returned, not raised.
+
+        A panel without the bulk form (it refuses any list, even of one id, with an error for the
+        whole reply) is asked one ``order=`` at a time, paced by the request rate, and remembered
+        in ``capabilities`` (docs/panel-api-family.md §8). Errors are always per id.
+        """
         ids = _unique_ids(order_ids)
         result: dict[str, OrderStatus | PanelError] = {}
         for chunk in _chunks(ids):
-            data = await self._read("status", {"orders": ",".join(chunk)})
+            if self.capabilities.bulk_status is False:
+                result.update(await self._statuses_one_by_one(chunk))
+                continue
+            try:
+                data = await self._read("status", {"orders": ",".join(chunk)})
+            except (OrderNotFound, BadRequest) as refusal:
+                singles = await self._statuses_one_by_one(chunk)
+                if any(isinstance(value, OrderStatus) for value in singles.values()):
+                    logger.info("panel refuses the bulk status form (%s); asking one id at a time", refusal)
+                    self.capabilities = replace(self.capabilities, bulk_status=False)
+                result.update(singles)
+                continue
             if (
                 len(chunk) == 1
                 and isinstance(data, dict)
@@ -375,6 +440,28 @@ class PanelClient:
                     result[order_id] = self._status_entry(order_id, indexed[order_id])
                 else:
                     result[order_id] = OrderNotFound("Order id missing from the reply")
+            if self.capabilities.bulk_status is None and any(
+                isinstance(result[order_id], OrderStatus) for order_id in chunk
+            ):
+                self.capabilities = replace(self.capabilities, bulk_status=True)
+        return result
+
+    async def _statuses_one_by_one(self, chunk: Sequence[str]) -> dict[str, OrderStatus | PanelError]:
+        """``order=`` per id (the limiter paces them); after 3 outages in a row the rest waits."""
+        result: dict[str, OrderStatus | PanelError] = {}
+        outages = 0
+        for order_id in chunk:
+            if outages >= 3:
+                result[order_id] = UpstreamUnavailable("not asked: the panel is unavailable")
+                continue
+            try:
+                result[order_id] = await self.status(order_id)
+                outages = 0
+            except UpstreamUnavailable as error:
+                result[order_id] = error
+                outages += 1
+            except PanelError as error:
+                result[order_id] = error
         return result
 
     async def refill_status(self, refill_id: str) -> RefillStatus:
@@ -403,11 +490,22 @@ class PanelClient:
         return RefillStatus(refill_id=refill_id, state=normalize_refill_status(raw), status_raw=raw)
 
     async def refill_statuses(self, refill_ids: Sequence[str]) -> dict[str, RefillStatus | PanelError]:
-        """Bulk refill status: ``refills=1,2`` in chunks of 100."""
+        """Bulk refill status: ``refills=1,2`` in chunks of 100.
+
+        A panel without the bulk form (like the status sibling, docs/panel-api-family.md §8) is
+        asked ``refill=`` one id at a time; errors are per id.
+        """
         ids = _unique_ids(refill_ids)
         result: dict[str, RefillStatus | PanelError] = {}
         for chunk in _chunks(ids):
-            data = await self._read("refill_status", {"refills": ",".join(chunk)})
+            if self.capabilities.bulk_status is False:
+                result.update(await self._refill_statuses_one_by_one(chunk))
+                continue
+            try:
+                data = await self._read("refill_status", {"refills": ",".join(chunk)})
+            except (OrderNotFound, BadRequest, RefillRefused):
+                result.update(await self._refill_statuses_one_by_one(chunk))
+                continue
             indexed = _index_multi(data, "refill")
             if indexed is None:
                 raise UpstreamUnavailable("unexpected multi refill status reply")
@@ -416,6 +514,23 @@ class PanelClient:
                     result[refill_id] = self._refill_status_entry(refill_id, indexed[refill_id])
                 else:
                     result[refill_id] = RefillRefused("Refill not found")
+        return result
+
+    async def _refill_statuses_one_by_one(self, chunk: Sequence[str]) -> dict[str, RefillStatus | PanelError]:
+        result: dict[str, RefillStatus | PanelError] = {}
+        outages = 0
+        for refill_id in chunk:
+            if outages >= 3:
+                result[refill_id] = UpstreamUnavailable("not asked: the panel is unavailable")
+                continue
+            try:
+                result[refill_id] = await self.refill_status(refill_id)
+                outages = 0
+            except UpstreamUnavailable as error:
+                result[refill_id] = error
+                outages += 1
+            except PanelError as error:
+                result[refill_id] = error
         return result
 
     # -- writes ----------------------------------------------------------
@@ -428,7 +543,10 @@ class PanelClient:
             if isinstance(value, dict) and value.get("error") is not None:
                 raise self._error(value["error"])
             if value is not None and not isinstance(value, bool | dict | list) and to_str_id(value):
-                return to_str_id(value)
+                try:  # an id our column cannot hold would fail the outcome's write: admins settle it
+                    return check_id(to_str_id(value), "order id", MAX_UPSTREAM_ID_LENGTH)
+                except OutOfBounds:
+                    raise AddOutcomeUnknown("reply with an unusable order id") from None
         raise AddOutcomeUnknown("reply without an order id")
 
     async def refill(self, order_id: str) -> str:

@@ -4,7 +4,7 @@ Panels of the Perfect Panel / SmartPanel family report every logical failure as
 ``{"error": "<free text>"}`` with wildly different wordings (and sometimes raw
 i18n keys).  The bot needs to react by *meaning* (retry later, refund now, fix
 the link, ...), so :func:`classify_error` maps the text to a typed exception by
-lowercase substring matching (family doc §4).
+lowercase substring matching (docs/panel-api-family.md §4).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ERROR_CODES",
     "AddAcceptedWithError",
     "AddOutcomeUnknown",
     "BadLink",
@@ -23,10 +24,12 @@ __all__ = [
     "NotEnoughFunds",
     "OrderNotFound",
     "PanelError",
+    "PanelRedirected",
     "QuantityOutOfRange",
     "RateLimited",
     "RefillRefused",
     "UnknownService",
+    "UnusableReply",
     "UpstreamUnavailable",
     "classify_error",
 ]
@@ -111,6 +114,24 @@ class UpstreamUnavailable(PanelError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class UnusableReply(PanelError):
+    """The panel answered for this one record with values no order can hold (``remains: "1e30"``).
+
+    Only that record is affected: its order is kept as it is and the admins are told once.
+    """
+
+
+class PanelRedirected(UpstreamUnavailable):
+    """The panel URL answered with a redirect; it is never followed (the POST body would be lost).
+
+    ``location`` is where the panel points (query and credentials removed): the URL to configure.
+    """
+
+    def __init__(self, reason: str, location: str) -> None:
+        super().__init__(reason)
+        self.location = location
 
 
 class AddOutcomeUnknown(UpstreamUnavailable):
@@ -225,12 +246,64 @@ def _quantity_error(message: str) -> QuantityOutOfRange:
     return QuantityOutOfRange(message)
 
 
-def classify_error(text: str) -> PanelError:
-    """Map an upstream error text to the matching typed exception.
+_MIN, _MAX = "min", "max"
+
+ERROR_CODES: dict[int, tuple[type[PanelError], str | None]] = {
+    102: (InvalidApiKey, None),  # bad key
+    103: (InvalidApiKey, None),  # inactive (suspended) account
+    104: (QuantityOutOfRange, _MIN),
+    105: (QuantityOutOfRange, _MAX),
+    106: (BadRequest, None),  # missing required fields
+    107: (UnknownService, None),
+    108: (NotEnoughFunds, None),
+}
+"""Numeric error codes some clones send beside the words (docs/panel-api-family.md §4).
+
+A known code decides the meaning before any word is matched; the words (or the reply's own
+`min`/`max` fields) only fill in the bound. Unknown codes fall back to the words."""
+
+
+def _bound(message: str, reply_bound: object) -> int | None:
+    if isinstance(reply_bound, int | str) and not isinstance(reply_bound, bool):
+        text = str(reply_bound).strip()
+        if text.isdigit() and len(text) <= 13:
+            return int(text)
+    match = _NUMBER.search(message)
+    digits = re.sub(r"\D", "", match.group(1)) if match else ""
+    return int(digits) if digits and len(digits) <= 13 else None
+
+
+def error_code(value: object) -> int | None:
+    """The numeric error code of a reply's `status`/`code` field, when it is one (100..199)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        code = value
+    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) == 3:
+        code = int(value.strip())
+    else:
+        return None
+    return code if 100 <= code <= 199 else None
+
+
+def classify_error(
+    text: str, *, code: int | None = None, reply: dict[str, object] | None = None
+) -> PanelError:
+    """Map an upstream error (numeric code first, then its text) to the matching typed exception.
 
     Unknown wordings become a plain :class:`PanelError` carrying the text.
     """
     message = str(text).strip()
+    known = ERROR_CODES.get(code) if code is not None else None
+    if known is not None:
+        error_type, side = known
+        shown = message or f"error {code}"
+        if error_type is QuantityOutOfRange:
+            bound = _bound(message, (reply or {}).get(side or ""))
+            if side == _MIN:
+                return QuantityOutOfRange(shown, min_allowed=bound)
+            return QuantityOutOfRange(shown, max_allowed=bound)
+        return error_type(shown)
     lowered = message.lower()
     for error_type, needles in _RULES:
         if any(needle in lowered for needle in needles):

@@ -14,16 +14,18 @@ from enum import StrEnum
 __all__ = [
     "AddOrder",
     "Balance",
+    "Catalog",
     "OrderStatus",
     "PanelService",
     "RefillState",
     "RefillStatus",
+    "RejectedService",
     "StatusGroup",
 ]
 
 
 class StatusGroup(StrEnum):
-    """The five meanings every raw order status collapses to (family doc §3)."""
+    """The five meanings every raw order status collapses to (docs/panel-api-family.md §3)."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -71,6 +73,23 @@ class PanelService:
 
 
 @dataclass(frozen=True)
+class RejectedService:
+    """A ``services`` entry that was skipped (or clamped): its id as the panel gave it, and why."""
+
+    service_id: str
+    reason: str
+    skipped: bool = True
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The ``services`` list: what can be sold, and each entry that could not be taken as it was."""
+
+    services: list[PanelService]
+    rejected: list[RejectedService] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class OrderStatus:
     """Status of one order; ``remains`` is None when the panel says "Unknown"/null."""
 
@@ -108,7 +127,7 @@ class Balance:
 class AddOrder:
     """Parameters of an ``add`` call; only the fields that are set are sent.
 
-    Which fields a service needs depends on its type (family doc §2). Web
+    Which fields a service needs depends on its type (docs/panel-api-family.md §2). Web
     Traffic fields are first-class too; anything else goes through ``extra``.
     """
 

@@ -14,6 +14,17 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bot.panel.bounds import (
+    MAX_COUNT,
+    MAX_STATUS_LENGTH,
+    MAX_TYPE_LENGTH,
+    OutOfBounds,
+    bounded_count,
+    bounded_money,
+    bounded_rate,
+    bounded_text,
+    check_id,
+)
 from bot.panel.models import OrderStatus, PanelService, RefillState, StatusGroup
 
 __all__ = [
@@ -78,6 +89,9 @@ _TYPE_VARIANTS: dict[str, str] = {
     "seo2": "seo",
     "subscription": "subscriptions",
 }
+
+_HUGE_DIGITS = 30
+_HUGE = 10**_HUGE_DIGITS  # stands for "absurdly large" (see bot/panel/bounds.py)
 
 _STATUS_SQUEEZE = re.compile(r"[\s_\-]+")
 _SPACES = re.compile(r"\s+")
@@ -148,6 +162,9 @@ def to_int(value: object) -> int | None:
     number = to_decimal(value)
     if number is None:
         return None
+    if number.adjusted() > _HUGE_DIGITS:
+        # "1e999999999" would build a billion-digit int; any value this big is out of bounds anyway.
+        return _HUGE if number > 0 else -_HUGE
     return int(number)
 
 
@@ -206,29 +223,51 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def parse_service(raw: Mapping[str, Any]) -> PanelService:
-    """One service object; raises ``ValueError`` when the id or rate is unusable."""
+def parse_service(raw: Mapping[str, Any], notes: list[str] | None = None) -> PanelService:
+    """One service object, bounded (bot/panel/bounds.py).
+
+    Raises ``ValueError`` (``OutOfBounds`` for absurd values) when the entry cannot be sold: no id
+    or one longer than our column, no numeric rate or an absurd one, a type no panel uses. A
+    `max` beyond any real order is clamped and said so in `notes`.
+    """
     service_id = raw.get("service", raw.get("id"))
     if service_id is None or to_str_id(service_id) == "":
         raise ValueError("service without id")
+    key = check_id(to_str_id(service_id), "service id")
     rate = to_decimal(raw.get("rate"))
     if rate is None:
         raise ValueError("service without a numeric rate")
+    bounded = bounded_rate(rate)
+    if bounded != rate and notes is not None:
+        notes.append(f"rate {_text(raw.get('rate'))[:40]} rounded up to {bounded}")
+    rate = bounded
     raw_type = _text(raw.get("type")) or "Default"
+    if len(raw_type) > MAX_TYPE_LENGTH:
+        raise OutOfBounds("type", raw_type)
     description = raw.get("description")
     if description is None:
         description = raw.get("desc")
     average = raw.get("average_time")
-    average_text = _text(average).strip()
+    average_text = bounded_text(_text(average).strip(), 64)
+    low = to_int(raw.get("min")) or 0
+    high = to_int(raw.get("max")) or 0
+    if low < 0 or low > MAX_COUNT:
+        raise OutOfBounds("min", raw.get("min"))
+    if high < 0:
+        raise OutOfBounds("max", raw.get("max"))
+    if high > MAX_COUNT:
+        if notes is not None:
+            notes.append(f"max {_text(raw.get('max'))[:40]} clamped to {MAX_COUNT}")
+        high = MAX_COUNT
     return PanelService(
-        service_id=to_str_id(service_id),
+        service_id=key,
         name=_text(raw.get("name")),
         category=_text(raw.get("category")),
         type=raw_type,
         type_key=normalize_service_type(raw_type),
         rate=rate,
-        min=to_int(raw.get("min")) or 0,
-        max=to_int(raw.get("max")) or 0,
+        min=low,
+        max=high,
         dripfeed=to_bool(raw.get("dripfeed")),
         refill=to_bool(raw.get("refill")),
         cancel=to_bool(raw.get("cancel")),
@@ -237,10 +276,23 @@ def parse_service(raw: Mapping[str, Any]) -> PanelService:
     )
 
 
+def _count(raw: Mapping[str, Any], name: str) -> int | None:
+    """A bounded counter of a status entry; the error quotes the panel's own text."""
+    value = raw.get(name)
+    try:
+        return bounded_count(to_int(value), name)
+    except OutOfBounds:
+        raise OutOfBounds(name, value) from None
+
+
 def parse_order_status(order_id: str, raw: Mapping[str, Any]) -> OrderStatus:
-    """One status object (single or one entry of a multi reply)."""
+    """One status object (single or one entry of a multi reply).
+
+    Raises ``OutOfBounds`` when a number no order can hold is reported (``remains: "1e30"``, a
+    60-digit start count, a charge longer than the column): the caller keeps that order as it is.
+    """
     status_value = raw.get("status")
-    status_raw = "" if status_value is None else str(status_value)
+    status_raw = bounded_text("" if status_value is None else str(status_value).strip(), MAX_STATUS_LENGTH)
     children = raw.get("orders")
     child_orders: tuple[str, ...] = ()
     if isinstance(children, list | tuple):
@@ -251,12 +303,12 @@ def parse_order_status(order_id: str, raw: Mapping[str, Any]) -> OrderStatus:
         order_id=order_id,
         status=normalize_status(status_raw),
         status_raw=status_raw,
-        charge=to_decimal(raw.get("charge")),
-        start_count=to_int(raw.get("start_count")),
-        remains=to_int(raw.get("remains")),
-        currency=str(currency) if currency not in (None, "") else None,
-        runs=to_int(raw.get("runs")),
+        charge=bounded_money(to_decimal(raw.get("charge")), "charge"),
+        start_count=_count(raw, "start_count"),
+        remains=_count(raw, "remains"),
+        currency=bounded_text(str(currency), 16) if currency not in (None, "") else None,
+        runs=_count(raw, "runs"),
         child_orders=child_orders,
-        posts=to_int(raw.get("posts")),
-        expiry=str(expiry) if expiry not in (None, "") else None,
+        posts=_count(raw, "posts"),
+        expiry=bounded_text(str(expiry), 64) if expiry not in (None, "") else None,
     )

@@ -7,13 +7,16 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import PanelClient
+from bot.panel.bounds import RATE_PLACES
+from bot.services.panel_guard import PanelGuard
 from bot.services.pricing import effective_markup, price_per_thousand
+from bot.services.upstream_alerts import queue_admin_alert, subject_key
 from storage.memory import Memory
 from storage.models import Category, Service, utcnow
 from storage.repositories.catalog import CatalogRepository, SyncReport
@@ -93,23 +96,57 @@ class CatalogService:
         default_markup: Decimal,
         views_ttl: float = VIEWS_TTL,
         clock: Callable[[], float] = time.monotonic,
+        admin_ids: Sequence[int] = (),
+        rate_factor: Decimal = Decimal(1),
+        guard: PanelGuard | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
         self.default_markup = default_markup
+        self.admin_ids = tuple(admin_ids)
+        self.rate_factor = rate_factor  # PANEL_CURRENCY_RATE: panel money -> shop money
+        self.guard = guard
         self._views: Memory[tuple[Any, ...], Any] = Memory(VIEWS_KEPT, ttl=views_ttl, clock=clock)
+        self._logged_rejects: set[str] = set()
 
     def forget(self) -> None:
         """The catalog or a markup changed: build pages and cards from the database again."""
         self._views.clear()
 
     async def refresh(self) -> SyncReport:
-        """Fetch the panel's list (outside any database session) and store the snapshot."""
-        services = await self.panel.services()
+        """Fetch the panel's list (outside any database session) and store the snapshot.
+
+        An entry with absurd fields is skipped or clamped by the client (bot/panel/bounds.py); each
+        one is logged once per process and reported to the admins once ever, and every other
+        service syncs.
+        """
+        catalog = await self.panel.catalog()
+        now = utcnow()
         async with self.session_factory.begin() as session:
-            report = await CatalogRepository(session).sync(services)
-            await SettingsRepository(session).set(LAST_SYNC_SETTING, utcnow().isoformat())
+            report = await CatalogRepository(session).sync(catalog.services)
+            await SettingsRepository(session).set(LAST_SYNC_SETTING, now.isoformat())
+            for rejected in catalog.rejected:
+                alert = "bad_service" if rejected.skipped else "clamped_service"
+                subject = subject_key(rejected.service_id, rejected.reason)
+                if subject not in self._logged_rejects:
+                    self._logged_rejects.add(subject)
+                    log.warning(
+                        "catalog: service %s %s: %s",
+                        rejected.service_id,
+                        "skipped" if rejected.skipped else "clamped",
+                        rejected.reason,
+                    )
+                await queue_admin_alert(
+                    session,
+                    self.admin_ids,
+                    alert,
+                    subject,
+                    {"service": rejected.service_id, "detail": rejected.reason},
+                    now,
+                )
         self.forget()
+        if self.guard is not None:
+            await self.guard.note_catalog(catalog.services)
         log.info(
             "catalog synced: %d services, %d added, %d removed, %d changed",
             report.total,
@@ -145,15 +182,18 @@ class CatalogService:
         markup = effective_markup(
             service=service.markup_percent, category=category.markup_percent, global_markup=global_markup
         )
+        rate = service.rate
+        if self.rate_factor != 1:  # the panel's money in the shop's currency, never rounded down
+            rate = (rate * self.rate_factor).quantize(RATE_PLACES, rounding=ROUND_CEILING)
         return ServiceView(
             service_id=service.service_id,
             name=service.title or service.name,
             category_id=category.id,
             category=category.title or category.name,
             type_key=service.type_key,
-            rate=service.rate,
+            rate=rate,
             markup_percent=markup,
-            price_per_1000=price_per_thousand(service.rate, markup),
+            price_per_1000=price_per_thousand(rate, markup),
             min_quantity=service.min_quantity,
             max_quantity=service.max_quantity,
             dripfeed=service.dripfeed,

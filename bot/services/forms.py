@@ -322,6 +322,7 @@ class OrderRequest:
     runs: int | None
     lines: int | None  # list length where the price depends on it
     params: dict[str, Any]  # AddOrder keyword arguments (without service_id)
+    comment_lines: int | None = None  # Custom Comments Package: billed per line on some panels
 
     @property
     def total_quantity(self) -> int | None:
@@ -333,6 +334,7 @@ class OrderRequest:
 def build_request(rules: ServiceRules, values: Mapping[str, Any]) -> OrderRequest:
     params: dict[str, Any] = {}
     lines: int | None = None
+    comment_lines: int | None = None
     for item in applicable_fields(rules, values):
         if item.name == "dripfeed" or item.name not in values or values[item.name] in (None, ""):
             continue
@@ -340,6 +342,8 @@ def build_request(rules: ServiceRules, values: Mapping[str, Any]) -> OrderReques
         if isinstance(value, list):
             if item.kind in ("counted_lines", "counted_usernames"):
                 lines = len(value)
+            if item.name == "comments":
+                comment_lines = len(value)
             value = "\n".join(value)
         elif item.kind in ("choice",) and item.name in ("delay", "device", "type_of_traffic"):
             value = int(value)
@@ -355,4 +359,5 @@ def build_request(rules: ServiceRules, values: Mapping[str, Any]) -> OrderReques
         runs=params.get("runs"),
         lines=lines,
         params=params,
+        comment_lines=comment_lines,
     )

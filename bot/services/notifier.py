@@ -305,6 +305,12 @@ class Notifier:
             service=clip(str(payload.get("service") or ""), 200),
             since=payload.get("since", ""),
             status=payload.get("status") or "—",
+            detail=clip(str(payload.get("detail") or ""), 500),
+            charge=payload.get("charge", ""),
+            price=payload.get("price", ""),
+            count=payload.get("count", ""),
+            panel_currency=payload.get("panel_currency", ""),
+            currency=payload.get("currency", ""),
         )
 
 

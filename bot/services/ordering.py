@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +31,8 @@ from bot.panel import AddOrder, AddOutcomeUnknown, PanelClient, PanelError, Upst
 from bot.panel.errors import AddAcceptedWithError
 from bot.services.catalog import Page, ServiceView, clamp_page
 from bot.services.forms import OrderRequest, ServiceRules, build_request, check_complete
-from bot.services.pricing import Quote, quote
+from bot.services.panel_guard import PanelGuard, SellingPaused
+from bot.services.pricing import FLAT_RATE_TYPES, Quote, quote
 from bot.services.refunds import refund_order
 from storage.models import LedgerKind, Order, OrderState, ProblemKind, Refill, RefillState, utcnow
 from storage.repositories.ledger import InsufficientFunds, LedgerRepository
@@ -117,12 +119,16 @@ class OrderService:
         *,
         wallet_enabled: bool = True,
         currency: str = "USD",
+        flat_types: Iterable[str] = FLAT_RATE_TYPES,
+        guard: PanelGuard | None = None,
         placing_grace: timedelta = PLACING_GRACE,
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
         self.wallet_enabled = wallet_enabled
         self.currency = currency
+        self.flat_types = frozenset(flat_types)
+        self.guard = guard
         self.placing_grace = placing_grace
         # The placer's own limit on `add`: half the grace, so it settles before any sweep may.
         self.add_deadline = max(placing_grace.total_seconds() / 2, 0.5)
@@ -134,13 +140,15 @@ class OrderService:
         rules = rules_of(view)
         check_complete(rules, values)
         request = build_request(rules, values)
+        per_line_package = view.type_key == "custom comments package" and view.type_key not in self.flat_types
         price = quote(
             rate=view.rate,
             type_key=view.type_key,
             markup_percent=view.markup_percent,
             quantity=request.quantity,
             runs=request.runs,
-            lines=request.lines,
+            lines=request.comment_lines if per_line_package else request.lines,
+            flat_types=self.flat_types,
         )
         return request, price
 
@@ -158,6 +166,8 @@ class OrderService:
         values: dict[str, object],
         expected_price: Decimal | None = None,
     ) -> Placement:
+        if self.guard is not None and self.guard.selling_paused:
+            raise SellingPaused(self.guard.pause_reason)
         request, price = self.prepare(view, values)
         if expected_price is not None and price.price != expected_price:
             raise PriceChanged(price)

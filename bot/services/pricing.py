@@ -9,7 +9,9 @@ CENT = Decimal("0.01")
 COST_PLACES = Decimal("0.0001")
 HUNDRED = Decimal(100)
 
-# Types the panel charges as a flat price per order rather than per 1000 units.
+# Types the panel charges as a flat price per order rather than per 1000 units: the default of
+# PANEL_FLAT_RATE_TYPES (SmartPanel's rule; other panels bill Custom Comments Package per line,
+# docs/panel-api-family.md §9).
 FLAT_RATE_TYPES = frozenset({"package", "custom comments package"})
 
 
@@ -31,12 +33,17 @@ def effective_markup(*, service: Decimal | None, category: Decimal | None, globa
 
 
 def billable_units(
-    type_key: str, *, quantity: int | None, runs: int | None = None, lines: int | None = None
+    type_key: str,
+    *,
+    quantity: int | None,
+    runs: int | None = None,
+    lines: int | None = None,
+    flat_types: frozenset[str] = FLAT_RATE_TYPES,
 ) -> int:
     """How many units the rate is applied to for this service type."""
-    if type_key in FLAT_RATE_TYPES:
+    if type_key in flat_types:
         return 1
-    if type_key == "custom comments" or (quantity is None and lines is not None):
+    if type_key in ("custom comments", "custom comments package") or (quantity is None and lines is not None):
         return max(lines or 0, 0)
     units = max(quantity or 0, 0)
     if runs:
@@ -52,12 +59,13 @@ def quote(
     quantity: int | None,
     runs: int | None = None,
     lines: int | None = None,
+    flat_types: frozenset[str] = FLAT_RATE_TYPES,
 ) -> Quote:
-    """Rate per 1000 × units (flat rate for packages) × (1 + markup), rounded up to the cent."""
+    """Rate per 1000 × units (flat rate for the `flat_types`) × (1 + markup), rounded up to the cent."""
     if isinstance(rate, float) or isinstance(markup_percent, float):
         raise TypeError("prices are Decimal, never float")
-    units = billable_units(type_key, quantity=quantity, runs=runs, lines=lines)
-    base = rate if type_key in FLAT_RATE_TYPES else rate * units / 1000
+    units = billable_units(type_key, quantity=quantity, runs=runs, lines=lines, flat_types=flat_types)
+    base = rate if type_key in flat_types else rate * units / 1000
     cost = base.quantize(COST_PLACES, rounding=ROUND_CEILING)
     price = (base * (HUNDRED + markup_percent) / HUNDRED).quantize(CENT, rounding=ROUND_CEILING)
     return Quote(units=units, cost=cost, price=price)

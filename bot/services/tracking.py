@@ -36,11 +36,14 @@ from bot.panel import (
     PanelError,
     RefillStatus,
     StatusGroup,
+    UnusableReply,
     UpstreamUnavailable,
     normalize_status,
 )
 from bot.panel import RefillState as UpstreamRefillState
+from bot.services.panel_guard import PanelGuard
 from bot.services.refunds import refund_order
+from bot.services.upstream_alerts import queue_admin_alert
 from storage.models import (
     NotificationKind,
     Order,
@@ -63,7 +66,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 CENT = Decimal("0.01")
-STATUS_BATCH = 100  # ids per multi request (family doc §5)
+STATUS_BATCH = 100  # ids per multi request (docs/panel-api-family.md §5)
 # A final report whose refund cannot be computed is asked again this many times before the order
 # goes to the admins (state REVIEW); one odd reply may be a glitch, a repeated one is not.
 UNUSABLE_REPORTS_LIMIT = 3
@@ -329,6 +332,7 @@ class _Snapshot:
     updated_at: datetime
     placed_at: datetime
     cancel_requested_at: datetime | None
+    price: Decimal = Decimal("0")
 
     @classmethod
     def of(cls, order: Order) -> _Snapshot:
@@ -342,6 +346,7 @@ class _Snapshot:
             updated_at=order.updated_at,
             placed_at=order.placed_at or order.created_at,
             cancel_requested_at=order.cancel_requested_at,
+            price=order.price,
         )
 
 
@@ -411,6 +416,10 @@ class StatusPoller:
         max_refills_per_cycle: int = 500,
         idless_refill_after: timedelta = timedelta(hours=12),
         upstream_timeout: float | None = 90.0,
+        admin_ids: Sequence[int] = (),
+        charge_factor: Decimal = Decimal(1),
+        guard: PanelGuard | None = None,
+        refresh_every: timedelta = timedelta(seconds=10),
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
@@ -420,6 +429,12 @@ class StatusPoller:
         self.max_refills_per_cycle = max_refills_per_cycle
         self.idless_refill_after = idless_refill_after
         self.upstream_timeout = upstream_timeout
+        self.admin_ids = tuple(admin_ids)
+        self.charge_factor = charge_factor  # PANEL_CURRENCY_RATE: the panel's charge in our money
+        self.guard = guard
+        self.refresh_every = refresh_every
+        self._refreshed: dict[int, datetime] = {}
+        self._overcharged: set[int] = set()  # orders already flagged (the outbox dedupes anyway)
 
     async def _ask(self, call: Awaitable[_T]) -> _T:
         """One panel call under an overall deadline (the client's own retries included)."""
@@ -461,6 +476,11 @@ class StatusPoller:
             except Exception:
                 report.errors += len(batch.snapshots)
                 log.exception("could not record the statuses of %d orders", len(batch.snapshots))
+        if self.guard is not None:
+            try:
+                await self.guard.save()  # e.g. the panel turned out not to have the bulk form
+            except Exception as error:
+                log.warning("could not store the panel's capabilities: %s", type(error).__name__)
         if report.changed or report.errors or report.unavailable:
             log.info(
                 "status poll: asked %d, changed %d, finalised %d, errors %d, calls %d%s",
@@ -480,12 +500,24 @@ class StatusPoller:
         return now + self.schedule.delay(now - snap.placed_at, cancel_age=cancel_age)
 
     async def _write_batch(self, batch: _Batch, now: datetime, report: PollReport) -> None:
-        """One transaction for the batch; the counters reach `report` only once it committed."""
+        """One transaction for the batch, one SAVEPOINT per changed order; counters reach `report`
+        only once it committed.
+
+        A status no order can hold (bot/panel/bounds.py) or a write the database refuses affects
+        only its own order: it is kept as it was, asked again after `error_delay`, and the admins
+        are told once; the batch's other orders are written.
+        """
         done = PollReport()
         unchanged: list[ScheduleRow] = []
         changed: list[tuple[_Snapshot, OrderStatus]] = []
+        unusable: list[tuple[_Snapshot, str]] = []
+        overcharged: list[tuple[_Snapshot, Decimal]] = []
         for snap in batch.snapshots:
             result = batch.statuses.get(snap.upstream_id)
+            if isinstance(result, OrderStatus) and result.charge is not None and snap.price > 0:
+                charge = result.charge * self.charge_factor
+                if charge > snap.price and snap.id not in self._overcharged:
+                    overcharged.append((snap, charge))
             if not isinstance(result, OrderStatus):
                 done.errors += 1
                 reason = result.message if isinstance(result, PanelError) else "missing from the reply"
@@ -493,6 +525,8 @@ class StatusPoller:
                 unchanged.append(
                     ScheduleRow(snap.id, snap.updated_at, self._next_poll(snap, now, failed=True))
                 )
+                if isinstance(result, UnusableReply):
+                    unusable.append((snap, reason))
             elif differs(snap.upstream_status, snap.remains, snap.start_count, result) or (
                 STATE_OF_GROUP[result.status] != OrderState.ACTIVE
             ):
@@ -502,24 +536,118 @@ class StatusPoller:
         async with self.session_factory.begin() as session:
             orders = OrderRepository(session)
             for snap, status in changed:
-                order = await orders.get_for_update(snap.id)
-                if order is None or order.state != OrderState.ACTIVE or order.upstream_id != snap.upstream_id:
-                    continue  # settled meanwhile by someone else
-                applied = await apply_order_status(session, order, status, now)
-                if not applied.final:
-                    order.next_poll_at = self._next_poll(_Snapshot.of(order), now)
+                try:
+                    async with session.begin_nested():
+                        order = await orders.get_for_update(snap.id)
+                        if (
+                            order is None
+                            or order.state != OrderState.ACTIVE
+                            or order.upstream_id != snap.upstream_id
+                        ):
+                            continue  # settled meanwhile by someone else
+                        applied = await apply_order_status(session, order, status, now)
+                        if not applied.final:
+                            order.next_poll_at = self._next_poll(_Snapshot.of(order), now)
+                        await session.flush()
+                except Exception as error:  # this order only; its savepoint is rolled back
+                    done.errors += 1
+                    log.warning(
+                        "order %s (upstream %s): status not recorded: %s",
+                        snap.id,
+                        snap.upstream_id,
+                        type(error).__name__,
+                    )
+                    unchanged.append(
+                        ScheduleRow(snap.id, snap.updated_at, self._next_poll(snap, now, failed=True))
+                    )
+                    unusable.append((snap, f"not recorded: {type(error).__name__}"))
+                    continue
                 done.changed += applied.changed
                 done.finalised += applied.final
                 done.refunds += applied.refund > 0
                 done.notices += applied.notices
             await session.flush()
             done.rescheduled = await TrackingRepository(session).reschedule(unchanged)
+            for snap, reason in unusable:
+                done.notices += await self._flag_unusable(session, snap, reason, now)
+            for snap, charge in overcharged:
+                done.notices += await self._flag_overcharge(session, snap, charge, now)
+        self._overcharged.update(snap.id for snap, _ in overcharged)
         report.errors += done.errors
         report.changed += done.changed
         report.finalised += done.finalised
         report.refunds += done.refunds
         report.notices += done.notices
         report.rescheduled += done.rescheduled
+
+    async def _flag_overcharge(
+        self, session: AsyncSession, snap: _Snapshot, charge: Decimal, now: datetime
+    ) -> int:
+        """The margin guard: the panel charged more than the customer paid (a wrong billing rule,
+        a price raised upstream). Told at once, once per order; the order itself goes on."""
+        order = await session.get(Order, snap.id)
+        if order is None:
+            return 0
+        payload = {
+            "order_id": order.id,
+            "user_id": order.user_id,
+            "service": order.service_name,
+            "charge": format(charge.normalize(), "f"),
+            "price": format(order.price.normalize(), "f"),
+            "currency": order.currency,
+        }
+        queued = await queue_admin_alert(
+            session, self.admin_ids, "overcharge", str(order.id), payload, now, order_id=order.id
+        )
+        if queued or not self.admin_ids:  # once per process at most (self._overcharged)
+            log.warning("order %s: the panel charged %s, the customer paid %s", order.id, charge, order.price)
+        return queued
+
+    async def refresh_order(self, order_id: int, now: datetime | None = None) -> bool:
+        """The customer's Refresh: ask the panel about this one order now and record the answer.
+
+        At most once per `refresh_every` per order (a customer tapping fast costs one request);
+        False when the panel was not asked (not active, too soon, or the panel failed).
+        """
+        now = now or utcnow()
+        last = self._refreshed.get(order_id)
+        if last is not None and now - last < self.refresh_every:
+            return False
+        async with self.session_factory() as session:
+            order = await session.get(Order, order_id)
+            if order is None or order.state != OrderState.ACTIVE or not order.upstream_id:
+                return False
+            snap = _Snapshot.of(order)
+        if len(self._refreshed) > 10_000:
+            self._refreshed.clear()
+        self._refreshed[order_id] = now
+        try:
+            status: OrderStatus | PanelError = await self._ask(self.panel.status(snap.upstream_id))
+        except UpstreamUnavailable as error:
+            log.info("refresh of order %s: %s", order_id, error.message)
+            return False
+        except PanelError as error:
+            status = error
+        await self._write_batch(_Batch([snap], {snap.upstream_id: status}), now, PollReport())
+        return True
+
+    async def _flag_unusable(self, session: AsyncSession, snap: _Snapshot, reason: str, now: datetime) -> int:
+        """Tell the admins once per order that its status could not be used."""
+        if not self.admin_ids:
+            return 0
+        order = await session.get(Order, snap.id)
+        if order is None:
+            return 0
+        payload = {
+            "order_id": order.id,
+            "user_id": order.user_id,
+            "service": order.service_name,
+            "status": order.upstream_status,
+            "detail": reason[:300],
+        }
+        return await queue_admin_alert(
+            session, self.admin_ids, "bad_status", str(order.id), payload, now, order_id=order.id
+        )
 
     # --- refills ---------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Every error wording of family doc §4 maps to its typed exception."""
+"""Every error wording of docs/panel-api-family.md §4 maps to its typed exception."""
 
 from __future__ import annotations
 

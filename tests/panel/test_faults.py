@@ -1,4 +1,4 @@
-"""Transport faults: retries for reads, exactly-once for writes (family doc §1, §4)."""
+"""Transport faults: retries for reads, exactly-once for writes (docs/panel-api-family.md §1, §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tolerant converters and status/type normalisation (family doc §1-§3)."""
+"""Tolerant converters and status/type normalisation (docs/panel-api-family.md §1-§3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typing drift and shape variants of the panel family (family doc §1, §3)."""
+"""Typing drift and shape variants of the panel family (docs/panel-api-family.md §1, §3)."""
 
 from __future__ import annotations
 
