@@ -338,7 +338,8 @@ def create_dispatcher(
     scheduler.add_job(
         leader.only(run_order_safety),
         "interval",
-        seconds=max(1.0, min(settings.placing_grace_seconds / 4, 30.0)),
+        # No slower than tracking either: an order it sends to review is alerted on the next run.
+        seconds=max(1.0, min(settings.placing_grace_seconds / 4, 30.0, every)),
         args=[orders, reconcile, settings.admin_ids],
         id="order_safety",
         next_run_time=utcnow(),
