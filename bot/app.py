@@ -49,6 +49,8 @@ from bot.services.users import UserService
 from bot.telegram.retry import RetryMiddleware
 from bot.telegram.session import create_session
 from bot.telegram.state_first import SaveStateFirstMiddleware
+from bot.views.admin import BROADCAST_SCREENS
+from bot.views.payments import DESK_SCREENS
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
 
@@ -239,9 +241,9 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
             **common,
         )
     # Admin console (bot/services/admin): its services, jobs, and resuming unfinished broadcasts.
-    await admin_console.install(bot, dispatcher, **data)
+    await admin_console.install(bot, dispatcher, broadcast_screens=BROADCAST_SCREENS, **data)
     # Top-ups (bot/services/topups): services, expiry, Crypto Pay polling, Stars reconciliation.
-    await topups_feature.install(bot, dispatcher, **data)
+    await topups_feature.install(bot, dispatcher, desk_screens=DESK_SCREENS, **data)
     # Scale-out (bot/coordination.py): the lease tick runs on every instance, all other jobs on the
     # lease holder only; keep these two lines after every add_job of the start-up.
     schedule_coordination(scheduler, leader, data["session_factory"])

@@ -38,8 +38,7 @@ from aiogram.types import LinkPreviewOptions
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t_in
-from bot.telegram.render import clip
-from bot.views.common import money
+from bot.telegram.render import clip, money
 from storage.models import Notification, NotificationKind, utcnow
 from storage.repositories.outbox import OutboxRepository, Recipient
 from storage.repositories.users import UserRepository

@@ -11,14 +11,15 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
-from bot.telegram.render import clip
-from bot.views.common import button_label, money
+from bot.services.admin.broadcast import BroadcastScreens, Progress
+from bot.telegram.callbacks import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
+from bot.telegram.render import clip, money
+from bot.views.common import button_label
 from storage.models import BroadcastState, LedgerEntry, Order
 from storage.repositories.broadcasts import AUDIENCE_ALL, AUDIENCE_BUYERS, active_audience, active_days
 
 if TYPE_CHECKING:
     from bot.panel import Balance
-    from bot.services.admin.broadcast import Progress
     from bot.services.admin.catalog import AdminCategory, AdminService
     from bot.services.admin.problems import Problems
     from bot.services.admin.stats import ShopStats
@@ -35,42 +36,7 @@ ADMIN_SERVICES_PER_PAGE = 10
 SYNC_IDS_SHOWN = 20
 
 
-# --- callback data -------------------------------------------------------------------------------
-
-
-class AdminCb(CallbackData, prefix="adm"):
-    screen: str  # menu, broadcast, broadcasts, users, stats, chart, panel, problems, catalog, sync, settings,
-    # audit, markup, welcome, welcome_reset, maintenance_on, maintenance_off
-
-
-class BroadcastCb(CallbackData, prefix="abc"):
-    action: str  # aud (choose audience), send, drop (discard the draft), stop (a running broadcast)
-    draft: str = ""
-    value: str = ""
-    id: int = 0
-
-
-class AdminUserCb(CallbackData, prefix="au"):
-    id: int
-    action: str  # view, ban, unban, add, take (ask for an amount)
-
-
-class ProblemCb(CallbackData, prefix="apr"):
-    id: int
-    action: str  # attach, refund (ask), refund_yes, list
-
-
-class AdminCatCb(CallbackData, prefix="acat"):
-    action: str  # cats, cat, svc, hidecat, showcat, hide, show
-    id: str = ""
-    page: int = 0
-
-
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def cents(amount: Decimal, currency: str) -> str:
-    return money(amount.quantize(CENT), currency)
 
 
 def percent(value: Decimal) -> str:
@@ -372,16 +338,16 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
                 "admin.stats.period",
                 label=t(key),
                 orders=period.orders,
-                revenue=cents(period.revenue, currency),
-                cost=cents(period.cost, currency),
-                profit=cents(period.profit, currency),
+                revenue=money(period.revenue, currency, to_cent=True),
+                cost=money(period.cost, currency, to_cent=True),
+                profit=money(period.profit, currency, to_cent=True),
             )
         )
     lines.append(
         t(
             "admin.stats.all_time",
             orders=stats.all_time_orders,
-            revenue=cents(stats.all_time_revenue, currency),
+            revenue=money(stats.all_time_revenue, currency, to_cent=True),
         )
     )
     if stats.by_state:
@@ -400,7 +366,7 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
                     name=clip(item.name, 60),
                     id=item.service_id,
                     orders=item.orders,
-                    revenue=cents(item.revenue, currency),
+                    revenue=money(item.revenue, currency, to_cent=True),
                 )
             )
         lines.append("")
@@ -420,7 +386,11 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
 
 def chart_caption(days: int, orders: int, revenue: Decimal, currency: str) -> str:
     return t(
-        "admin.chart.caption", days=days, orders=orders, revenue=cents(revenue, currency), currency=currency
+        "admin.chart.caption",
+        days=days,
+        orders=orders,
+        revenue=money(revenue, currency, to_cent=True),
+        currency=currency,
     )
 
 
@@ -691,3 +661,6 @@ def audit_screen(rows: Sequence[AdminAudit]) -> tuple[str, InlineKeyboardMarkup]
             )
         )
     return "\n".join(lines), only_menu()
+
+
+BROADCAST_SCREENS = BroadcastScreens(progress=broadcast_progress, report=broadcast_report)

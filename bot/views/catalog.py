@@ -7,8 +7,8 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import t
 from bot.services.catalog import CategoryView, Page, ServiceView
 from bot.telegram.callbacks import BuyCb, CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
-from bot.telegram.render import clip
-from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, money, nav_row
+from bot.telegram.render import clip, money
+from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, nav_row
 
 CATEGORIES_PER_PAGE = 10
 SERVICES_PER_PAGE = 8

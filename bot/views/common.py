@@ -1,8 +1,6 @@
-"""Shared pieces of screens: money, navigation rows, the main menu."""
+"""Shared pieces of screens: navigation rows, the main menu (money is bot/telegram/render.py)."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -11,14 +9,6 @@ from bot.telegram.callbacks import MenuCb
 from bot.telegram.render import clip
 
 BUTTON_TEXT_LIMIT = 60
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """`12.50 USD`; drops trailing zeros beyond the cents, keeps precise sub-cent costs."""
-    value = (
-        amount.quantize(Decimal("0.01")) if amount == amount.quantize(Decimal("0.01")) else amount.normalize()
-    )
-    return f"{value:f} {currency}"
 
 
 def button_label(text: str) -> str:

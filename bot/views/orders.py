@@ -8,8 +8,8 @@ from bot.i18n import t
 from bot.services.catalog import Page
 from bot.services.ordering import can_cancel, can_refill
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
-from bot.telegram.render import clip
-from bot.views.common import button_label, home_button, money, nav_row
+from bot.telegram.render import clip, money
+from bot.views.common import button_label, home_button, nav_row
 from storage.models import Order, Refill
 
 ORDERS_PER_PAGE = 8

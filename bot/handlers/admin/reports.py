@@ -24,11 +24,10 @@ from bot.services.admin.stats import StatsService
 from bot.services.reconcile import ReconcileOutcome, ReconcileResult
 from bot.services.topups.report import PaymentsReports
 from bot.services.users import UserProfile
-from bot.telegram.render import clip, show
+from bot.telegram.callbacks import AdminCb, ProblemCb
+from bot.telegram.render import clip, money, show
 from bot.telegram.routes import Routes
 from bot.views.admin import (
-    AdminCb,
-    ProblemCb,
     chart_caption,
     only_menu,
     panel_screen,
@@ -38,7 +37,6 @@ from bot.views.admin import (
     stats_screen,
     usage,
 )
-from bot.views.common import money
 from bot.views.payments import payments_block, reconciliation_block
 
 router = Routes("admin.reports")

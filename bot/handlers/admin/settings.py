@@ -15,9 +15,10 @@ from bot.services.admin.audit import AuditService
 from bot.services.admin.catalog import CatalogAdmin
 from bot.services.admin.settings import MAINTENANCE_LIMIT, WELCOME_LIMIT, ShopAdmin
 from bot.services.users import UserProfile
+from bot.telegram.callbacks import AdminCb
 from bot.telegram.render import clip, show
 from bot.telegram.routes import Routes
-from bot.views.admin import AdminCb, only_menu, settings_screen, usage
+from bot.views.admin import only_menu, settings_screen, usage
 
 router = Routes("admin.settings")
 inputs = Routes("admin.settings.inputs")

@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.config import Settings
 from bot.services.admin.audit import AuditService
 from bot.services.admin.balances import BalanceService
-from bot.services.admin.broadcast import BroadcastService
+from bot.services.admin.broadcast import BroadcastScreens, BroadcastService
 from bot.services.admin.catalog import CatalogAdmin
 from bot.services.admin.panel import PanelMonitor, run_panel_check
 from bot.services.admin.problems import ProblemDesk
@@ -28,7 +28,9 @@ PANEL_CHECK_MINUTES = 5
 BROADCAST_RESUME_SECONDS = 60
 
 
-async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
+async def install(
+    bot: Bot, dispatcher: Dispatcher, *, broadcast_screens: BroadcastScreens, **data: Any
+) -> None:
     settings: Settings = data["settings"]
     session_factory = data["session_factory"]
     scheduler: AsyncIOScheduler = data["scheduler"]
@@ -38,6 +40,7 @@ async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
         session_factory,
         bot,
         rate_per_second=settings.broadcast_rate_per_second,
+        screens=broadcast_screens,
         default_locale=locale,
         on_blocked=data["users"].forget,
     )

@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
 from bot.payments.cryptopay import CryptoPayClient, CryptoPayError
-from bot.services.topups.desk import ManualDesk
+from bot.services.topups.desk import DeskScreens, ManualDesk
 from bot.services.topups.methods import ManualMethods
 from bot.services.topups.report import PaymentsReports
 from bot.services.topups.service import TopUpService
@@ -64,7 +64,7 @@ def create_cryptopay(settings: Settings) -> CryptoPayClient | None:
     return CryptoPayClient(settings.crypto_pay_api_url, settings.crypto_pay_token)
 
 
-async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
+async def install(bot: Bot, dispatcher: Dispatcher, *, desk_screens: DeskScreens, **data: Any) -> None:
     settings: Settings = data["settings"]
     session_factory = data["session_factory"]
     scheduler: AsyncIOScheduler = data["scheduler"]
@@ -95,6 +95,7 @@ async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
             methods,
             bot,
             admin_ids=settings.admin_ids,
+            screens=desk_screens,
             default_locale=settings.default_locale,
         ),
         payments_reports=PaymentsReports(session_factory),
