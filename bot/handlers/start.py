@@ -5,16 +5,16 @@ from __future__ import annotations
 from aiogram import F
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 
-from bot.i18n import LANGUAGES, t
+from bot.i18n import t
 from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import LangCb, MenuCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
-from bot.views.common import home_button, main_menu
+from bot.views.common import language_screen, main_menu
 
 router = Routes("start")
 
@@ -55,26 +55,15 @@ async def on_help(query: CallbackQuery) -> None:
     await query.answer()
 
 
-def settings_screen() -> tuple[str, InlineKeyboardMarkup]:
-    rows = [
-        [
-            InlineKeyboardButton(text=name, callback_data=LangCb(code=code).pack())
-            for code, name in LANGUAGES.items()
-        ],
-        [home_button()],
-    ]
-    return t("settings.title"), InlineKeyboardMarkup(inline_keyboard=rows)
-
-
 @router.callback_query(MenuCb.filter(F.screen == "settings"))
 async def on_settings(query: CallbackQuery) -> None:
-    await show(query, *settings_screen())
+    await show(query, *language_screen())
     await query.answer()
 
 
 @router.message(Command("settings", "language"))
 async def cmd_settings(message: Message) -> None:
-    await show(message, *settings_screen())
+    await show(message, *language_screen())
 
 
 @router.callback_query(LangCb.filter())

@@ -33,14 +33,6 @@ class Page(Generic[T]):
     pages: int
     total: int
 
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 0
-
-    @property
-    def has_next(self) -> bool:
-        return self.page + 1 < self.pages
-
 
 @dataclass(frozen=True)
 class CategoryView:

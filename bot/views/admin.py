@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,7 @@ from bot.i18n import t
 from bot.services.admin.broadcast import BroadcastScreens, Progress
 from bot.telegram.callbacks import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
 from bot.telegram.render import clip, money
-from bot.views.common import button_label
+from bot.views.common import button_label, nav_row
 from storage.models import BroadcastState, LedgerEntry, Order
 from storage.repositories.broadcasts import AUDIENCE_ALL, AUDIENCE_BUYERS, active_audience, active_days
 
@@ -501,7 +501,7 @@ def admin_categories(page: Page[AdminCategory], global_markup: Decimal) -> tuple
         ]
         for item in page.items
     ]
-    rows.append(pages_row(page.page, page.pages, lambda n: AdminCatCb(action="cats", page=n)))
+    rows.append(nav_row(page.page, page.pages, lambda n: AdminCatCb(action="cats", page=n)))
     rows.append([admin_menu_button()])
     text = t(
         "admin.catalog.categories",
@@ -511,19 +511,6 @@ def admin_categories(page: Page[AdminCategory], global_markup: Decimal) -> tuple
         markup=percent(global_markup),
     )
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
-
-
-def pages_row(page: int, pages: int, make: Callable[[int], CallbackData]) -> list[InlineKeyboardButton]:
-    """◀️ 2/7 ▶️ like the shop's nav_row, for callback data that needs more than a page number."""
-    row: list[InlineKeyboardButton] = []
-    if pages <= 1:
-        return row
-    if page > 0:
-        row.append(InlineKeyboardButton(text="◀️", callback_data=make(page - 1).pack()))
-    row.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=make(page).pack()))
-    if page + 1 < pages:
-        row.append(InlineKeyboardButton(text="▶️", callback_data=make(page + 1).pack()))
-    return row
 
 
 def admin_category(
@@ -556,7 +543,7 @@ def admin_category(
         ]
         for item in page.items
     )
-    rows.append(pages_row(page.page, page.pages, lambda n: AdminCatCb(action="cat", id=cid, page=n)))
+    rows.append(nav_row(page.page, page.pages, lambda n: AdminCatCb(action="cat", id=cid, page=n)))
     rows.append([_button(t("admin.button.back"), AdminCatCb(action="cats")), admin_menu_button()])
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
@@ -617,7 +604,7 @@ def sync_report(report: SyncReport) -> str:
 # --- settings and audit -------------------------------------------------------------------------------------
 
 
-def settings_screen(
+def shop_settings_screen(
     global_markup: Decimal, welcome: str | None, maintenance: str | None
 ) -> tuple[str, InlineKeyboardMarkup]:
     text = t(

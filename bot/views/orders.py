@@ -35,7 +35,7 @@ def orders_screen(page: Page[Order]) -> tuple[str, InlineKeyboardMarkup]:
         ]
         for order in page.items
     ]
-    rows.append(nav_row(page.page, page.pages, OrdersCb))
+    rows.append(nav_row(page.page, page.pages, lambda n: OrdersCb(page=n)))
     rows.append([home_button()])
     text = t("orders.title", total=page.total, page=page.page + 1, pages=page.pages)
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
