@@ -276,7 +276,7 @@ class BotApp:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, *, migrate: bool = True) -> AsyncIterator[BotApp]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, fast_paths=settings.fast_paths)
         panel = create_panel(settings)
         bot = create_bot(settings)
         storage: BaseStorage | None = None

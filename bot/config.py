@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     broadcast_rate_per_second: float = Field(default=29.0, gt=0, le=30)
     panel_low_balance_threshold: Decimal = Field(default=Decimal("10"), ge=0)
     stuck_order_hours: float = Field(default=48.0, gt=0)
+    # The one departure from the libraries' stock paths: SQLite through storage/sqlite_inline.py.
+    fast_paths: bool = True
 
     # Scale-out: webhook mode and several instances (bot/webhook.py, bot/coordination.py).
     webhook_url: str | None = None
