@@ -48,10 +48,10 @@ from typing import Any, ParamSpec, TypeVar
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from apscheduler.schedulers.base import BaseScheduler
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import apply_migrations
-from storage.memory import Memory
 from storage.models import utcnow
 from storage.repositories.coordination import LeaseRepository, ProcessedUpdateRepository
 
@@ -225,7 +225,7 @@ class UpdateDedupMiddleware(BaseMiddleware):
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, in_memory: bool = False) -> None:
         self.session_factory = session_factory
         self.in_memory = in_memory
-        self._recent: Memory[int, None] = Memory(RECENT_UPDATES)
+        self._recent: LRUCache[int, None] = LRUCache(RECENT_UPDATES)
 
     async def _mark(self, update_id: int) -> bool:
         if not self.in_memory:
@@ -233,7 +233,7 @@ class UpdateDedupMiddleware(BaseMiddleware):
                 return await ProcessedUpdateRepository(session).mark(update_id)
         if update_id in self._recent:
             return False
-        self._recent.put(update_id, None)
+        self._recent[update_id] = None
         return True
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -252,7 +252,7 @@ class UpdateDedupMiddleware(BaseMiddleware):
 
     async def _forget(self, update_id: int) -> None:
         if self.in_memory:
-            self._recent.pop(update_id)
+            self._recent.pop(update_id, None)
             return
         try:
             async with self.session_factory.begin() as session:

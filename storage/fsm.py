@@ -27,12 +27,12 @@ from typing import Any, Final, cast
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from cachetools import LRUCache
 from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import read_connection, write_connection
-from storage.memory import Memory
 from storage.models import FsmRecord, utcnow
 
 # (state, data) as stored, or None for no record (no state and no data).
@@ -126,7 +126,7 @@ class SQLAlchemyStorage(BaseStorage):
         self.session_factory = session_factory
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         self.remember = remember
-        self._remembered: Memory[str, _Record] = Memory(REMEMBERED_KEYS)
+        self._remembered: LRUCache[str, _Record] = LRUCache(REMEMBERED_KEYS)
 
     def _key(self, key: StorageKey) -> str:
         return self.key_builder.build(key)
@@ -138,7 +138,7 @@ class SQLAlchemyStorage(BaseStorage):
 
     def _memorise(self, name: str, record: _Record) -> None:
         if self.remember:
-            self._remembered.put(name, copy.deepcopy(record))
+            self._remembered[name] = copy.deepcopy(record)
 
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
         """Change state or data; inside an update the write waits for `save_pending`."""

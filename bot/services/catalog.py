@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar, cast
 
+from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import PanelClient
 from bot.services.pricing import effective_markup, price_per_thousand
-from storage.memory import Memory
 from storage.models import Category, Service, utcnow
 from storage.repositories.catalog import CatalogRepository, SyncReport
 from storage.repositories.settings import SettingsRepository
@@ -89,7 +89,7 @@ class CatalogService:
         self.session_factory = session_factory
         self.panel = panel
         self.default_markup = default_markup
-        self._views: Memory[tuple[Any, ...], Any] = Memory(VIEWS_KEPT, ttl=views_ttl, clock=clock)
+        self._views: TTLCache[tuple[Any, ...], Any] = TTLCache(VIEWS_KEPT, ttl=views_ttl, timer=clock)
 
     def forget(self) -> None:
         """The catalog or a markup changed: build pages and cards from the database again."""
@@ -160,7 +160,7 @@ class CatalogService:
         if (known := self._views.get(key, _MISSING)) is not _MISSING:
             return cast(T, known)
         result = await build()
-        self._views.put(key, result)
+        self._views[key] = result
         return result
 
     async def categories(self, page: int, per_page: int) -> Page[CategoryView]:

@@ -12,6 +12,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
 from bot.services.admin.broadcast import BroadcastScreens, Progress
+from bot.services.admin.chart import ChartLabels
 from bot.telegram.callbacks import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
 from bot.telegram.render import clip, money
 from bot.views.common import button_label, nav_row
@@ -391,6 +392,17 @@ def chart_caption(days: int, orders: int, revenue: Decimal, currency: str) -> st
         orders=orders,
         revenue=money(revenue, currency, to_cent=True),
         currency=currency,
+    )
+
+
+def chart_labels(days: int, currency: str) -> ChartLabels:
+    """The chart's words in the admin's language (the picture itself: bot/services/admin/chart.py)."""
+    return ChartLabels(
+        title=t("admin.chart.title", days=days),
+        orders=t("admin.chart.orders"),
+        revenue=t("admin.chart.revenue", currency=currency),
+        days=t("admin.chart.days"),
+        no_data=t("admin.chart.no_data", days=days),
     )
 
 

@@ -29,6 +29,7 @@ from bot.telegram.render import clip, money, show
 from bot.telegram.routes import Routes
 from bot.views.admin import (
     chart_caption,
+    chart_labels,
     only_menu,
     panel_screen,
     panel_unavailable,
@@ -89,8 +90,9 @@ async def on_stats(
 
 async def send_chart(bot: Bot, chat_id: int, stats: StatsService, settings: Settings) -> None:
     points = await stats.daily(CHART_DAYS)
+    labels = chart_labels(CHART_DAYS, settings.currency)
     png = await asyncio.to_thread(
-        render_chart, [p.day for p in points], [p.orders for p in points], [p.revenue for p in points]
+        render_chart, [p.day for p in points], [p.orders for p in points], [p.revenue for p in points], labels
     )
     revenue = sum((p.revenue for p in points), start=Decimal(0))
     caption = chart_caption(CHART_DAYS, sum(p.orders for p in points), revenue, settings.currency)
