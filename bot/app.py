@@ -124,10 +124,12 @@ def create_fsm(
 
         storage = RedisStorage.from_url(settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
         return storage, RedisEventIsolation(storage.redis)
-    return SQLAlchemyStorage(session_factory, remember=one_process(settings)), SimpleEventIsolation()
+    return SQLAlchemyStorage(
+        session_factory, cache_between_updates=process_owns_database(settings)
+    ), SimpleEventIsolation()
 
 
-def one_process(settings: Settings) -> bool:
+def process_owns_database(settings: Settings) -> bool:
     """SQLite: one bot process owns the database, so per-process memory cannot go stale."""
     return make_url(settings.database_url).get_backend_name() == "sqlite"
 
@@ -245,7 +247,9 @@ def create_dispatcher(
         # First of our middlewares: an update Telegram delivers again (a webhook answered late, or
         # to another instance) is dropped before anything else sees it. Long polling confirms
         # updates by offset, so a single polling bot skips the extra write per update.
-        dp.update.outer_middleware(UpdateDedupMiddleware(session_factory, in_memory=one_process(settings)))
+        dp.update.outer_middleware(
+            UpdateDedupMiddleware(session_factory, in_memory=process_owns_database(settings))
+        )
     dp.update.outer_middleware(
         UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids)
     )

@@ -9,7 +9,7 @@ known (bench/RESULTS.md measures it):
   read at most once and changes are kept in memory, then saved in one UPSERT (or DELETE) when the
   scope ends or, earlier, just before the bot's next Bot API call (`save_pending`, called by
   `bot.telegram.state_first`): the user never sees an answer whose state is not stored yet;
-* with `remember=True` (one process owns the database: the SQLite set-up) the storage also keeps
+* with `cache_between_updates=True` (one process owns the database: the SQLite set-up) the storage also keeps
   what it last read or wrote for each key, so a known user's state costs no read at all.
   Several processes sharing PostgreSQL without Redis must not use it: another instance could
   have moved the conversation on meanwhile.
@@ -121,11 +121,11 @@ class SQLAlchemyStorage(BaseStorage):
         session_factory: async_sessionmaker[AsyncSession],
         key_builder: KeyBuilder | None = None,
         *,
-        remember: bool = False,
+        cache_between_updates: bool = False,
     ):
         self.session_factory = session_factory
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
-        self.remember = remember
+        self.cache_between_updates = cache_between_updates
         self._remembered: LRUCache[str, _Record] = LRUCache(REMEMBERED_KEYS)
 
     def _key(self, key: StorageKey) -> str:
@@ -133,11 +133,11 @@ class SQLAlchemyStorage(BaseStorage):
 
     def _recall(self, name: str) -> Any:
         """The remembered record of a key (a copy), or `_UNKNOWN`."""
-        found = self._remembered.get(name, _UNKNOWN) if self.remember else _UNKNOWN
+        found = self._remembered.get(name, _UNKNOWN) if self.cache_between_updates else _UNKNOWN
         return found if found is _UNKNOWN else copy.deepcopy(found)
 
     def _memorise(self, name: str, record: _Record) -> None:
-        if self.remember:
+        if self.cache_between_updates:
             self._remembered[name] = copy.deepcopy(record)
 
     async def _upsert(self, key: StorageKey, **values: Any) -> None:
