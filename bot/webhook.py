@@ -162,9 +162,8 @@ class WebhookServer:
         await self.runner.setup()  # runs the on_startup hooks: the dispatcher's start-up
         self.site = web.TCPSite(self.runner, settings.webhook_listen_host, settings.webhook_port)
         await self.site.start()
-        server = self.site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else settings.webhook_port
+        addresses = self.runner.addresses  # the bound sockets' names: the real port when 0 was asked
+        self.port = int(addresses[0][1]) if addresses else settings.webhook_port
         log.info(
             "webhook server listening on %s:%d%s",
             settings.webhook_listen_host,

@@ -146,10 +146,11 @@ class SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
         self.write_lock: asyncio.Lock | None = None if inline else asyncio.Lock()
 
     def begin(self) -> AbstractAsyncContextManager[AsyncSession]:  # type: ignore[override]
-        return self._write_session()
+        return self.writing()
 
     @asynccontextmanager
-    async def _write_session(self) -> AsyncIterator[AsyncSession]:
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A write session (what `begin()` returns): BEGIN IMMEDIATE, committed and closed in place."""
         async with self.writer_turn():
             session = self(bind=self.write_engine)
             try:
