@@ -69,9 +69,9 @@ from bot.services.topups.report import PaymentsReports
 from bot.services.topups.service import TopUpService
 from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
 from bot.services.users import UserService
+from bot.telegram.conversation import ConversationMiddleware
 from bot.telegram.retry import RetryMiddleware
 from bot.telegram.session import create_session
-from bot.telegram.state_first import SaveStateFirstMiddleware
 from bot.views.admin import BROADCAST_SCREENS
 from bot.views.payments import DESK_SCREENS
 from storage.db import create_engine, create_session_factory
@@ -97,7 +97,6 @@ COMMANDS = (
 def create_bot(settings: Settings) -> Bot:
     """A Bot on aiogram's real HTTP session, pointed at `TELEGRAM_API_URL`, with the retry policy."""
     session = create_session(TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(SaveStateFirstMiddleware())
     session.middleware(RetryMiddleware())
     return Bot(
         token=settings.bot_token.get_secret_value(),
@@ -152,8 +151,11 @@ def create_dispatcher(
     lease holder only (`leader.only`, bot/coordination.py), except the lease tick itself. The
     start-up and shutdown hooks below only start and stop what is built here.
     """
+    # Conversation state: read and written for each update by one component (its docstring).
     storage, isolation = create_fsm(settings, session_factory)
-    dp = Dispatcher(storage=storage, events_isolation=isolation)
+    dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
+    conversation = ConversationMiddleware(storage, isolation)
+    bot.session.middleware(conversation.save_before_request)  # stored before the user sees a reply
     locale = settings.default_locale
     i18n = create_i18n(locale)
 
@@ -243,6 +245,7 @@ def create_dispatcher(
     )
 
     # Update middlewares, in the order an update meets them; then the routers.
+    dp.update.outer_middleware(conversation)  # first: the user's state, under the isolation lock
     if settings.webhook_enabled:
         # First of our middlewares: an update Telegram delivers again (a webhook answered late, or
         # to another instance) is dropped before anything else sees it. Long polling confirms

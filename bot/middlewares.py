@@ -12,7 +12,6 @@ from aiogram.utils.i18n import I18nMiddleware
 
 from bot.i18n import pick_locale
 from bot.services.users import UserProfile, UserService
-from storage.fsm import update_scope
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -51,8 +50,7 @@ class UserMiddleware(BaseMiddleware):
             return None
         data["user"] = profile
         data["is_admin"] = is_admin
-        async with update_scope(data.get("state")):  # state read once, saved once (storage/fsm.py)
-            return await handler(event, data)
+        return await handler(event, data)
 
     @staticmethod
     def _carries_payment(event: TelegramObject) -> bool:
