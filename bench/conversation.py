@@ -49,9 +49,9 @@ from bench.harness import (
     run_users,
     webhook_env,
 )
-from bot.sandbox.catalogs import realistic_catalog
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_state import FakeUser
+from sandbox.catalogs import realistic_catalog
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_state import FakeUser
 from storage.db import database
 from storage.models import LedgerKind
 from storage.repositories.ledger import LedgerRepository

@@ -35,6 +35,7 @@ from bot.coordination import (
     migrate_exclusively,
     prune_processed_updates,
 )
+from bot.handlers.kept import FormKeptMiddleware
 from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
@@ -254,9 +255,10 @@ def create_dispatcher(
             UpdateDedupMiddleware(session_factory, in_memory=process_owns_database(settings))
         )
     dp.update.outer_middleware(
-        UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids)
+        UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids, i18n=i18n)
     )
     dp.update.outer_middleware(UserI18nMiddleware(i18n))
+    dp.message.middleware(FormKeptMiddleware())  # a command inside a form says what became of it
     dp.include_routers(*feature_routers())
 
     # Scheduled jobs: on the lease holder only, each wrapped explicitly; the lease tick everywhere.
@@ -374,7 +376,8 @@ async def on_startup(
         await set_commands(bot, i18n)
     except Exception as error:  # a menu is nice to have; never a reason not to start
         log.warning("could not set the command menu: %s", type(error).__name__)
-    if leader.is_leader and await catalog.is_empty():  # one instance syncs; the others share it
+    # Ticked again: start-up (migrations, the menu) may have outlasted the first grant's validity.
+    if await leader.tick() and await catalog.is_empty():  # one instance syncs; the others share it
         await refresh_catalog(catalog)
     await broadcasts.resume()  # unfinished broadcasts go on (the outbox claims rows: safe everywhere)
     if not scheduler.running:

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from PIL import Image
 
-from bot.sandbox.telegram_server import FakeUser
 from bot.services.admin.chart import BAR, HEIGHT, LINE, TEXT, WIDTH, ChartLabels, render_chart
 from bot.services.admin.panel import run_panel_check
+from sandbox.telegram_server import FakeUser
 from tests.admin.conftest import Shop, admin_user, audit_rows, service
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.panel import AddOrder, PanelClient
 from bot.panel.limiter import AdaptiveLimiter, Priority, QueueTimeout
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle
+from sandbox.panel_simulator import PanelState, SimulatorHandle
 
 from .conftest import API_KEY, DEFAULT
 
