@@ -74,7 +74,7 @@ from bot.services.users import UserService
 from bot.telegram.conversation import ConversationMiddleware
 from bot.telegram.retry import RetryMiddleware
 from bot.telegram.session import create_session
-from bot.views.admin import BROADCAST_SCREENS
+from bot.views.admin import BROADCAST_SCREENS, alert_keyboard
 from bot.views.payments import DESK_SCREENS
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
@@ -177,7 +177,9 @@ def create_dispatcher(
         session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
     )
     leader = LeaderLease(session_factory, holder=settings.instance_id, seconds=settings.lease_seconds)
-    notifier = Notifier(session_factory, bot, default_locale=locale, on_blocked=users.forget)
+    notifier = Notifier(
+        session_factory, bot, default_locale=locale, on_blocked=users.forget, alert_keyboard=alert_keyboard
+    )
     audit = AuditService(session_factory)
     broadcasts = BroadcastService(
         session_factory,
