@@ -3,7 +3,7 @@
 Read from the source with `ast`: module-level imports, those under `TYPE_CHECKING` included (a
 type-only loop is still a loop a reader has to keep in their head). Imports inside functions are
 checked by the layer rules below but not yet by the cycle check: one such loop remains
-(`bot.services.notifier` -> `bot.views.admin` for alert keyboards, `bot.check` <-> `bot.startup`). The tools
+(`bot.check` <-> `bot.startup`). The tools
 (`sandbox/`: the fake Bot API, the panel simulator, the demo) sit outside the bot and are never
 imported by it. docs/architecture.md describes the layers.
 """
