@@ -5,20 +5,25 @@
 #   docker run --rm --env-file .env smm-storefront smmbot check     (everything, Telegram and panel too)
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY bot ./bot
 COPY storage ./storage
+# The dependencies at the versions of requirements.lock (`make lock`), then the project alone.
 RUN pip install --no-cache-dir --upgrade pip \
- && pip wheel --no-cache-dir --wheel-dir /wheels .
+ && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.lock \
+ && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DATABASE_URL=sqlite+aiosqlite:////data/smmbot.sqlite3
-RUN useradd --create-home --uid 10001 smmbot \
+# DejaVu Sans: the stats chart's font, Latin and Cyrillic (bot/services/admin/chart.py).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 smmbot \
  && mkdir /data && chown smmbot:smmbot /data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index /wheels/* && rm -rf /wheels
 USER smmbot
 # The working directory is the volume too, so even a relative SQLite path (./data/...) lands on it.
 WORKDIR /data

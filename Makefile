@@ -4,13 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint typecheck check clean
+LOCK_ARGS := --universal --python-version 3.11
 
-$(STAMP): pyproject.toml
+.PHONY: install run demo test test-stock lint typecheck check lock clean
+
+## Exactly the versions of requirements-dev.lock (the tested ones), then the project itself.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +29,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile
+
+## The end-to-end tests on the libraries' stock paths (FAST_PATHS=false: aiosqlite as shipped;
+## PostgreSQL has no fast path, `make test` covers it).
+test-stock: $(STAMP)
+	FAST_PATHS=false TEST_DATABASE=sqlite $(BIN)/pytest -n 2 --dist loadfile tests/e2e
+
+## Regenerate both lock files from pyproject.toml: run after adding or bumping a dependency.
+lock:
+	@test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) --extra dev -o requirements-dev.lock
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

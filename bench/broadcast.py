@@ -32,6 +32,7 @@ from bench.harness import BenchTelegram
 from bot.app import create_bot
 from bot.config import load_settings
 from bot.services.admin.broadcast import BroadcastService, Content
+from bot.views.admin import BROADCAST_SCREENS
 from storage.db import database
 from storage.models import User, utcnow
 
@@ -85,7 +86,7 @@ async def run_once(rate: float, recipients: int, inject: int, workdir: Path) -> 
             broadcast_rate_per_second=rate,
         )
         bot = create_bot(settings)
-        service = BroadcastService(factory, bot, rate_per_second=rate)
+        service = BroadcastService(factory, bot, rate_per_second=rate, screens=BROADCAST_SCREENS)
         try:
             if inject:
                 tg.inject_429(count=inject, retry_after=1, methods=["sendMessage"])

@@ -86,7 +86,7 @@ async def measure(
 
 async def compare(path: Path, args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     engines = {
-        "aiosqlite": create_engine(f"sqlite+aiosqlite:///{path}", inline_sqlite=False),
+        "aiosqlite": create_engine(f"sqlite+aiosqlite:///{path}", fast_paths=False),
         "inline": create_engine(f"sqlite+aiosqlite:///{path}"),
     }
     factories = {name: create_session_factory(engine) for name, engine in engines.items()}
@@ -125,7 +125,7 @@ async def concurrency_check(path: Path, args: argparse.Namespace, driver: str) -
     """
     engine = create_engine(
         f"sqlite+aiosqlite:///{path}",
-        inline_sqlite=driver == "inline",
+        fast_paths=driver == "inline",
         pool_size=args.pool_size,
         max_overflow=0,
     )

@@ -77,6 +77,8 @@ from bot.services.users import UserService
 from bot.telegram.conversation import ConversationMiddleware
 from bot.telegram.retry import RetryMiddleware
 from bot.telegram.session import create_session
+from bot.views.admin import BROADCAST_SCREENS, alert_keyboard
+from bot.views.payments import DESK_SCREENS
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
 from storage.models import utcnow
@@ -132,10 +134,12 @@ def create_fsm(
         )
         conversations = RedisConversations(redis, lock_seconds=settings.chat_lock_seconds)
         return conversations, conversations  # one object: lock and state read in one command
-    return SQLAlchemyStorage(session_factory, remember=one_process(settings)), SimpleEventIsolation()
+    return SQLAlchemyStorage(
+        session_factory, cache_between_updates=process_owns_database(settings)
+    ), SimpleEventIsolation()
 
 
-def one_process(settings: Settings) -> bool:
+def process_owns_database(settings: Settings) -> bool:
     """SQLite: one bot process owns the database, so per-process memory cannot go stale."""
     return make_url(settings.database_url).get_backend_name() == "sqlite"
 
@@ -201,12 +205,15 @@ def create_dispatcher(
         session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
     )
     leader = LeaderLease(session_factory, holder=settings.instance_id, seconds=settings.lease_seconds)
-    notifier = Notifier(session_factory, bot, default_locale=locale, on_blocked=users.forget)
+    notifier = Notifier(
+        session_factory, bot, default_locale=locale, on_blocked=users.forget, alert_keyboard=alert_keyboard
+    )
     audit = AuditService(session_factory)
     broadcasts = BroadcastService(
         session_factory,
         bot,
         rate_per_second=settings.broadcast_rate_per_second,
+        screens=BROADCAST_SCREENS,
         default_locale=locale,
         on_blocked=users.forget,
     )
@@ -263,7 +270,13 @@ def create_dispatcher(
         topups=topups,
         topup_methods=topup_methods,
         topup_desk=ManualDesk(
-            session_factory, topups, topup_methods, bot, admin_ids=settings.admin_ids, default_locale=locale
+            session_factory,
+            topups,
+            topup_methods,
+            bot,
+            admin_ids=settings.admin_ids,
+            screens=DESK_SCREENS,
+            default_locale=locale,
         ),
         payments_reports=PaymentsReports(session_factory),
     )
@@ -274,7 +287,9 @@ def create_dispatcher(
         # First of our middlewares: an update Telegram delivers again (the webhook answers after
         # processing, so a crash means a redelivery; or a load balancer retried it) has its effects
         # once (bot/coordination.py). Long polling confirms updates by offset: no marks there.
-        dp.update.outer_middleware(UpdateDedupMiddleware(session_factory, in_memory=one_process(settings)))
+        dp.update.outer_middleware(
+            UpdateDedupMiddleware(session_factory, in_memory=process_owns_database(settings))
+        )
     dp.update.outer_middleware(
         UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids, i18n=i18n)
     )
@@ -431,7 +446,7 @@ async def on_startup(
     """Start what `create_dispatcher` built: lease, interrupted orders, menu, catalog, jobs."""
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
     # SQLite: this process owns the database, so an order still PLACING is an orphan of a crash.
-    await orders.recover_interrupted(only_process=one_process(settings))
+    await orders.recover_interrupted(only_process=process_owns_database(settings))
     try:
         await panel_guard.load()  # what this panel supports, as learnt before (bulk status, currency)
     except Exception as error:
@@ -477,7 +492,7 @@ class BotApp:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, *, migrate: bool = True) -> AsyncIterator[BotApp]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, fast_paths=settings.fast_paths)
         panel = create_panel(settings)
         bot = create_bot(settings)
         storage: BaseStorage | None = None

@@ -106,7 +106,7 @@ async def check_database(settings: Settings, scrub: _Scrubber) -> CheckResult:
 
     engine = None
     try:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, fast_paths=settings.fast_paths)
         async with asyncio.timeout(CHECK_TIMEOUT):
             async with engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
@@ -303,7 +303,7 @@ async def check_manual_methods(settings: Settings, scrub: _Scrubber) -> CheckRes
     from storage.db import create_engine, create_session_factory
     from storage.repositories.topups import ManualMethodRepository
 
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, fast_paths=settings.fast_paths)
     try:
         async with asyncio.timeout(CHECK_TIMEOUT), create_session_factory(engine)() as session:
             methods = await ManualMethodRepository(session).listed(enabled_only=True)

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     stuck_order_hours: float = Field(default=48.0, gt=0)
     placing_grace_seconds: float = Field(default=120.0, ge=1, le=86400)
     heartbeat_file: str | None = None
+    # The one departure from the libraries' stock paths: SQLite through storage/sqlite_inline.py.
+    fast_paths: bool = True
 
     # Scale-out: webhook mode and several instances (bot/webhook.py, bot/coordination.py).
     webhook_url: str | None = None

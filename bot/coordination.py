@@ -59,10 +59,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import apply_migrations
-from storage.memory import Memory
 from storage.models import utcnow
 from storage.redis_fsm import held_conversation
 from storage.repositories.coordination import Claim, LeaseRepository, ProcessedUpdateRepository
@@ -221,7 +221,7 @@ class UpdateDedupMiddleware(BaseMiddleware):
         self.session_factory = session_factory
         self.in_memory = in_memory
         self.claim_seconds = claim_seconds
-        self._recent: Memory[int, bool] = Memory(RECENT_UPDATES)  # update_id -> done
+        self._recent: LRUCache[int, bool] = LRUCache(RECENT_UPDATES)  # update_id -> done
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
@@ -257,7 +257,7 @@ class UpdateDedupMiddleware(BaseMiddleware):
             done = self._recent.get(update_id, None)
             if done is not None:
                 return Claim.DONE if done else Claim.BUSY
-            self._recent.put(update_id, False)
+            self._recent[update_id] = False
             return Claim.TAKEN
         now = utcnow()
         until = now + timedelta(seconds=self.claim_seconds)
@@ -266,7 +266,7 @@ class UpdateDedupMiddleware(BaseMiddleware):
 
     async def _finish(self, update_id: int) -> None:
         if self.in_memory:
-            self._recent.put(update_id, True)
+            self._recent[update_id] = True
             return
         try:
             async with self.session_factory.begin() as session:
@@ -276,7 +276,7 @@ class UpdateDedupMiddleware(BaseMiddleware):
 
     async def _forget(self, update_id: int) -> None:
         if self.in_memory:
-            self._recent.pop(update_id)
+            self._recent.pop(update_id, None)
             return
         try:
             async with self.session_factory.begin() as session:

@@ -206,7 +206,7 @@ class WebhookServer:
         await self.runner.setup()  # runs the on_startup hooks: the dispatcher's start-up
         self.site = web.TCPSite(self.runner, settings.webhook_listen_host, settings.webhook_port)
         await self.site.start()
-        addresses = self.runner.addresses  # (host, port, ...) of each listening socket
+        addresses = self.runner.addresses  # the bound sockets' names: the real port when 0 was asked
         self.port = int(addresses[0][1]) if addresses else settings.webhook_port
         log.info(
             "webhook server listening on %s:%d%s",

@@ -44,47 +44,54 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(
-    database_url: str, *, echo: bool = False, inline_sqlite: bool = True, **engine_options: Any
+    database_url: str, *, echo: bool = False, fast_paths: bool = True, **engine_options: Any
 ) -> AsyncEngine:
     """Create the async engine; for SQLite also create the data folder and set the pragmas.
 
-    `inline_sqlite=False` keeps aiosqlite's worker thread (bench/sqlite_driver.py compares the two);
-    `engine_options` go to SQLAlchemy as they are (pool size, …).
+    `fast_paths` (the `FAST_PATHS` setting) runs a SQLite database file through the inline driver of
+    storage/sqlite_inline.py, the one place the storage departs from its libraries' stock paths
+    (its measured gain: bench/RESULTS.md); `False` is aiosqlite as shipped. `engine_options` go to
+    SQLAlchemy as they are (pool size, …).
     """
     kwargs: dict[str, Any] = {"echo": echo, **engine_options}
+    inline = False
     if database_url.startswith("sqlite"):
         url = make_url(database_url)
         path = url.database or ""
         on_disk = bool(path) and not path.startswith(":memory:")
         if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if inline_sqlite and on_disk and not url.query:
+        if fast_paths and on_disk and not url.query:
             # sqlite3 calls run in the event loop thread, without aiosqlite's thread hop per call;
             # lock waits are asynchronous retries (storage/sqlite_inline.py, bench/RESULTS.md).
             kwargs["async_creator"] = inline_creator(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
             kwargs["execution_options"] = {SQLITE_INLINE: True}
+            inline = True
         else:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
     engine = create_async_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":
-        setup_sqlite_engine(engine)
+        setup_sqlite_engine(engine, driver_begins=not inline)
     else:
         ping_idle_connections(engine)  # not a ping per checkout (storage/liveness.py)
     return engine
 
 
-def setup_sqlite_engine(engine: AsyncEngine) -> None:
+def setup_sqlite_engine(engine: AsyncEngine, *, driver_begins: bool = True) -> None:
     """Pragmas on every new connection, and our own BEGIN instead of the driver's.
 
     The driver's default BEGIN is deferred; take the write lock at BEGIN so read-then-write
-    transactions don't fail with "database is locked" on upgrade. Read-only sessions (see
+    transactions don't fail with "database is locked" on upgrade. Read sessions (see
     create_session_factory) start deferred: a WAL reader needs no lock and must not queue behind
-    the writer.
+    the writer. This is SQLAlchemy's documented recipe for SQLite transactions ("connect" sets the
+    driver's isolation_level to None, "begin" emits our BEGIN); the inline driver opens its
+    connections that way already (`driver_begins=False`).
     """
     event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
-    event.listen(engine.sync_engine, "connect", _no_driver_begin)
+    if driver_begins:
+        event.listen(engine.sync_engine, "connect", _no_driver_begin)
     event.listen(engine.sync_engine, "begin", _begin_sqlite)
 
 
@@ -103,82 +110,64 @@ def _begin_sqlite(conn: Connection) -> None:
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """`factory()` for reads, `factory.begin()` for writes (the convention of every service).
+    """`factory()` for reads, `factory.begin()` for writes (SQLAlchemy's own split, used by every service).
 
-    On SQLite a plain `factory()` session is bound to the engine with the `SQLITE_READ_ONLY`
-    execution option, so its transaction starts with a deferred BEGIN (a WAL snapshot, no lock)
-    instead of BEGIN IMMEDIATE; `factory.begin()` sessions keep BEGIN IMMEDIATE. Profiling the
-    conversation benchmark showed every read queueing for the one write lock (bench/RESULTS.md).
-    A `factory()` session that writes still works, but may meet "database is locked" when another
-    writer commits between its read and its write: write through `factory.begin()`.
+    A plain `factory()` session never commits: whatever it would write is rolled back when it
+    closes, on every database. On SQLite it is also bound with the `SQLITE_READ_ONLY` execution
+    option, so its transaction starts with a deferred BEGIN (a WAL snapshot, no lock) instead of
+    BEGIN IMMEDIATE; `factory.begin()` sessions keep BEGIN IMMEDIATE. Profiling the conversation
+    benchmark showed every read queueing for the one write lock (bench/RESULTS.md).
     """
     if engine.dialect.name != "sqlite":
         return async_sessionmaker(engine, expire_on_commit=False)
-    return _SQLiteSessionMaker(engine)
+    return SQLiteSessionMaker(engine)
 
 
-class _InlineSQLiteSession(AsyncSession):
-    """Closes in place, not in a task of its own.
+class SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
+    """Reads on a deferred BEGIN; `begin()` writes on BEGIN IMMEDIATE, committed and closed in place.
 
-    SQLAlchemy ends `async with session` and `async with factory.begin()` by running commit and
-    close in a new task (shielded, so a cancellation cannot stop them halfway). That task starts
-    at the event loop's next turn, and until then the transaction stays open: on a busy loop a
-    write transaction of a fraction of a millisecond held SQLite's write lock for the whole turn
-    and every other writer waited (bench/RESULTS.md). On the inline driver commit and close never
-    give the loop away, so they cannot be interrupted and run right here.
-    """
+    A write session is closed right where it ends (`AsyncSession.close()`), not in the task of its
+    own that `async with session` starts for it: until that task ran at the event loop's next
+    turn, the connection stayed checked out and, on the inline driver, the next writer waited a
+    whole turn of a busy loop (a lock convoy, bench/RESULTS.md fix 9).
 
-    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        await self.close()
-
-
-class _SQLiteSessionMaker(async_sessionmaker[AsyncSession]):
-    """On aiosqlite, write sessions of this process take turns on an asyncio lock.
-
-    SQLite has one writer. Through aiosqlite, concurrent writers of this process all issue BEGIN
-    IMMEDIATE and the losers sleep in SQLite's busy handler (1, 2, 5 … 100 ms naps in aiosqlite's
-    threads) however soon the writer finishes: under load a write waited seconds (the conversation
-    benchmark's form steps, bench/RESULTS.md). Queued on the lock they start the moment the
-    previous write commits, in arrival order. Another process on the same file still meets the
-    busy timeout, as before; so does a wait on the lock longer than it.
-
-    The inline driver (the default for a database file) needs no lock: a short write transaction
-    runs from BEGIN to COMMIT without giving the event loop away, so it never meets another one
-    of this process, and a long one that does makes the others wait asynchronously
-    (storage/sqlite_inline.py). A lock there only added a turn of the event loop per hand-over:
-    on a busy loop a convoy that queued writes for most of a second.
+    Through aiosqlite (`FAST_PATHS=false`, or a database URL with options), write sessions of this
+    process also take turns on an asyncio lock. SQLite has one writer; through aiosqlite concurrent
+    writers all issue BEGIN IMMEDIATE and the losers sleep in SQLite's busy handler (1, 2, 5 … 100
+    ms naps in aiosqlite's threads) however soon the writer finishes. Queued on the lock they start
+    the moment the previous write commits, in arrival order. Another process on the same file still
+    meets the busy timeout, as before; so does a wait on the lock longer than it. The inline driver
+    needs no lock: a short write transaction runs from BEGIN to COMMIT without giving the event
+    loop away, and a long one that meets another makes it wait asynchronously
+    (storage/sqlite_inline.py).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         inline = bool(engine.get_execution_options().get(SQLITE_INLINE))
-        super().__init__(
-            engine.execution_options(**{SQLITE_READ_ONLY: True}),
-            expire_on_commit=False,
-            class_=_InlineSQLiteSession if inline else AsyncSession,
-        )
+        super().__init__(engine.execution_options(**{SQLITE_READ_ONLY: True}), expire_on_commit=False)
         self.write_engine = engine
         self.write_lock: asyncio.Lock | None = None if inline else asyncio.Lock()
 
     def begin(self) -> AbstractAsyncContextManager[AsyncSession]:  # type: ignore[override]
-        return self._write_session()
+        return self.writing()
 
     @asynccontextmanager
-    async def _write_session(self) -> AsyncIterator[AsyncSession]:
-        if self.write_lock is None:
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A write session (what `begin()` returns): BEGIN IMMEDIATE, committed and closed in place."""
+        async with self.writer_turn():
             session = self(bind=self.write_engine)
             try:
                 async with session.begin():  # commits or rolls back in place
                     yield session
             finally:
                 await session.close()
-            return
-        async with self.writer_turn(), self(bind=self.write_engine)._maker_context_manager() as session:
-            yield session
 
     @asynccontextmanager
     async def writer_turn(self) -> AsyncIterator[None]:
         """This process's turn to write (aiosqlite only), waited for as long as the busy timeout."""
-        assert self.write_lock is not None
+        if self.write_lock is None:
+            yield
+            return
         try:
             async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
                 await self.write_lock.acquire()
@@ -215,7 +204,7 @@ def write_connection(
 async def _connection(
     factory: async_sessionmaker[AsyncSession], *, write: bool
 ) -> AsyncIterator[AsyncConnection]:
-    sqlite = factory if isinstance(factory, _SQLiteSessionMaker) else None
+    sqlite = factory if isinstance(factory, SQLiteSessionMaker) else None
     engine: AsyncEngine = sqlite.write_engine if sqlite and write else factory.kw["bind"]
     if sqlite and sqlite.write_lock is None:  # the inline driver: commit and close in place, see above
         connection = AsyncConnection(engine)
@@ -258,10 +247,10 @@ async def apply_migrations(engine: AsyncEngine) -> None:
 
 @asynccontextmanager
 async def database(
-    database_url: str, *, migrate: bool = True
+    database_url: str, *, migrate: bool = True, fast_paths: bool = True
 ) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
     """Engine plus session factory for the lifetime of a block; disposes the pool at the end."""
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, fast_paths=fast_paths)
     try:
         if migrate:
             await apply_migrations(engine)

@@ -7,7 +7,7 @@ every update: at most one read and one write per update, however many pieces the
 (bench/RESULTS.md measures it). The per-part methods of aiogram's `BaseStorage` work too, each on
 its own.
 
-With `remember=True` (one process owns the database: the SQLite set-up) the storage also keeps
+With `cache_between_updates=True` (one process owns the database: the SQLite set-up) the storage also keeps
 what it last read or wrote for each key, so a known user's state costs no read at all. Several
 processes sharing PostgreSQL without Redis must not use it: another instance could have moved the
 conversation on meanwhile.
@@ -22,12 +22,12 @@ from typing import Any, cast
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from cachetools import LRUCache
 from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import read_connection, write_connection
-from storage.memory import Memory
 from storage.models import FsmRecord, utcnow
 
 # (state, data) as stored; (None, {}) is no record at all.
@@ -49,25 +49,25 @@ class SQLAlchemyStorage(BaseStorage):
         session_factory: async_sessionmaker[AsyncSession],
         key_builder: KeyBuilder | None = None,
         *,
-        remember: bool = False,
+        cache_between_updates: bool = False,
     ):
         self.session_factory = session_factory
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
-        self.remember = remember
-        self.remembered: Memory[str, Record] = Memory(REMEMBERED_KEYS)
+        self.cache_between_updates = cache_between_updates
+        self.remembered: LRUCache[str, Record] = LRUCache(REMEMBERED_KEYS)
 
     async def get_record(self, key: StorageKey) -> Record:
         """State and data of a key in one read (none when remembered); the caller owns the copy."""
         name = self.key_builder.build(key)
-        if self.remember:
+        if self.cache_between_updates:
             remembered = self.remembered.get(name, None)
             if remembered is not None:
                 return copy.deepcopy(remembered)
         async with read_connection(self.session_factory) as connection:
             row = (await connection.execute(_SELECT, {"key": name})).first()
         found: Record = (None, {}) if row is None else (row[0], dict(row[1] or {}))
-        if self.remember:
-            self.remembered.put(name, copy.deepcopy(found))
+        if self.cache_between_updates:
+            self.remembered[name] = copy.deepcopy(found)
         return found
 
     async def set_record(self, key: StorageKey, state: str | None, data: Mapping[str, Any]) -> None:
@@ -81,8 +81,8 @@ class SQLAlchemyStorage(BaseStorage):
                 await connection.execute(
                     statement, {"key": name, "state": state, "data": dict(data), "now": utcnow()}
                 )
-        if self.remember:
-            self.remembered.put(name, (state, copy.deepcopy(dict(data))))
+        if self.cache_between_updates:
+            self.remembered[name] = (state, copy.deepcopy(dict(data)))
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         current, data = await self.get_record(key)

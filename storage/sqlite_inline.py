@@ -98,27 +98,6 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class _InlineTxQueue:
-    """Stands in for aiosqlite's `_tx` worker queue.
-
-    SQLAlchemy's `AsyncAdapt_aiosqlite_connection.isolation_level` setter (called by db.py's
-    "connect" listener and by `isolation_level="AUTOCOMMIT"`) bypasses the public API and puts
-    `(future, function)` on `driver_connection._tx`, then awaits the future. Running the function
-    right away keeps that setter working unchanged.
-    """
-
-    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
-        future, function = item
-        try:
-            result = function()
-        except Exception as error:
-            if future is not None and not future.done():
-                future.set_exception(error)
-        else:
-            if future is not None and not future.done():
-                future.set_result(result)
-
-
 class InlineCursor:
     """aiosqlite.Cursor's shape over a sqlite3 cursor; every call runs inline."""
 
@@ -207,11 +186,13 @@ class InlineCursor:
 
 
 class InlineConnection:
-    """aiosqlite.Connection's shape (as far as SQLAlchemy's aiosqlite dialect uses it), inline.
+    """aiosqlite.Connection's public shape (what SQLAlchemy's aiosqlite dialect calls), inline.
 
-    `_connection` (the sqlite3 connection, None once closed), `_conn` and `_tx` mirror aiosqlite
-    internals the dialect reads: commit/rollback are skipped when `_connection` is falsy, and the
-    isolation_level setter goes through `_tx` and `_conn`.
+    One attribute is not public aiosqlite: the dialect skips commit/rollback when the connection's
+    `_connection` is falsy, so `_connection` is the sqlite3 connection and None once closed (the
+    isolation level is set when the connection opens, so the dialect's own setter, which reaches
+    further into aiosqlite, is never called; tests/storage/test_sqlite_inline.py drives this through
+    the installed SQLAlchemy, and `FAST_PATHS=false` is the stock aiosqlite path).
     """
 
     def __init__(
@@ -223,7 +204,6 @@ class InlineConnection:
         yield_after: float = DEFAULT_YIELD_AFTER,
     ) -> None:
         self._connection: sqlite3.Connection | None = connection
-        self._tx = _InlineTxQueue()
         self.timeout = timeout
         self._waiters = waiters if waiters is not None else LockWaiters()
         self._yield_after = yield_after
@@ -235,7 +215,8 @@ class InlineConnection:
         self._pending_begin: str | None = None
 
     @property
-    def _conn(self) -> sqlite3.Connection:
+    def sqlite(self) -> sqlite3.Connection:
+        """The open sqlite3 connection (ValueError once closed, as aiosqlite says it)."""
         if self._connection is None:
             raise ValueError("no active connection")
         return self._connection
@@ -273,7 +254,7 @@ class InlineConnection:
     async def _begin_now(self) -> None:
         statement, self._pending_begin = self._pending_begin, None
         if statement is not None:
-            await self._run(self._conn.execute, statement)
+            await self._run(self.sqlite.execute, statement)
 
     def _end_slice(self) -> None:
         self._slice_started = None
@@ -281,7 +262,7 @@ class InlineConnection:
 
     async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
         """Call `function` now; on SQLITE_BUSY before any lock is held, wait asynchronously and retry."""
-        conn = self._conn
+        conn = self.sqlite
         was_in_transaction = conn.in_transaction
         try:
             result = function(*args)
@@ -324,7 +305,7 @@ class InlineConnection:
             self._waiters.released()
 
     def cursor(self) -> InlineCursor:
-        return InlineCursor(self, self._conn.cursor())
+        return InlineCursor(self, self.sqlite.cursor())
 
     async def execute(self, sql: str, parameters: Any = None) -> InlineCursor:
         cursor = self.cursor()
@@ -332,7 +313,7 @@ class InlineConnection:
 
     async def commit(self) -> None:
         self._pending_begin = None  # no statement ran: nothing was opened, nothing to commit
-        conn = self._conn
+        conn = self.sqlite
         was_in_transaction = conn.in_transaction
         try:
             try:
@@ -346,7 +327,7 @@ class InlineConnection:
 
     async def rollback(self) -> None:
         self._pending_begin = None
-        conn = self._conn
+        conn = self.sqlite
         was_in_transaction = conn.in_transaction
         try:
             conn.rollback()
@@ -373,19 +354,19 @@ class InlineConnection:
     async def create_function(
         self, name: str, num_params: int, func: Callable[..., Any], deterministic: bool = False
     ) -> None:
-        self._conn.create_function(name, num_params, func, deterministic=deterministic)
+        self.sqlite.create_function(name, num_params, func, deterministic=deterministic)
 
     @property
     def in_transaction(self) -> bool:
-        return self._conn.in_transaction
+        return self.sqlite.in_transaction
 
     @property
     def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
+        return self.sqlite.isolation_level
 
     @isolation_level.setter
     def isolation_level(self, value: str | None) -> None:
-        self._conn.isolation_level = cast(_Sqlite3Isolation, value)
+        self.sqlite.isolation_level = cast(_Sqlite3Isolation, value)
 
 
 def inline_creator(
@@ -393,7 +374,7 @@ def inline_creator(
     *,
     timeout: float,
     uri: bool = False,
-    isolation_level: str | None = "",
+    isolation_level: str | None = None,
     yield_after: float = DEFAULT_YIELD_AFTER,
     **connect_kwargs: Any,
 ) -> Callable[[], Awaitable[InlineConnection]]:
@@ -402,7 +383,8 @@ def inline_creator(
     `timeout` (seconds) is how long a statement waits, asynchronously, for another connection's
     lock, like sqlite3's `timeout`; a later `PRAGMA busy_timeout = ms` replaces it per connection.
     URL query parameters and `connect_args` are not applied with an async_creator: pass them here.
-    `isolation_level` defaults to sqlite3's own default, as aiosqlite does. Connections made by one
+    `isolation_level` defaults to None (sqlite3 opens no transaction by itself: storage/db.py's
+    "begin" listener issues BEGIN). Connections made by one
     creator wake each other's lock waiters (use one creator per engine).
     """
     waiters = LockWaiters()

@@ -22,6 +22,8 @@ def worker_index() -> int:
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
+# `FAST_PATHS=false` runs the suite on the libraries' stock paths (.ci/run does, for the e2e tests).
+FAST_PATHS = os.environ.get("FAST_PATHS", "true").strip().lower() not in {"0", "false", "no", "off"}
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_BASE_URL", "redis://127.0.0.1:6379").rstrip("/")
 
 
@@ -75,10 +77,12 @@ async def reset_postgres() -> None:
 
 
 def backends() -> list[str]:
-    """`TEST_DATABASE=postgresql` runs the database-backed suites on PostgreSQL only."""
+    """`TEST_DATABASE=postgresql` (or `sqlite`) runs the database-backed suites on that one only."""
     wanted = os.environ.get("TEST_DATABASE", "").strip().lower()
     if wanted.startswith("postgres"):
         return ["postgresql"]
+    if wanted == "sqlite":
+        return ["sqlite"]
     return ["sqlite", "postgresql"]
 
 
@@ -96,7 +100,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, fast_paths=FAST_PATHS)
     await apply_migrations(engine)
     try:
         yield engine

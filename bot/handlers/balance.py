@@ -11,9 +11,9 @@ from bot.i18n import t
 from bot.services.topups import TopUpService
 from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import MenuCb
-from bot.telegram.render import clip, show
+from bot.telegram.render import clip, money, show
 from bot.telegram.routes import Routes
-from bot.views.common import home_button, money, only_home
+from bot.views.common import home_button, only_home
 from bot.views.topup import topup_button
 
 

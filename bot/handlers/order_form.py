@@ -42,9 +42,9 @@ from bot.services.ordering import (
 from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import BuyCb, FormAction, FormCb
-from bot.telegram.render import answer_query, show
+from bot.telegram.render import answer_query, money, show
 from bot.telegram.routes import Routes
-from bot.views.common import money, only_home
+from bot.views.common import only_home
 from bot.views.form import edit_menu, field_prompt, summary
 from bot.views.orders import order_detail
 from bot.views.topup import topup_button

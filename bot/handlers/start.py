@@ -9,14 +9,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 
-from bot.i18n import LANGUAGES, t
+from bot.i18n import t
 from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile, UserService
-from bot.telegram.callbacks import LangCb, MenuCb
+from bot.telegram.callbacks import AdminCb, LangCb, MenuCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
-from bot.views.admin import AdminCb
-from bot.views.common import home_button, main_menu
+from bot.views.common import language_screen, main_menu
 
 router = Routes("start")
 
@@ -66,21 +65,10 @@ async def cmd_cancel(message: Message, state: FSMContext) -> None:
     await message.answer(t("cancel.done") if had_state else t("cancel.nothing"), reply_markup=main_menu())
 
 
-def settings_screen() -> tuple[str, InlineKeyboardMarkup]:
-    rows = [
-        [
-            InlineKeyboardButton(text=name, callback_data=LangCb(code=code).pack())
-            for code, name in LANGUAGES.items()
-        ],
-        [home_button()],
-    ]
-    return t("settings.title"), InlineKeyboardMarkup(inline_keyboard=rows)
-
-
 @router.message(Command("settings", "language"))
 @router.callback_query(MenuCb.filter(F.screen == "settings"))
 async def on_settings(event: Message | CallbackQuery) -> None:
-    await show(event, *settings_screen())
+    await show(event, *language_screen())
 
 
 @router.callback_query(LangCb.filter())

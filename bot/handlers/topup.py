@@ -30,9 +30,9 @@ from bot.services.topups.methods import localized
 from bot.services.topups.service import SettleOutcome, TopUpService, TopUpUnavailable
 from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import TopUpCb
-from bot.telegram.render import answer_query, clip, show
+from bot.telegram.render import answer_query, clip, money, show
 from bot.telegram.routes import Routes
-from bot.views.common import money, only_home
+from bot.views.common import only_home
 from bot.views.topup import (
     MethodChoice,
     after_request,

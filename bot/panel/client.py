@@ -1,6 +1,6 @@
 """Async client for Perfect Panel v2 / SmartPanel-style reseller APIs.
 
-Design notes (see docs/panel-api-family.md):
+Design notes (how the panel family behaves: docs/panel-api-family.md):
 
 * Every call is a form-encoded POST carrying ``key`` and ``action``; PHP panels
   ignore JSON bodies.

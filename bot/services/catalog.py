@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar, cast
 
+from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import PanelClient
@@ -17,7 +18,6 @@ from bot.panel.bounds import RATE_PLACES
 from bot.services.panel_guard import PanelGuard
 from bot.services.pricing import effective_markup, price_per_thousand
 from bot.services.upstream_alerts import queue_admin_alert, subject_key
-from storage.memory import Memory
 from storage.models import Category, Service, utcnow
 from storage.repositories.catalog import CatalogRepository, SyncReport
 from storage.repositories.settings import SettingsRepository
@@ -35,14 +35,6 @@ class Page(Generic[T]):
     page: int
     pages: int
     total: int
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 0
-
-    @property
-    def has_next(self) -> bool:
-        return self.page + 1 < self.pages
 
 
 @dataclass(frozen=True)
@@ -106,7 +98,7 @@ class CatalogService:
         self.admin_ids = tuple(admin_ids)
         self.rate_factor = rate_factor  # PANEL_CURRENCY_RATE: panel money -> shop money
         self.guard = guard
-        self._views: Memory[tuple[Any, ...], Any] = Memory(VIEWS_KEPT, ttl=views_ttl, clock=clock)
+        self._views: TTLCache[tuple[Any, ...], Any] = TTLCache(VIEWS_KEPT, ttl=views_ttl, timer=clock)
         self._logged_rejects: set[str] = set()
 
     def forget(self) -> None:
@@ -208,7 +200,7 @@ class CatalogService:
         if (known := self._views.get(key, _MISSING)) is not _MISSING:
             return cast(T, known)
         result = await build()
-        self._views.put(key, result)
+        self._views[key] = result
         return result
 
     async def categories(self, page: int, per_page: int) -> Page[CategoryView]:

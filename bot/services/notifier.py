@@ -38,8 +38,7 @@ from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t_in
-from bot.telegram.render import clip
-from bot.views.common import money
+from bot.telegram.render import clip, money
 from storage.models import Notification, NotificationKind, Order, utcnow
 from storage.repositories.outbox import OutboxRepository, Recipient
 from storage.repositories.users import UserRepository
@@ -92,7 +91,11 @@ class Notifier:
         max_retry_delay: timedelta = timedelta(hours=1),
         clock: Callable[[], datetime] = utcnow,
         on_blocked: Callable[[int], None] = lambda _user_id: None,
+        alert_keyboard: Callable[[str, Order | None], InlineKeyboardMarkup | None] = lambda _alert, _order: (
+            None
+        ),
     ) -> None:
+        self.alert_keyboard = alert_keyboard  # bot/views/admin.py's, given by the composition root
         self.session_factory = session_factory
         self.bot = bot
         self.on_blocked = on_blocked  # UserService.forget: its cached profile must see the flag
@@ -236,12 +239,10 @@ class Notifier:
         """An admin alert about an order carries the settle-by-hand actions (bot/views/admin.py)."""
         if note.kind != NotificationKind.ADMIN_ALERT or note.order_id is None:
             return None
-        from bot.views.admin import alert_keyboard  # the admin console's views, only for its alerts
-
         async with self.session_factory() as session:
             order = await session.get(Order, note.order_id)
         with self.i18n.context(), self.i18n.use_locale(self.locale_for(recipient)):
-            return alert_keyboard(str((note.payload or {}).get("alert") or ""), order)
+            return self.alert_keyboard(str((note.payload or {}).get("alert") or ""), order)
 
     def _text(self, locale: str, key: str, **values: Any) -> str:
         return t_in(locale, key, **values)

@@ -6,9 +6,9 @@ on this instance shows at once (`invalidate`), one made on another instance with
 
 from __future__ import annotations
 
+from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.memory import Memory
 from storage.repositories.settings import SettingsRepository
 
 WELCOME_TEXT = "welcome_text"
@@ -19,7 +19,7 @@ _UNREAD = object()
 class ShopSettings:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, ttl: float = 5.0) -> None:
         self.session_factory = session_factory
-        self._cache: Memory[str, str | None] = Memory(64, ttl=ttl)
+        self._cache: TTLCache[str, str | None] = TTLCache(64, ttl=ttl)
 
     async def get(self, key: str) -> str | None:
         found = self._cache.get(key, _UNREAD)
@@ -27,7 +27,7 @@ class ShopSettings:
             return found
         async with self.session_factory() as session:
             value = await SettingsRepository(session).get(key)
-        self._cache.put(key, value)
+        self._cache[key] = value
         return value
 
     async def set(self, key: str, value: str | None) -> None:

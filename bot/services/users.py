@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from cachetools import TTLCache
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import read_connection
-from storage.memory import Memory
 from storage.models import LedgerEntry, utcnow
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.users import UserRepository, profile_row
@@ -48,8 +48,8 @@ class UserService:
     ) -> None:
         self.session_factory = session_factory
         # user id -> (profile, its last_seen_at) as read or written in the last few seconds
-        self._known: Memory[int, tuple[UserProfile, datetime]] = Memory(
-            PROFILES_KEPT, ttl=profile_ttl, clock=clock
+        self._known: TTLCache[int, tuple[UserProfile, datetime]] = TTLCache(
+            PROFILES_KEPT, ttl=profile_ttl, timer=clock
         )
 
     async def register(
@@ -66,7 +66,7 @@ class UserService:
                 row.id, row.username, row.first_name, row.language_code, row.locale, row.is_banned
             )
             if self._unchanged(profile, row.last_seen_at, username, first_name, language_code):
-                self._known.put(user_id, (profile, row.last_seen_at))
+                self._known[user_id] = (profile, row.last_seen_at)
                 return profile
         try:
             profile, last_seen = await self._touch(user_id, username, first_name, language_code)
@@ -74,7 +74,7 @@ class UserService:
             # A first contact in two chats at once (a group and the private chat): the other
             # update created the row meanwhile, so this one refreshes it.
             profile, last_seen = await self._touch(user_id, username, first_name, language_code)
-        self._known.put(user_id, (replace(profile, created=False), last_seen))
+        self._known[user_id] = (replace(profile, created=False), last_seen)
         return profile
 
     async def _touch(
@@ -112,7 +112,7 @@ class UserService:
 
     def forget(self, user_id: int) -> None:
         """The stored profile changed (ban, language, blocked): read it again on the next update."""
-        self._known.pop(user_id)
+        self._known.pop(user_id, None)
 
     @staticmethod
     def _profile(

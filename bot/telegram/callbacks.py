@@ -75,3 +75,44 @@ class TopUpCb(CallbackData, prefix="tu"):
     action: str = "menu"
     method: str = ""
     value: str = ""
+
+
+# --- the admin console (bot/handlers/admin) ------------------------------------------------------
+
+
+class AdminCb(CallbackData, prefix="adm"):
+    screen: str  # menu, broadcast, broadcasts, users, stats, chart, panel, problems, catalog, sync, settings,
+    # audit, markup, welcome, welcome_reset, maintenance_on, maintenance_off
+
+
+class BroadcastCb(CallbackData, prefix="abc"):
+    action: str  # aud (choose audience), send, drop (discard the draft), stop (a running broadcast)
+    draft: str = ""
+    value: str = ""
+    id: int = 0
+
+
+class AdminUserCb(CallbackData, prefix="au"):
+    id: int
+    action: str  # view, ban, unban, add, take (ask for an amount)
+
+
+class ProblemCb(CallbackData, prefix="apr"):
+    id: int
+    action: str  # attach, refund (ask), refund_yes, list
+
+
+class AdminCatCb(CallbackData, prefix="acat"):
+    action: str  # cats, cat, svc, hidecat, showcat, hide, show
+    id: str = ""
+    page: int = 0
+
+
+class AdminTopUpCb(CallbackData, prefix="atu"):
+    id: int
+    action: str  # approve, reject
+
+
+class PayMethodCb(CallbackData, prefix="apm"):
+    action: str  # list, add, toggle, delete, delete_yes, skip (a Russian text), pending
+    id: int = 0

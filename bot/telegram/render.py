@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -10,6 +11,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CENT = Decimal("0.01")
 ELLIPSIS = "…"
 
 
@@ -17,6 +20,17 @@ def clip(text: str, limit: int) -> str:
     """Cut plain text (before escaping) to at most `limit` characters."""
     text = text.strip()
     return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+def money(amount: Decimal, currency: str, *, to_cent: bool = False) -> str:
+    """`12.50 USD`; drops trailing zeros beyond the cents, keeps precise sub-cent costs.
+
+    `to_cent=True` rounds to the cent first (sums in reports, where sub-cent digits are noise).
+    """
+    if to_cent:
+        amount = amount.quantize(CENT)
+    value = amount.quantize(CENT) if amount == amount.quantize(CENT) else amount.normalize()
+    return f"{value:f} {currency}"
 
 
 async def show(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -11,14 +11,16 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
-from bot.telegram.render import clip
-from bot.views.common import button_label, money
+from bot.services.admin.broadcast import BroadcastScreens, Progress
+from bot.services.admin.chart import ChartLabels
+from bot.telegram.callbacks import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
+from bot.telegram.render import clip, money
+from bot.views.common import button_label, nav_row
 from storage.models import BroadcastState, LedgerEntry, Order, OrderState
 from storage.repositories.broadcasts import AUDIENCE_ALL, AUDIENCE_BUYERS, active_audience, active_days
 
 if TYPE_CHECKING:
     from bot.panel import Balance
-    from bot.services.admin.broadcast import Progress
     from bot.services.admin.catalog import AdminCategory, AdminService
     from bot.services.admin.problems import Problems
     from bot.services.admin.stats import ShopStats
@@ -35,42 +37,7 @@ ADMIN_SERVICES_PER_PAGE = 10
 SYNC_IDS_SHOWN = 20
 
 
-# --- callback data -------------------------------------------------------------------------------
-
-
-class AdminCb(CallbackData, prefix="adm"):
-    screen: str  # menu, broadcast, broadcasts, users, stats, chart, panel, problems, catalog, sync, settings,
-    # audit, markup, welcome, welcome_reset, maintenance_on, maintenance_off
-
-
-class BroadcastCb(CallbackData, prefix="abc"):
-    action: str  # aud (choose audience), send, drop (discard the draft), stop (a running broadcast)
-    draft: str = ""
-    value: str = ""
-    id: int = 0
-
-
-class AdminUserCb(CallbackData, prefix="au"):
-    id: int
-    action: str  # view, ban, unban, add, take (ask for an amount)
-
-
-class ProblemCb(CallbackData, prefix="apr"):
-    id: int
-    action: str  # attach, refund (ask), refund_yes, amount (ask), list; dismiss (id: a problem's)
-
-
-class AdminCatCb(CallbackData, prefix="acat"):
-    action: str  # cats, cat, svc, hidecat, showcat, hide, show
-    id: str = ""
-    page: int = 0
-
-
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def cents(amount: Decimal, currency: str) -> str:
-    return money(amount.quantize(CENT), currency)
 
 
 def percent(value: Decimal) -> str:
@@ -372,16 +339,16 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
                 "admin.stats.period",
                 label=t(key),
                 orders=period.orders,
-                revenue=cents(period.revenue, currency),
-                cost=cents(period.cost, currency),
-                profit=cents(period.profit, currency),
+                revenue=money(period.revenue, currency, to_cent=True),
+                cost=money(period.cost, currency, to_cent=True),
+                profit=money(period.profit, currency, to_cent=True),
             )
         )
     lines.append(
         t(
             "admin.stats.all_time",
             orders=stats.all_time_orders,
-            revenue=cents(stats.all_time_revenue, currency),
+            revenue=money(stats.all_time_revenue, currency, to_cent=True),
         )
     )
     if stats.by_state:
@@ -400,7 +367,7 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
                     name=clip(item.name, 60),
                     id=item.service_id,
                     orders=item.orders,
-                    revenue=cents(item.revenue, currency),
+                    revenue=money(item.revenue, currency, to_cent=True),
                 )
             )
         lines.append("")
@@ -420,7 +387,22 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
 
 def chart_caption(days: int, orders: int, revenue: Decimal, currency: str) -> str:
     return t(
-        "admin.chart.caption", days=days, orders=orders, revenue=cents(revenue, currency), currency=currency
+        "admin.chart.caption",
+        days=days,
+        orders=orders,
+        revenue=money(revenue, currency, to_cent=True),
+        currency=currency,
+    )
+
+
+def chart_labels(days: int, currency: str) -> ChartLabels:
+    """The chart's words in the admin's language (the picture itself: bot/services/admin/chart.py)."""
+    return ChartLabels(
+        title=t("admin.chart.title", days=days),
+        orders=t("admin.chart.orders"),
+        revenue=t("admin.chart.revenue", currency=currency),
+        days=t("admin.chart.days"),
+        no_data=t("admin.chart.no_data", days=days),
     )
 
 
@@ -593,7 +575,7 @@ def admin_categories(page: Page[AdminCategory], global_markup: Decimal) -> tuple
         ]
         for item in page.items
     ]
-    rows.append(pages_row(page.page, page.pages, lambda n: AdminCatCb(action="cats", page=n)))
+    rows.append(nav_row(page.page, page.pages, lambda n: AdminCatCb(action="cats", page=n)))
     rows.append([admin_menu_button()])
     text = t(
         "admin.catalog.categories",
@@ -603,19 +585,6 @@ def admin_categories(page: Page[AdminCategory], global_markup: Decimal) -> tuple
         markup=percent(global_markup),
     )
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
-
-
-def pages_row(page: int, pages: int, make: Callable[[int], CallbackData]) -> list[InlineKeyboardButton]:
-    """◀️ 2/7 ▶️ like the shop's nav_row, for callback data that needs more than a page number."""
-    row: list[InlineKeyboardButton] = []
-    if pages <= 1:
-        return row
-    if page > 0:
-        row.append(InlineKeyboardButton(text="◀️", callback_data=make(page - 1).pack()))
-    row.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=make(page).pack()))
-    if page + 1 < pages:
-        row.append(InlineKeyboardButton(text="▶️", callback_data=make(page + 1).pack()))
-    return row
 
 
 def admin_category(
@@ -648,7 +617,7 @@ def admin_category(
         ]
         for item in page.items
     )
-    rows.append(pages_row(page.page, page.pages, lambda n: AdminCatCb(action="cat", id=cid, page=n)))
+    rows.append(nav_row(page.page, page.pages, lambda n: AdminCatCb(action="cat", id=cid, page=n)))
     rows.append([_button(t("admin.button.back"), AdminCatCb(action="cats")), admin_menu_button()])
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
@@ -709,7 +678,7 @@ def sync_report(report: SyncReport) -> str:
 # --- settings and audit -------------------------------------------------------------------------------------
 
 
-def settings_screen(
+def shop_settings_screen(
     global_markup: Decimal, welcome: str | None, maintenance: str | None
 ) -> tuple[str, InlineKeyboardMarkup]:
     text = t(
@@ -753,3 +722,6 @@ def audit_screen(rows: Sequence[AdminAudit]) -> tuple[str, InlineKeyboardMarkup]
             )
         )
     return "\n".join(lines), only_menu()
+
+
+BROADCAST_SCREENS = BroadcastScreens(progress=broadcast_progress, report=broadcast_report)

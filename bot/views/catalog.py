@@ -8,8 +8,8 @@ from bot.i18n import t
 from bot.services.catalog import CategoryView, Page, ServiceView
 from bot.services.pricing import FLAT_RATE_TYPES
 from bot.telegram.callbacks import BuyCb, CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
-from bot.telegram.render import clip
-from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, money, nav_row
+from bot.telegram.render import clip, money
+from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, nav_row
 
 CATEGORIES_PER_PAGE = 10
 SERVICES_PER_PAGE = 8
@@ -29,7 +29,7 @@ def categories_screen(page: Page[CategoryView]) -> tuple[str, InlineKeyboardMark
         ]
         for item in page.items
     ]
-    rows.append(nav_row(page.page, page.pages, CategoriesCb))
+    rows.append(nav_row(page.page, page.pages, lambda n: CategoriesCb(page=n)))
     rows.append(
         [
             InlineKeyboardButton(text=t("button.search"), callback_data=MenuCb(screen="search").pack()),
@@ -64,7 +64,7 @@ def services_screen(
     category: CategoryView, page: Page[ServiceView], currency: str
 ) -> tuple[str, InlineKeyboardMarkup]:
     rows = [_service_button(view, currency) for view in page.items]
-    rows.append(nav_row(page.page, page.pages, CategoryCb, id=category.category_id))
+    rows.append(nav_row(page.page, page.pages, lambda n: CategoryCb(id=category.category_id, page=n)))
     rows.append(
         [
             InlineKeyboardButton(text=t("button.back_categories"), callback_data=CategoriesCb(page=0).pack()),
@@ -96,7 +96,7 @@ def search_screen(query: str, page: Page[ServiceView], currency: str) -> tuple[s
         ]
         return text, InlineKeyboardMarkup(inline_keyboard=rows)
     rows = [_service_button(view, currency) for view in page.items]
-    rows.append(nav_row(page.page, page.pages, SearchPageCb))
+    rows.append(nav_row(page.page, page.pages, lambda n: SearchPageCb(page=n)))
     rows.append(
         [
             InlineKeyboardButton(text=t("button.catalog"), callback_data=MenuCb(screen="catalog").pack()),

@@ -1,42 +1,33 @@
-"""Shared pieces of screens: money, navigation rows, the main menu."""
+"""Shared pieces of screens: navigation rows, the main menu (money is bot/telegram/render.py)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Callable
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import t
-from bot.telegram.callbacks import MenuCb
+from bot.i18n import LANGUAGES, t
+from bot.telegram.callbacks import LangCb, MenuCb
 from bot.telegram.render import clip
 
 BUTTON_TEXT_LIMIT = 60
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """`12.50 USD`; drops trailing zeros beyond the cents, keeps precise sub-cent costs."""
-    value = (
-        amount.quantize(Decimal("0.01")) if amount == amount.quantize(Decimal("0.01")) else amount.normalize()
-    )
-    return f"{value:f} {currency}"
 
 
 def button_label(text: str) -> str:
     return clip(" ".join(text.split()), BUTTON_TEXT_LIMIT) or "—"
 
 
-def nav_row(page: int, pages: int, make: type, **fixed: object) -> list[InlineKeyboardButton]:
-    """◀️ 2/7 ▶️ — only the arrows that lead somewhere; the counter is inert."""
+def nav_row(page: int, pages: int, make: Callable[[int], CallbackData]) -> list[InlineKeyboardButton]:
+    """◀️ 2/7 ▶️ — only the arrows that lead somewhere; the counter is inert. `make(n)`: page n's data."""
     row: list[InlineKeyboardButton] = []
     if pages <= 1:
         return row
     if page > 0:
-        row.append(InlineKeyboardButton(text="◀️", callback_data=make(page=page - 1, **fixed).pack()))
-    row.append(
-        InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=make(page=page, **fixed).pack())
-    )
+        row.append(InlineKeyboardButton(text="◀️", callback_data=make(page - 1).pack()))
+    row.append(InlineKeyboardButton(text=f"{page + 1}/{pages}", callback_data=make(page).pack()))
     if page + 1 < pages:
-        row.append(InlineKeyboardButton(text="▶️", callback_data=make(page=page + 1, **fixed).pack()))
+        row.append(InlineKeyboardButton(text="▶️", callback_data=make(page + 1).pack()))
     return row
 
 
@@ -61,3 +52,15 @@ def main_menu() -> InlineKeyboardMarkup:
 
 def only_home() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[home_button()]])
+
+
+def language_screen() -> tuple[str, InlineKeyboardMarkup]:
+    """The customer's settings: a button per language (/settings, ⚙️ Settings)."""
+    rows = [
+        [
+            InlineKeyboardButton(text=name, callback_data=LangCb(code=code).pack())
+            for code, name in LANGUAGES.items()
+        ],
+        [home_button()],
+    ]
+    return t("settings.title"), InlineKeyboardMarkup(inline_keyboard=rows)

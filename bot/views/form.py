@@ -12,8 +12,7 @@ from bot.services.catalog import ServiceView
 from bot.services.forms import FormField
 from bot.services.pricing import Quote
 from bot.telegram.callbacks import FormAction, FormCb
-from bot.telegram.render import clip
-from bot.views.common import money
+from bot.telegram.render import clip, money
 
 VALUE_LIMIT = 300
 LIST_PREVIEW = 5

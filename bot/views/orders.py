@@ -8,8 +8,8 @@ from bot.i18n import t
 from bot.services.catalog import Page
 from bot.services.ordering import can_cancel, can_refill
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
-from bot.telegram.render import clip
-from bot.views.common import button_label, home_button, money, nav_row
+from bot.telegram.render import clip, money
+from bot.views.common import button_label, home_button, nav_row
 from storage.models import Order, Refill
 
 ORDERS_PER_PAGE = 8
@@ -35,7 +35,7 @@ def orders_screen(page: Page[Order]) -> tuple[str, InlineKeyboardMarkup]:
         ]
         for order in page.items
     ]
-    rows.append(nav_row(page.page, page.pages, OrdersCb))
+    rows.append(nav_row(page.page, page.pages, lambda n: OrdersCb(page=n)))
     rows.append([home_button()])
     text = t("orders.title", total=page.total, page=page.page + 1, pages=page.pages)
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])

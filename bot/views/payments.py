@@ -11,26 +11,17 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
+from bot.services.topups.desk import DeskScreens
 from bot.services.topups.methods import localized
 from bot.services.topups.report import MethodKey, PaymentsReport
-from bot.telegram.render import clip
-from bot.views.admin import admin_menu_button, cents, only_menu, when
-from bot.views.common import button_label, money
+from bot.telegram.callbacks import AdminTopUpCb, PayMethodCb
+from bot.telegram.render import clip, money
+from bot.views.admin import admin_menu_button, only_menu, when
+from bot.views.common import button_label
 from storage.models import ManualPaymentMethod, TopUp, TopUpMethod, TopUpStatus, User
 from storage.repositories.topups import WalletReconciliation
 
-CAPTION_LIMIT = 1024
 RECEIPT_SHOWN = 500
-
-
-class AdminTopUpCb(CallbackData, prefix="atu"):
-    id: int
-    action: str  # approve, reject
-
-
-class PayMethodCb(CallbackData, prefix="apm"):
-    action: str  # list, add, toggle, delete, delete_yes, skip (a Russian text), pending
-    id: int = 0
 
 
 def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -218,7 +209,7 @@ def payments_block(report: PaymentsReport, currency: str, locale: str) -> str:
                 "admin.payments.part",
                 method=_report_name(key, report.manual_names, locale),
                 count=tally.count,
-                amount=cents(tally.amount, currency),
+                amount=money(tally.amount, currency, to_cent=True),
             )
             for key, tally in sorted(
                 tallies.items(), key=lambda item: (item[0].method, item[0].manual_id or 0)
@@ -233,17 +224,17 @@ def payments_block(report: PaymentsReport, currency: str, locale: str) -> str:
         t(
             "admin.payments.total",
             count=count,
-            amount=cents(total, currency),
-            fees=cents(report.fees, currency),
+            amount=money(total, currency, to_cent=True),
+            fees=money(report.fees, currency, to_cent=True),
         )
     )
     pending = ", ".join(
-        f"{method_label(method, None)}: {count} ({cents(amount, currency)})"
+        f"{method_label(method, None)}: {count} ({money(amount, currency, to_cent=True)})"
         for method, (count, amount) in sorted(report.pending.items())
     )
     lines.append(t("admin.payments.pending", items=pending or "0"))
     refunded = ", ".join(
-        f"{method_label(method, None)}: {count} ({cents(amount, currency)})"
+        f"{method_label(method, None)}: {count} ({money(amount, currency, to_cent=True)})"
         for method, (count, amount) in sorted(report.refunded.items())
     )
     lines.append(t("admin.payments.refunded", items=refunded or "0"))
@@ -275,3 +266,6 @@ def refund_text(outcome: str, topup_id: int, amount: str, balance: str, reason: 
 
 def only_admin_menu() -> InlineKeyboardMarkup:
     return only_menu()
+
+
+DESK_SCREENS = DeskScreens(card=request_card, person=person)

@@ -10,8 +10,8 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Html, t
 from bot.telegram.callbacks import MenuCb, TopUpCb
-from bot.telegram.render import clip
-from bot.views.common import button_label, home_button, money
+from bot.telegram.render import clip, money
+from bot.views.common import button_label, home_button
 
 PRESETS_PER_ROW = 3
 INVOICE_TITLE_LIMIT = 32

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -120,9 +119,3 @@ class AdminCatalogRepository:
             select(Service).where(*where).order_by(Service.position).offset(offset).limit(limit)
         )
         return list(rows.scalars()), int(total)
-
-    async def services_by_ids(self, service_ids: Sequence[str]) -> list[Service]:
-        if not service_ids:
-            return []
-        rows = await self.session.execute(select(Service).where(Service.service_id.in_(list(service_ids))))
-        return list(rows.scalars())

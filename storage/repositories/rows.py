@@ -36,8 +36,8 @@ async def insert_new(session: AsyncSession, obj: M) -> M:
         statement = _INSERTS[table] = insert(table).returning(*table.c)
     values = {column.key: obj.__dict__[column.key] for column in table.c if column.key in obj.__dict__}
     connection = await session.connection()
-    row = (await connection.execute(statement, values)).one()
-    for key, value in row._mapping.items():
+    row = (await connection.execute(statement, values)).mappings().one()
+    for key, value in row.items():
         set_committed_value(obj, str(key), value)
     make_transient_to_detached(obj)
     return obj

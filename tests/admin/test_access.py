@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.views.admin import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
+from bot.telegram.callbacks import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
 from sandbox.panel_simulator import PanelState, run_panel_simulator
 from sandbox.telegram_server import FakeUser, run_fake_telegram
 from storage.models import AdminAudit, AppSetting, Broadcast, LedgerEntry, Service, User

@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import select, update
 
-from bot.services.admin.chart import render_chart
+from bot.services.admin.chart import ChartLabels, render_chart
 from storage.db import database
 from storage.models import BroadcastRecipient, RecipientState, User
 from tests.admin.conftest import Shop, add_customers, admin_user, audit_rows, send_document, send_photo
@@ -184,7 +184,7 @@ async def test_photo_with_caption_and_any_message_copied_to_buyers_only(shop: Sh
     admin = admin_user(shop)
     await admin.send_text("/broadcast")
     await admin.wait_for_message(contains="Send the message to broadcast")
-    png = render_chart([], [], [])
+    png = render_chart([], [], [], ChartLabels("Chart", "Orders", "Revenue", "Day", "No data"))
     send_photo(shop.tg, admin, png, caption="New services!")
     preview = await admin.wait_for_message(lambda m: m.has_photo)
     assert preview.text == "New services!"

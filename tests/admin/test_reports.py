@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
+import io
+from datetime import date, timedelta
 from decimal import Decimal
 
+from PIL import Image
+
+from bot.services.admin.chart import BAR, HEIGHT, LINE, TEXT, WIDTH, ChartLabels, render_chart
 from bot.services.admin.panel import run_panel_check
 from sandbox.telegram_server import FakeUser
 from tests.admin.conftest import Shop, admin_user, audit_rows, service
@@ -23,18 +26,42 @@ async def order_followers(shop: Shop, customer: FakeUser, link: str, *, expect: 
 
 
 def png_size(data: bytes) -> tuple[int, int]:
-    """Width and height from the IHDR chunk, after checking its CRC and that the pixels inflate."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    length, tag = struct.unpack(">I4s", data[8:16])
-    assert tag == b"IHDR" and length == 13
-    body = data[16 : 16 + length]
-    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(tag + body)
-    width, height = struct.unpack(">II", body[:8])
-    idat = data.index(b"IDAT")
-    size = struct.unpack(">I", data[idat - 4 : idat])[0]
-    pixels = zlib.decompress(data[idat + 4 : idat + 4 + size])
-    assert len(pixels) == height * (1 + width * 3)
-    return width, height
+    """Width and height of a PNG that Pillow reads in full."""
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        image.load()
+        return image.size
+
+
+def colours(data: bytes) -> set[tuple[int, int, int]]:
+    with Image.open(io.BytesIO(data)) as image:
+        return {colour for _count, colour in image.convert("RGB").getcolors(WIDTH * HEIGHT) or []}
+
+
+LABELS = ChartLabels("Orders and revenue", "Orders", "Revenue, USD", "Day", "No orders")
+
+
+def test_the_chart_draws_bars_a_line_and_words() -> None:
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(30)]
+    orders = [i % 4 for i in range(30)]
+    revenue = [Decimal(i % 7) / 3 for i in range(30)]
+    png = render_chart(days, orders, revenue, LABELS)
+    assert png_size(png) == (WIDTH, HEIGHT)
+    found = colours(png)
+    assert BAR in found and LINE in found and TEXT in found  # bars, the revenue line, the words
+    blank = render_chart(days, [0] * 30, [Decimal(0)] * 30, LABELS)
+    assert BAR not in colours(blank) and LINE not in colours(blank)  # the "no data" picture
+    assert TEXT in colours(render_chart([], [], [], LABELS))  # at least its title
+
+
+def test_the_chart_in_russian_uses_a_font_with_cyrillic() -> None:
+    """Each word gets its own glyphs (DejaVu Sans): two different titles draw two different pictures."""
+    days = [date(2026, 11, 1)]
+    russian = ChartLabels("Заказы и выручка", "Заказы", "Выручка, RUB", "День", "Нет заказов")
+    other = ChartLabels("Выручка и заказы", "Заказы", "Выручка, RUB", "День", "Нет заказов")
+    first = render_chart(days, [1], [Decimal(1)], russian)
+    assert png_size(first) == (WIDTH, HEIGHT)
+    assert first != render_chart(days, [1], [Decimal(1)], other)
 
 
 async def test_stats_and_chart_after_two_orders(shop: Shop) -> None:

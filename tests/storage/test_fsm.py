@@ -54,10 +54,10 @@ async def stored_state(factory: async_sessionmaker[AsyncSession]) -> str | None:
 async def test_state_and_data_survive_a_new_storage(
     session_factory: async_sessionmaker[AsyncSession], remember: bool
 ) -> None:
-    first = SQLAlchemyStorage(session_factory, remember=remember)
+    first = SQLAlchemyStorage(session_factory, cache_between_updates=remember)
     await first.set_state(KEY, "Form:link")
     await first.update_data(KEY, {"service": 7, "values": {"quantity": 100}})
-    restarted = SQLAlchemyStorage(session_factory, remember=remember)
+    restarted = SQLAlchemyStorage(session_factory, cache_between_updates=remember)
     assert await restarted.get_state(KEY) == "Form:link"
     assert await restarted.get_data(KEY) == {"service": 7, "values": {"quantity": 100}}
     await restarted.set_state(KEY, None)
@@ -139,7 +139,7 @@ async def test_changes_made_before_a_failure_are_kept(
 async def test_unchanged_state_is_not_written(
     session_factory: async_sessionmaker[AsyncSession], engine: AsyncEngine
 ) -> None:
-    storage = SQLAlchemyStorage(session_factory, remember=True)
+    storage = SQLAlchemyStorage(session_factory, cache_between_updates=True)
     await storage.set_state(KEY, "Form:link")
     update = UpdateState(storage)
     state = FSMContext(update, KEY)
@@ -188,7 +188,7 @@ async def test_a_storage_keeping_state_and_data_apart_gets_only_what_changed() -
 
 
 async def test_remembered_records_are_copies(session_factory: async_sessionmaker[AsyncSession]) -> None:
-    storage = SQLAlchemyStorage(session_factory, remember=True)
+    storage = SQLAlchemyStorage(session_factory, cache_between_updates=True)
     await storage.set_data(KEY, {"values": {"link": "https://x.test/a"}})
     data = await storage.get_data(KEY)
     data["values"]["link"] = "mutated by a handler"

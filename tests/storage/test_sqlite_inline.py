@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.db import _begin_sqlite, _no_driver_begin, create_session_factory, setup_sqlite_engine
+from storage.db import _begin_sqlite, create_session_factory, setup_sqlite_engine
 from storage.sqlite_inline import InlineConnection, inline_creator
 
 
@@ -38,10 +38,9 @@ def make_engine(path: Path, *, timeout: float = 15.0, pragmas: bool = True, **kw
         f"sqlite+aiosqlite:///{path}", async_creator=inline_creator(str(path), timeout=timeout), **kwargs
     )
     if pragmas:
-        setup_sqlite_engine(engine)
+        setup_sqlite_engine(engine, driver_begins=False)
     else:  # our BEGIN without the pragmas
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
-        event.listen(engine.sync_engine, "connect", _no_driver_begin)
     return engine
 
 
@@ -121,7 +120,7 @@ async def test_reads_and_writes_through_the_orm(
         assert [row.id async for row in streamed] == [1, 2]
 
 
-async def test_pragmas_and_isolation_level_setter(engine: AsyncEngine) -> None:
+async def test_pragmas_and_the_driver_opens_no_transaction_itself(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
@@ -131,12 +130,9 @@ async def test_pragmas_and_isolation_level_setter(engine: AsyncEngine) -> None:
         driver = raw.driver_connection
         assert isinstance(driver, InlineConnection)
         assert driver.timeout == 15.0
-        assert driver._conn.execute("PRAGMA busy_timeout").fetchone() == (0,)
-        # db.py's "connect" listener went through the dialect's isolation_level setter (aiosqlite's _tx).
+        assert driver.sqlite.execute("PRAGMA busy_timeout").fetchone() == (0,)
+        # Opened in sqlite3's autocommit mode: the BEGIN is db.py's "begin" listener's.
         assert driver.isolation_level is None
-    async with engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        assert (await autocommit.execute(text("SELECT 1"))).scalar() == 1
 
 
 async def test_integrity_error_is_sqlalchemys(factory: async_sessionmaker[AsyncSession]) -> None:

@@ -22,7 +22,7 @@ DRIVERS = [pytest.param(True, id="inline"), pytest.param(False, id="aiosqlite")]
 
 @asynccontextmanager
 async def sqlite_factory(tmp_path: Path, inline: bool) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'shop.sqlite3'}", inline_sqlite=inline)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'shop.sqlite3'}", fast_paths=inline)
     try:
         await apply_migrations(engine)
         yield create_session_factory(engine)

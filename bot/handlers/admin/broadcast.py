@@ -26,17 +26,10 @@ from bot.services.admin.broadcast import (
     EmptyAudience,
 )
 from bot.services.users import UserProfile
+from bot.telegram.callbacks import AdminCb, BroadcastCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
-from bot.views.admin import (
-    AdminCb,
-    BroadcastCb,
-    broadcast_controls,
-    broadcast_prompt,
-    broadcasts_screen,
-    only_menu,
-    usage,
-)
+from bot.views.admin import broadcast_controls, broadcast_prompt, broadcasts_screen, only_menu, usage
 from storage.repositories.broadcasts import AUDIENCE_ALL, AUDIENCE_BUYERS, active_audience
 
 router = Routes("admin.broadcast")

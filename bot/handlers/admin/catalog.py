@@ -17,13 +17,12 @@ from bot.panel import PanelError
 from bot.services.admin.audit import AuditService
 from bot.services.admin.catalog import TITLE_LIMIT, CatalogAdmin, parse_percent
 from bot.services.users import UserProfile
+from bot.telegram.callbacks import AdminCatCb, AdminCb
 from bot.telegram.render import ANSWER_FIRST, clip, show
 from bot.telegram.routes import Routes
 from bot.views.admin import (
     ADMIN_CATEGORIES_PER_PAGE,
     ADMIN_SERVICES_PER_PAGE,
-    AdminCatCb,
-    AdminCb,
     admin_categories,
     admin_category,
     admin_service,

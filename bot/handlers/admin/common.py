@@ -39,12 +39,6 @@ class AdminForm(StatesGroup):
     refund_amount = State()
 
 
-def command_args(message: Message) -> str:
-    """Plain text after `/command` (the rest of the message, trimmed)."""
-    parts = (message.text or message.caption or "").split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
-
-
 def formatted(message: Message, *, after_command: bool) -> str:
     """The message as Telegram HTML: its formatting kept when it has any, else the text as the admin
     typed it (taken as HTML they wrote). `after_command` drops the leading `/command`."""

@@ -10,9 +10,10 @@ from aiogram.types import CallbackQuery, Message
 from bot.handlers.admin.common import AdminForm
 from bot.services.admin.audit import AuditService
 from bot.services.users import UserProfile
+from bot.telegram.callbacks import AdminCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
-from bot.views.admin import AdminCb, admin_menu, audit_screen
+from bot.views.admin import admin_menu, audit_screen
 
 router = Routes("admin.menu")
 AUDIT_LINES = 20

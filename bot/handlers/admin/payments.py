@@ -17,19 +17,11 @@ from bot.services.topups.desk import ManualDesk
 from bot.services.topups.methods import INSTRUCTIONS_LIMIT, NAME_LIMIT, ManualMethods, localized
 from bot.services.topups.service import DecideOutcome, TopUpService
 from bot.services.users import UserProfile
-from bot.telegram.render import show
+from bot.telegram.callbacks import AdminCb, AdminTopUpCb, PayMethodCb
+from bot.telegram.render import money, show
 from bot.telegram.routes import Routes
-from bot.views.admin import AdminCb, only_menu
-from bot.views.common import money
-from bot.views.payments import (
-    AdminTopUpCb,
-    PayMethodCb,
-    delete_confirm,
-    methods_screen,
-    pending_screen,
-    refund_text,
-    skip_markup,
-)
+from bot.views.admin import only_menu
+from bot.views.payments import delete_confirm, methods_screen, pending_screen, refund_text, skip_markup
 
 router = Routes("admin.payments")
 inputs = Routes("admin.payments.inputs")

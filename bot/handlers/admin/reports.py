@@ -25,12 +25,12 @@ from bot.services.admin.stats import StatsService
 from bot.services.reconcile import ReconcileOutcome, ReconcileResult
 from bot.services.topups.report import PaymentsReports
 from bot.services.users import UserProfile
-from bot.telegram.render import ANSWER_FIRST, clip, show
+from bot.telegram.callbacks import AdminCb, ProblemCb
+from bot.telegram.render import ANSWER_FIRST, clip, money, show
 from bot.telegram.routes import Routes
 from bot.views.admin import (
-    AdminCb,
-    ProblemCb,
     chart_caption,
+    chart_labels,
     only_menu,
     panel_screen,
     panel_unavailable,
@@ -39,7 +39,6 @@ from bot.views.admin import (
     stats_screen,
     usage,
 )
-from bot.views.common import money
 from bot.views.payments import payments_block, reconciliation_block
 from storage.models import OrderState
 
@@ -92,8 +91,9 @@ async def on_stats(
 
 async def send_chart(bot: Bot, chat_id: int, stats: StatsService, settings: Settings) -> None:
     points = await stats.daily(CHART_DAYS)
+    labels = chart_labels(CHART_DAYS, settings.currency)
     png = await asyncio.to_thread(
-        render_chart, [p.day for p in points], [p.orders for p in points], [p.revenue for p in points]
+        render_chart, [p.day for p in points], [p.orders for p in points], [p.revenue for p in points], labels
     )
     revenue = sum((p.revenue for p in points), start=Decimal(0))
     caption = chart_caption(CHART_DAYS, sum(p.orders for p in points), revenue, settings.currency)

@@ -18,9 +18,10 @@ from bot.services.admin.audit import AuditService
 from bot.services.admin.catalog import CatalogAdmin
 from bot.services.admin.settings import MAINTENANCE_LIMIT, WELCOME_LIMIT, ShopAdmin
 from bot.services.users import UserProfile
+from bot.telegram.callbacks import AdminCb
 from bot.telegram.render import clip, show
 from bot.telegram.routes import Routes
-from bot.views.admin import AdminCb, only_menu, settings_screen, usage
+from bot.views.admin import only_menu, shop_settings_screen, usage
 
 router = Routes("admin.settings")
 inputs = Routes("admin.settings.inputs")
@@ -36,7 +37,7 @@ async def cmd_settings(
     user: UserProfile,
 ) -> None:
     await audit.record(user.id, "settings.view")
-    text, markup = settings_screen(
+    text, markup = shop_settings_screen(
         await catalog_admin.global_markup(), await shop_admin.welcome(), await shop_admin.maintenance()
     )
     await show(message, text, markup)
@@ -53,7 +54,7 @@ async def on_settings(
 ) -> None:
     await leave_admin_form(state)
     await audit.record(user.id, "settings.view")
-    text, markup = settings_screen(
+    text, markup = shop_settings_screen(
         await catalog_admin.global_markup(), await shop_admin.welcome(), await shop_admin.maintenance()
     )
     await show(query, text, markup)

@@ -15,10 +15,10 @@ from bot.services.admin.audit import AuditService
 from bot.services.admin.balances import Adjustment, AdjustOutcome, BalanceService, parse_amount
 from bot.services.admin.users import AdminUsers, parse_user_ref
 from bot.services.users import UserProfile
-from bot.telegram.render import clip, show
+from bot.telegram.callbacks import AdminCb, AdminUserCb
+from bot.telegram.render import clip, money, show
 from bot.telegram.routes import Routes
-from bot.views.admin import AdminCb, AdminUserCb, only_menu, usage, user_card
-from bot.views.common import money
+from bot.views.admin import only_menu, usage, user_card
 
 router = Routes("admin.users")
 inputs = Routes("admin.users.inputs")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t
 from bot.services.admin.audit import write_audit
-from bot.views.common import money
+from bot.telegram.render import money
 from storage.models import LedgerKind
 from storage.repositories.ledger import InsufficientFunds, LedgerRepository
 from storage.repositories.users import UserRepository

@@ -122,6 +122,17 @@ class Progress:
     elapsed_seconds: float
 
 
+@dataclass(frozen=True)
+class BroadcastScreens:
+    """How the admin's progress message and final report look (bot/views/admin.py `BROADCAST_SCREENS`).
+
+    Passed in by the composition root, so this service never imports a view.
+    """
+
+    progress: Callable[[Progress], tuple[str, InlineKeyboardMarkup | None]]
+    report: Callable[[Progress], str]
+
+
 # --- pacing ------------------------------------------------------------------------------------
 
 
@@ -266,6 +277,7 @@ class BroadcastService:
         bot: Bot,
         *,
         rate_per_second: float,
+        screens: BroadcastScreens,
         default_locale: str = DEFAULT_LOCALE,
         progress_every: float = 3.0,
         lease: timedelta = timedelta(seconds=60),
@@ -277,6 +289,7 @@ class BroadcastService:
         self.session_factory = session_factory
         self.bot = bot
         self.rate = rate_per_second
+        self.screens = screens
         self.on_blocked = on_blocked  # UserService.forget: its cached profile must see the flag
         self.pacer = Pacer(rate_per_second)
         self.default_locale = default_locale
@@ -572,10 +585,8 @@ class BroadcastService:
             counts.blocked,
         )
         await self._show(run, state=broadcast.state, should_stop=_never)
-        from bot.views.admin import broadcast_report
-
         with self.i18n.context(), self.i18n.use_locale(run.locale):
-            text = broadcast_report(self._progress_of(run.broadcast_id, broadcast.state, counts, run))
+            text = self.screens.report(self._progress_of(run.broadcast_id, broadcast.state, counts, run))
         with contextlib.suppress(TelegramAPIError), self._paced(_never):
             await self.bot.send_message(run.chat_id or broadcast.admin_id, text)
 
@@ -633,11 +644,9 @@ class BroadcastService:
         """Edit the admin's progress message (or send a new one when it is gone)."""
         if run.chat_id is None:
             return
-        from bot.views.admin import broadcast_progress
-
         with self.i18n.context(), self.i18n.use_locale(run.locale):
             progress = self._progress_of(run.broadcast_id, state, Counts(), run)
-            text, markup = broadcast_progress(progress)
+            text, markup = self.screens.progress(progress)
         try:
             with self._paced(should_stop or run.should_stop):
                 await self._edit_or_send(run, text, markup)

@@ -1,24 +1,25 @@
-"""A PNG chart of orders (bars, left axis) and revenue (line, right axis) per day, drawn by hand.
+"""The 30-day chart: orders per day (bars, left axis) and revenue (line, right axis), drawn with Pillow.
 
-No plotting library: an RGB canvas, a 3×5 pixel font for the numbers, and the PNG container written
-with zlib and struct. It keeps the bot free of a large native dependency (matplotlib pulls numpy,
-pillow and fonts) for one picture, starts instantly, and cannot break on a headless server. The
-words (title, legend) go in the photo's caption, in the admin's language.
+A real font (DejaVu Sans when installed: Latin and Cyrillic, the Docker image has it; Pillow's own
+font otherwise), a title, both axes labelled, a legend, and a "no data" picture for a quiet month.
+The words come in the admin's language (`ChartLabels`, built by bot/views/admin.py).
 """
 
 from __future__ import annotations
 
-import itertools
+import io
 import math
-import struct
-import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
+
+from PIL import Image, ImageDraw, ImageFont
 
 WIDTH, HEIGHT = 900, 460
-LEFT, RIGHT, TOP, BOTTOM = 70, 80, 30, 60
-SCALE = 2  # font pixel size
+LEFT, RIGHT, TOP, BOTTOM = 80, 90, 70, 70
+FONT_FILE = "DejaVuSans.ttf"  # Pillow finds it in the system's font folders
 
 WHITE = (255, 255, 255)
 GRID = (226, 230, 236)
@@ -27,85 +28,26 @@ TEXT = (60, 64, 72)
 BAR = (76, 120, 168)
 LINE = (245, 133, 24)
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-_FONT = {
-    "0": ("111", "101", "101", "101", "111"),
-    "1": ("010", "110", "010", "010", "111"),
-    "2": ("111", "001", "111", "100", "111"),
-    "3": ("111", "001", "111", "001", "111"),
-    "4": ("101", "101", "111", "001", "001"),
-    "5": ("111", "100", "111", "001", "111"),
-    "6": ("111", "100", "111", "101", "111"),
-    "7": ("111", "001", "001", "001", "001"),
-    "8": ("111", "101", "111", "101", "111"),
-    "9": ("111", "101", "111", "001", "111"),
-    ".": ("000", "000", "000", "000", "010"),
-    "-": ("000", "000", "111", "000", "000"),
-    "k": ("100", "101", "110", "101", "101"),
-    "M": ("101", "111", "111", "101", "101"),
-    " ": ("000", "000", "000", "000", "000"),
-}
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
-class Canvas:
-    def __init__(self, width: int, height: int, background: tuple[int, int, int] = WHITE) -> None:
-        self.width = width
-        self.height = height
-        self.pixels = bytearray(bytes(background) * (width * height))
+@dataclass(frozen=True)
+class ChartLabels:
+    """Every word on the picture, already translated."""
 
-    def rect(self, x0: int, y0: int, x1: int, y1: int, color: tuple[int, int, int]) -> None:
-        """Fill [x0, x1) × [y0, y1), clipped to the canvas."""
-        x0, x1 = max(0, min(x0, x1)), min(self.width, max(x0, x1))
-        y0, y1 = max(0, min(y0, y1)), min(self.height, max(y0, y1))
-        if x0 >= x1:
-            return
-        span = bytes(color) * (x1 - x0)
-        for y in range(y0, y1):
-            start = (y * self.width + x0) * 3
-            self.pixels[start : start + len(span)] = span
-
-    def line(self, x0: int, y0: int, x1: int, y1: int, color: tuple[int, int, int], width: int = 1) -> None:
-        steps = max(abs(x1 - x0), abs(y1 - y0), 1)
-        half = width // 2
-        for i in range(steps + 1):
-            x = round(x0 + (x1 - x0) * i / steps)
-            y = round(y0 + (y1 - y0) * i / steps)
-            self.rect(x - half, y - half, x - half + width, y - half + width, color)
-
-    def text(
-        self, x: int, y: int, text: str, color: tuple[int, int, int] = TEXT, *, align: str = "left"
-    ) -> None:
-        advance = 4 * SCALE
-        if align == "right":
-            x -= len(text) * advance - SCALE
-        elif align == "center":
-            x -= (len(text) * advance - SCALE) // 2
-        for char in text:
-            glyph = _FONT.get(char, _FONT[" "])
-            for row, bits in enumerate(glyph):
-                for col, bit in enumerate(bits):
-                    if bit == "1":
-                        px, py = x + col * SCALE, y + row * SCALE
-                        self.rect(px, py, px + SCALE, py + SCALE, color)
-            x += advance
-
-    def png(self) -> bytes:
-        stride = self.width * 3
-        raw = b"".join(
-            b"\x00" + bytes(self.pixels[y * stride : (y + 1) * stride]) for y in range(self.height)
-        )
-        header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
-        return (
-            PNG_SIGNATURE
-            + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(raw, 9))
-            + _chunk(b"IEND", b"")
-        )
+    title: str
+    orders: str  # the left axis and the bars' legend entry
+    revenue: str  # the right axis and the line's legend entry
+    days: str  # the bottom axis
+    no_data: str
 
 
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+@cache
+def font(size: int) -> Font:
+    try:
+        return ImageFont.truetype(FONT_FILE, size)
+    except OSError:  # no DejaVu on this machine: Pillow's bundled font (Latin only)
+        return ImageFont.load_default(size)
 
 
 def nice_ceiling(value: Decimal) -> Decimal:
@@ -129,38 +71,92 @@ def axis_label(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def render_chart(days: Sequence[date], orders: Sequence[int], revenue: Sequence[Decimal]) -> bytes:
-    """The PNG: one bar per day (orders), a line with dots (revenue), both axes labelled."""
-    canvas = Canvas(WIDTH, HEIGHT)
-    count = max(len(days), 1)
+def render_chart(
+    days: Sequence[date], orders: Sequence[int], revenue: Sequence[Decimal], labels: ChartLabels
+) -> bytes:
+    """The PNG: one bar per day (orders), a line with dots (revenue), axes, title and legend."""
+    image = Image.new("RGB", (WIDTH, HEIGHT), WHITE)
+    draw = ImageDraw.Draw(image)
+    draw.text((WIDTH // 2, 22), labels.title, fill=TEXT, font=font(20), anchor="mm")
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     base = TOP + plot_h
+    if not days or (not any(orders) and not any(revenue)):
+        draw.rectangle((LEFT, TOP, LEFT + plot_w, base), outline=GRID)
+        draw.text((WIDTH // 2, TOP + plot_h // 2), labels.no_data, fill=AXIS, font=font(18), anchor="mm")
+        return _png(image)
+
+    _legend(draw, labels)
     lines = 4
     # Whole orders per grid line; revenue may step by fractions.
     orders_max = Decimal(math.ceil(nice_ceiling(Decimal(max(orders, default=0)) / lines))) * lines
     revenue_max = nice_ceiling(max(revenue, default=Decimal(0)) / lines) * lines
+    small = font(12)
     for i in range(lines + 1):
         y = base - round(plot_h * i / lines)
-        canvas.rect(LEFT, y, LEFT + plot_w, y + 1, GRID if i else AXIS)
-        canvas.text(LEFT - 8, y - 5, axis_label(orders_max * i / lines), BAR, align="right")
-        canvas.text(LEFT + plot_w + 8, y - 5, axis_label(revenue_max * i / lines), LINE)
-    canvas.rect(LEFT, TOP, LEFT + 1, base + 1, AXIS)
-    canvas.rect(LEFT + plot_w, TOP, LEFT + plot_w + 1, base + 1, AXIS)
+        draw.line((LEFT, y, LEFT + plot_w, y), fill=GRID if i else AXIS)
+        draw.text((LEFT - 8, y), axis_label(orders_max * i / lines), fill=BAR, font=small, anchor="rm")
+        draw.text(
+            (LEFT + plot_w + 8, y), axis_label(revenue_max * i / lines), fill=LINE, font=small, anchor="lm"
+        )
+    draw.line((LEFT, TOP, LEFT, base), fill=AXIS)
+    draw.line((LEFT + plot_w, TOP, LEFT + plot_w, base), fill=AXIS)
+    axis_font = font(13)
+    _vertical_text(image, (20, TOP + plot_h // 2), labels.orders, BAR, axis_font, angle=90)
+    _vertical_text(image, (WIDTH - 20, TOP + plot_h // 2), labels.revenue, LINE, axis_font, angle=270)
+    draw.text((LEFT + plot_w // 2, HEIGHT - 14), labels.days, fill=TEXT, font=axis_font, anchor="mm")
 
-    slot = plot_w / count
+    slot = plot_w / len(days)
     bar_w = max(2, int(slot * 0.6))
     points: list[tuple[int, int]] = []
     for i, day in enumerate(days):
         centre = LEFT + round(slot * i + slot / 2)
         height = round(plot_h * orders[i] / float(orders_max)) if orders[i] else 0
         if height:
-            canvas.rect(centre - bar_w // 2, base - height, centre - bar_w // 2 + bar_w, base, BAR)
+            draw.rectangle(
+                (centre - bar_w // 2, base - height, centre - bar_w // 2 + bar_w - 1, base - 1), fill=BAR
+            )
         points.append((centre, base - round(plot_h * float(revenue[i] / revenue_max))))
         if i % 5 == (len(days) - 1) % 5:  # label every fifth day, always the last one (today)
-            canvas.rect(centre, base, centre + 1, base + 5, AXIS)
-            canvas.text(centre, base + 12, f"{day.day:02d}.{day.month:02d}", TEXT, align="center")
-    for (x0, y0), (x1, y1) in itertools.pairwise(points):
-        canvas.line(x0, y0, x1, y1, LINE, width=3)
+            draw.line((centre, base, centre, base + 5), fill=AXIS)
+            draw.text(
+                (centre, base + 16), f"{day.day:02d}.{day.month:02d}", fill=TEXT, font=small, anchor="mm"
+            )
+    if len(points) > 1:
+        draw.line(points, fill=LINE, width=3, joint="curve")
     for x, y in points:
-        canvas.rect(x - 3, y - 3, x + 4, y + 4, LINE)
-    return canvas.png()
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=LINE)
+    return _png(image)
+
+
+def _legend(draw: ImageDraw.ImageDraw, labels: ChartLabels) -> None:
+    legend_font = font(13)
+    x, y = LEFT, 48
+    draw.rectangle((x, y - 6, x + 14, y + 6), fill=BAR)
+    draw.text((x + 20, y), labels.orders, fill=TEXT, font=legend_font, anchor="lm")
+    x += 40 + round(draw.textlength(labels.orders, font=legend_font))
+    draw.line((x, y, x + 18, y), fill=LINE, width=3)
+    draw.ellipse((x + 5, y - 4, x + 13, y + 4), fill=LINE)
+    draw.text((x + 24, y), labels.revenue, fill=TEXT, font=legend_font, anchor="lm")
+
+
+def _vertical_text(
+    image: Image.Image,
+    centre: tuple[int, int],
+    text: str,
+    colour: tuple[int, int, int],
+    face: Font,
+    *,
+    angle: int,
+) -> None:
+    """An axis title along the axis: drawn on its own strip, turned, pasted centred at `centre`."""
+    left, top, right, bottom = face.getbbox(text)
+    strip = Image.new("RGB", (int(right - left) + 4, int(bottom - top) + 4), WHITE)
+    ImageDraw.Draw(strip).text((2 - left, 2 - top), text, fill=colour, font=face)
+    turned = strip.rotate(angle, expand=True)
+    image.paste(turned, (centre[0] - turned.width // 2, centre[1] - turned.height // 2))
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t
 from bot.panel import Balance, PanelClient, PanelError
-from bot.views.common import money
+from bot.telegram.render import money
 from storage.repositories.settings import SettingsRepository
 from storage.repositories.users import UserRepository
 

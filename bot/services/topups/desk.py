@@ -5,21 +5,34 @@ customer is told either way, and every admin's copy is edited to show who decide
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale
 from bot.services.topups.methods import ManualMethods, localized
 from bot.services.topups.service import Decision, TopUpService
-from bot.views.payments import CAPTION_LIMIT, person, request_card
+from bot.telegram.render import CAPTION_LIMIT
 from storage.models import TopUp, User
 from storage.repositories.users import UserRepository
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeskScreens:
+    """How an admin's copy of a request looks (bot/views/payments.py `DESK_SCREENS`).
+
+    Passed in by the composition root, so this service never imports a view.
+    """
+
+    card: Callable[[TopUp, User | None, str, str | None], tuple[str, InlineKeyboardMarkup | None]]
+    person: Callable[[User | None, int], str]
 
 
 class ManualDesk:
@@ -31,6 +44,7 @@ class ManualDesk:
         bot: Bot,
         *,
         admin_ids: Sequence[int],
+        screens: DeskScreens,
         default_locale: str = DEFAULT_LOCALE,
         i18n: PoI18n | None = None,
     ) -> None:
@@ -39,6 +53,7 @@ class ManualDesk:
         self.methods = methods
         self.bot = bot
         self.admin_ids = sorted(set(admin_ids))
+        self.screens = screens
         self.default_locale = default_locale
         self.i18n = i18n or create_i18n(default_locale)
 
@@ -58,9 +73,9 @@ class ManualDesk:
         locale = self._locale(admin)
         decider = None
         if topup.decided_by is not None:
-            decider = person(people.get(topup.decided_by), topup.decided_by)
+            decider = self.screens.person(people.get(topup.decided_by), topup.decided_by)
         with self.i18n.context(), self.i18n.use_locale(locale):
-            return request_card(
+            return self.screens.card(
                 topup, people.get(topup.user_id), localized(method.names if method else {}, locale), decider
             )
 

@@ -46,7 +46,7 @@ from bot.services.topups.amounts import (
     parse_payload,
     stars_price,
 )
-from bot.views.common import money
+from bot.telegram.render import money
 from storage.models import LedgerKind, ManualPaymentMethod, TopUp, TopUpMethod, TopUpStatus, utcnow
 from storage.repositories.ledger import InsufficientFunds, LedgerRepository
 from storage.repositories.settings import SettingsRepository
