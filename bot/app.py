@@ -40,6 +40,7 @@ from bot.runtime import tune_garbage_collector
 from bot.services import admin as admin_console
 from bot.services import topups as topups_feature
 from bot.services.catalog import CatalogService
+from bot.services.growth.install import install as install_growth
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
 from bot.services.reconcile import ReconcileService, run_admin_alerts
@@ -62,6 +63,9 @@ COMMANDS = (
     "status",
     "balance",
     "topup",
+    "promo",
+    "referrals",
+    "support",
     "settings",
     "help",
     "cancel",
@@ -242,6 +246,8 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     await admin_console.install(bot, dispatcher, **data)
     # Top-ups (bot/services/topups): services, expiry, Crypto Pay polling, Stars reconciliation.
     await topups_feature.install(bot, dispatcher, **data)
+    # Growth (bot/services/growth): promo codes, referrals, support, owner alerts; after top-ups.
+    await install_growth(bot, dispatcher, **data)
     # Scale-out (bot/coordination.py): the lease tick runs on every instance, all other jobs on the
     # lease holder only; keep these two lines after every add_job of the start-up.
     schedule_coordination(scheduler, leader, data["session_factory"])

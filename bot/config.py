@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     crypto_pay_webhook_path: str = "/payments/cryptopay"
     crypto_pay_poll_seconds: float = Field(default=20.0, gt=0)
 
+    # Growth (bot/services/growth): referrals and owner alerts; the owner may change both in /admin.
+    referral_percent: Decimal = Field(default=Decimal("5"), ge=0, le=100)
+    alert_order_amount: Decimal = Field(default=Decimal("50"), ge=0)
+
     @field_validator("admin_ids", "allowed_user_ids", mode="before")
     @classmethod
     def _ids(cls, value: Any) -> Any:

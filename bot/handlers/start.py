@@ -15,6 +15,7 @@ from bot.telegram.callbacks import LangCb, MenuCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
 from bot.views.common import home_button, main_menu
+from bot.views.growth import notices_button
 
 router = Routes("start")
 
@@ -61,6 +62,7 @@ def settings_screen() -> tuple[str, InlineKeyboardMarkup]:
             InlineKeyboardButton(text=name, callback_data=LangCb(code=code).pack())
             for code, name in LANGUAGES.items()
         ],
+        [notices_button()],  # which order notices (bot/handlers/growth.py)
         [home_button()],
     ]
     return t("settings.title"), InlineKeyboardMarkup(inline_keyboard=rows)

@@ -38,6 +38,7 @@ from aiogram.types import LinkPreviewOptions
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t_in
+from bot.services.growth.alerts import render_owner_alert
 from bot.telegram.render import clip
 from bot.views.common import money
 from storage.models import Notification, NotificationKind, utcnow
@@ -225,6 +226,8 @@ class Notifier:
         with self.i18n.context():
             if note.kind == NotificationKind.ADMIN_ALERT:
                 return self._admin_alert(locale, payload)
+            if note.kind == NotificationKind.OWNER_ALERT:
+                return render_owner_alert(locale, payload)
             return self._order_message(locale, note.kind, payload)
 
     def _text(self, locale: str, key: str, **values: Any) -> str:

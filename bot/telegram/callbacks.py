@@ -59,3 +59,11 @@ class TopUpCb(CallbackData, prefix="tu"):
     action: str = "menu"
     method: str = ""
     value: str = ""
+
+
+class GrowthCb(CallbackData, prefix="g"):
+    """Growth buttons (bot/handlers/growth.py): promo (ask for a code), referrals, support (start
+    writing), support_done, notices (`value`: the notice level chosen)."""
+
+    screen: str
+    value: str = ""

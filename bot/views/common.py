@@ -7,7 +7,7 @@ from decimal import Decimal
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
-from bot.telegram.callbacks import MenuCb
+from bot.telegram.callbacks import GrowthCb, MenuCb
 from bot.telegram.render import clip
 
 BUTTON_TEXT_LIMIT = 60
@@ -50,11 +50,16 @@ def main_menu() -> InlineKeyboardMarkup:
     def button(label: str, screen: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(text=t(label), callback_data=MenuCb(screen=screen).pack())
 
+    def growth(label: str, screen: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=t(label), callback_data=GrowthCb(screen=screen).pack())
+
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [button("button.catalog", "catalog"), button("button.search", "search")],
             [button("button.orders", "orders"), button("button.balance", "balance")],
             [button("button.settings", "settings"), button("button.help", "help")],
+            [growth("button.promo", "promo"), growth("button.referrals", "referrals")],
+            [growth("button.support", "support")],  # bot/handlers/growth.py
         ]
     )
 
