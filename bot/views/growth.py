@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from html import escape
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -142,7 +143,9 @@ def ticket_card(
     lines = [
         t("support.admin.card", id=ticket.id, who=person(customer, ticket.user_id)),
         "",
-        clip(message.text or "", limit - 400) if message.text else t(f"support.kind.{message.kind}"),
+        escape(clip(message.text, limit - 400), quote=False)
+        if message.text
+        else t(f"support.kind.{message.kind}"),
     ]
     if message.text and message.kind != "text":
         lines[2] = t(f"support.kind.{message.kind}") + "\n" + lines[2]
@@ -276,7 +279,7 @@ def alerts_screen(
             [
                 _button(
                     t("button.alert_off" if on else "button.alert_on", name=t(f"alerts.short.{name}")),
-                    GrowthAdminCb(action="alert", value=f"{name}:{'off' if on else 'on'}"),
+                    GrowthAdminCb(action="alert", value=f"{name}.{'off' if on else 'on'}"),
                 )
             ]
         )

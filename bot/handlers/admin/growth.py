@@ -261,7 +261,7 @@ async def on_alert_switch(
     user: UserProfile,
     settings: Settings,
 ) -> None:
-    name, _, wanted = callback_data.value.partition(":")
+    name, _, wanted = callback_data.value.partition(".")
     try:
         alert = Alert(name)
     except ValueError:
