@@ -179,7 +179,7 @@ def tickets_screen(
                 "support.admin.list_line",
                 id=ticket.id,
                 who=person(people.get(ticket.user_id), ticket.user_id),
-                status=ticket_status(ticket, taker),
+                status=Html(ticket_status(ticket, taker)),
                 when=ticket.updated_at.strftime("%Y-%m-%d %H:%M"),
             )
         )
@@ -236,7 +236,7 @@ def promo_line(promo: PromoCode, currency: str) -> str:
     if promo.expires_at is not None:
         limits.append(t("promo.admin.until", when=promo.expires_at.strftime("%Y-%m-%d %H:%M")))
     state = "" if promo.active else " " + t("promo.admin.off")
-    return t("promo.admin.line", code=promo.code, value=value, limits=", ".join(limits)) + state
+    return t("promo.admin.line", code=promo.code, value=Html(value), limits=Html(", ".join(limits))) + state
 
 
 def promos_screen(promos: Sequence[PromoCode], currency: str) -> tuple[str, InlineKeyboardMarkup]:
@@ -274,7 +274,9 @@ def alerts_screen(
     rows: list[list[InlineKeyboardButton]] = []
     for name, on in alerts.items():
         label = t(f"alerts.name.{name}", amount=money(order_amount, currency))
-        lines.append(t("alerts.admin.line", name=label, state=t("alerts.on") if on else t("alerts.off")))
+        lines.append(
+            t("alerts.admin.line", name=Html(label), state=t("alerts.on") if on else t("alerts.off"))
+        )
         rows.append(
             [
                 _button(

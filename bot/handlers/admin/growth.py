@@ -12,7 +12,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.config import Settings
 from bot.handlers.admin.menu import leave_admin_form
-from bot.i18n import t
+from bot.i18n import Html, t
 from bot.services.admin.audit import AuditService
 from bot.services.growth.promo import PromoExists, PromoService, PromoSpecError, parse_spec
 from bot.services.growth.settings import PERCENT_MAX, Alert, GrowthSettings
@@ -53,7 +53,7 @@ async def cmd_newpromo(
         await message.answer(t("promo.admin.exists"), reply_markup=only_menu())
         return
     await message.answer(
-        t("promo.admin.created", line=promo_line(promo, settings.currency)), reply_markup=only_menu()
+        t("promo.admin.created", line=Html(promo_line(promo, settings.currency))), reply_markup=only_menu()
     )
 
 
