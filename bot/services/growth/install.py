@@ -15,6 +15,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
 from bot.services.growth.alerts import OwnerAlerts, run_owner_alerts
@@ -35,7 +36,10 @@ async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     session_factory = data["session_factory"]
     scheduler: AsyncIOScheduler = data["scheduler"]
     growth_settings = GrowthSettings(data["shop"])
-    await growth_settings.write_defaults(settings.referral_percent, settings.alert_order_amount)
+    try:
+        await growth_settings.write_defaults(settings.referral_percent, settings.alert_order_amount)
+    except SQLAlchemyError as error:  # instances starting together write the same values
+        log.info("growth defaults written by another instance (%s)", type(error).__name__)
     promos = PromoService(session_factory)
     alerts = OwnerAlerts(session_factory, admin_ids=settings.admin_ids)
     dispatcher.workflow_data.update(
@@ -67,4 +71,7 @@ async def install(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
             coalesce=True,
             replace_existing=True,
         )
-        await alerts.scan_orders()  # sets the cursor on the very first start
+        try:
+            await alerts.scan_orders()  # sets the cursor on the very first start
+        except SQLAlchemyError as error:  # another instance set it at the same moment
+            log.info("owner alert cursor set by another instance (%s)", type(error).__name__)
