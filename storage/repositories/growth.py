@@ -7,6 +7,7 @@ taken by an UPDATE that requires nobody (or the same admin) to hold it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,7 @@ from storage.models import (
     TicketStatus,
     TopUp,
     TopUpStatus,
+    User,
     utcnow,
 )
 from storage.types import to_money
@@ -351,6 +353,15 @@ class AlertScanRepository:
     async def orders_after(self, order_id: int, *, limit: int = 200) -> list[Order]:
         result = await self.session.execute(
             select(Order).where(Order.id > order_id).order_by(Order.id).limit(limit)
+        )
+        return list(result.scalars())
+
+    async def reachable(self, user_ids: Sequence[int]) -> list[int]:
+        """Those of `user_ids` who wrote to the bot and did not block it (a bot cannot open a chat)."""
+        if not user_ids:
+            return []
+        result = await self.session.execute(
+            select(User.id).where(User.id.in_(list(user_ids)), User.blocked_bot.is_(False)).order_by(User.id)
         )
         return list(result.scalars())
 

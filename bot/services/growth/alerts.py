@@ -52,12 +52,15 @@ async def queue_owner_alert(
     payload: dict[str, Any],
     now: datetime | None = None,
 ) -> int:
-    """One outbox row per admin, once per (alert, subject), if the alert is switched on."""
+    """One outbox row per admin, once per (alert, subject), if the alert is switched on.
+
+    Only admins who have opened the chat get one: Telegram lets no bot write first.
+    """
     if not admin_ids or not await alert_on_in(session, alert):
         return 0
     outbox = OutboxRepository(session)
     added = 0
-    for admin_id in sorted(set(admin_ids)):
+    for admin_id in await AlertScanRepository(session).reachable(sorted(set(admin_ids))):
         added += await outbox.add(
             user_id=admin_id,
             kind=NotificationKind.OWNER_ALERT,
