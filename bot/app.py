@@ -1,7 +1,8 @@
 """Factories for the bot: one code path for production, tests and the demo; only URLs differ.
 
-Nothing here runs at import time. `BotApp.open(settings)` builds the database, panel client, bot,
-dispatcher and scheduler; `run_polling(settings)` is what `smmbot run` calls.
+Nothing here runs at import time. `BotApp.open(settings)` builds the database, panel client and bot,
+then `create_dispatcher`, the composition root, wires every service, middleware, router and
+scheduled job; `run_polling(settings)` is what `smmbot run` calls.
 """
 
 from __future__ import annotations
@@ -27,24 +28,46 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.coordination import (
+    LEASE_JOB_ID,
+    PRUNE_JOB_ID,
     LeaderLease,
     UpdateDedupMiddleware,
     migrate_exclusively,
-    schedule_coordination,
+    prune_processed_updates,
 )
 from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
 from bot.routers import feature_routers
 from bot.runtime import tune_garbage_collector
-from bot.services import admin as admin_console
-from bot.services import topups as topups_feature
+from bot.services.admin import BROADCAST_RESUME_SECONDS, PANEL_CHECK_MINUTES
+from bot.services.admin.audit import AuditService
+from bot.services.admin.balances import BalanceService
+from bot.services.admin.broadcast import BroadcastService
+from bot.services.admin.catalog import CatalogAdmin
+from bot.services.admin.panel import PanelMonitor, run_panel_check
+from bot.services.admin.problems import ProblemDesk
+from bot.services.admin.settings import ShopAdmin
+from bot.services.admin.stats import StatsService
+from bot.services.admin.users import AdminUsers
 from bot.services.catalog import CatalogService
 from bot.services.growth.install import install as install_growth
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
 from bot.services.reconcile import ReconcileService, run_admin_alerts
 from bot.services.settings import ShopSettings
+from bot.services.topups.desk import ManualDesk
+from bot.services.topups.jobs import (
+    EXPIRE_SECONDS,
+    WEBHOOK_POLL_FACTOR,
+    create_cryptopay,
+    run_cryptopay_poll,
+    run_expire,
+    run_stars_reconcile,
+)
+from bot.services.topups.methods import ManualMethods
+from bot.services.topups.report import PaymentsReports
+from bot.services.topups.service import TopUpService
 from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
 from bot.services.users import UserService
 from bot.telegram.retry import RetryMiddleware
@@ -52,6 +75,7 @@ from bot.telegram.session import create_session
 from bot.telegram.state_first import SaveStateFirstMiddleware
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -110,42 +134,108 @@ def one_process(settings: Settings) -> bool:
     return make_url(settings.database_url).get_backend_name() == "sqlite"
 
 
+# Every scheduled job: one run at a time, a slow cycle delays the next one instead of overlapping it,
+# and a run that is late (a busy event loop, a long start-up) still runs, once.
+JOB_DEFAULTS: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+
+
 def create_dispatcher(
     settings: Settings,
     *,
+    bot: Bot,
     session_factory: async_sessionmaker[AsyncSession],
     panel: PanelClient,
-    storage: BaseStorage | None = None,
-    events_isolation: BaseEventIsolation | None = None,
 ) -> Dispatcher:
-    """The dispatcher with every router, middleware and long-lived service in its workflow data."""
-    if storage is None:
-        storage, isolation = create_fsm(settings, session_factory)
-        events_isolation = events_isolation or isolation
-    dp = Dispatcher(storage=storage, events_isolation=events_isolation or SimpleEventIsolation())
+    """The composition root: every service, middleware, router and scheduled job of the bot.
+
+    Services go into the workflow data (handlers ask for them by name). Scheduled jobs run on the
+    lease holder only (`leader.only`, bot/coordination.py), except the lease tick itself. The
+    start-up and shutdown hooks below only start and stop what is built here.
+    """
+    storage, isolation = create_fsm(settings, session_factory)
+    dp = Dispatcher(storage=storage, events_isolation=isolation)
+    locale = settings.default_locale
+    i18n = create_i18n(locale)
+
+    # Services.
     users = UserService(session_factory)
     catalog = CatalogService(session_factory, panel, default_markup=settings.markup_percent)
     orders = OrderService(
         session_factory, panel, wallet_enabled=settings.wallet_enabled, currency=settings.currency
     )
-    scheduler = AsyncIOScheduler(timezone="UTC")
+    shop = ShopSettings(session_factory)
+    poller = StatusPoller(session_factory, panel)
+    reconcile = ReconcileService(
+        session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
+    )
+    leader = LeaderLease(session_factory, holder=settings.instance_id, seconds=settings.lease_seconds)
+    notifier = Notifier(session_factory, bot, default_locale=locale, on_blocked=users.forget)
+    audit = AuditService(session_factory)
+    broadcasts = BroadcastService(
+        session_factory,
+        bot,
+        rate_per_second=settings.broadcast_rate_per_second,
+        default_locale=locale,
+        on_blocked=users.forget,
+    )
+    monitor = PanelMonitor(
+        session_factory,
+        panel,
+        bot,
+        admin_ids=settings.admin_ids,
+        threshold=settings.panel_low_balance_threshold,
+        default_locale=locale,
+    )
+    topups = TopUpService(
+        session_factory,
+        bot,
+        currency=settings.currency,
+        minimum=settings.topup_min,
+        maximum=settings.topup_max,
+        presets=settings.topup_presets,
+        stars_rate=settings.stars_rate,
+        cryptopay=create_cryptopay(settings),
+        expire_after=timedelta(minutes=settings.topup_expire_minutes),
+        admin_ids=settings.admin_ids,
+        default_locale=locale,
+        on_blocked=users.forget,
+    )
+    topup_methods = ManualMethods(session_factory)
     dp.workflow_data.update(
         settings=settings,
         session_factory=session_factory,
         panel=panel,
+        i18n=i18n,  # the error handler needs it outside the middleware's context
         users=users,
         catalog=catalog,
         orders=orders,
-        shop=ShopSettings(session_factory),
-        scheduler=scheduler,
-        poller=StatusPoller(session_factory, panel),
-        reconcile=ReconcileService(
-            session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
+        shop=shop,
+        poller=poller,
+        reconcile=reconcile,
+        leader=leader,
+        notifier=notifier,
+        # Admin console (bot/handlers/admin).
+        audit=audit,
+        broadcasts=broadcasts,
+        balances=BalanceService(
+            session_factory, bot, currency=settings.currency, default_locale=locale, on_blocked=users.forget
         ),
-        leader=LeaderLease(session_factory, holder=settings.instance_id, seconds=settings.lease_seconds),
+        admin_users=AdminUsers(session_factory, users),
+        stats=StatsService(session_factory, reconcile),
+        panel_monitor=monitor,
+        catalog_admin=CatalogAdmin(session_factory, catalog, audit),
+        shop_admin=ShopAdmin(session_factory, shop),
+        problems=ProblemDesk(session_factory, reconcile, audit),
+        # Top-ups (bot/handlers/topup.py, bot/handlers/admin/payments.py).
+        topups=topups,
+        topup_methods=topup_methods,
+        topup_desk=ManualDesk(
+            session_factory, topups, topup_methods, bot, admin_ids=settings.admin_ids, default_locale=locale
+        ),
+        payments_reports=PaymentsReports(session_factory),
     )
-    i18n = create_i18n(settings.default_locale)
-    dp.workflow_data["i18n"] = i18n  # the error handler needs it outside the middleware's context
+
+    # Update middlewares, in the order an update meets them; then the routers.
     if settings.webhook_enabled:
         # First of our middlewares: an update Telegram delivers again (a webhook answered late, or
         # to another instance) is dropped before anything else sees it. Long polling confirms
@@ -156,6 +246,85 @@ def create_dispatcher(
     )
     dp.update.outer_middleware(UserI18nMiddleware(i18n))
     dp.include_routers(*feature_routers())
+
+    # Scheduled jobs: on the lease holder only, each wrapped explicitly; the lease tick everywhere.
+    scheduler = AsyncIOScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
+    dp.workflow_data["scheduler"] = scheduler
+    every = settings.poll_interval_seconds
+    scheduler.add_job(
+        leader.tick,
+        "interval",
+        seconds=leader.renew_interval,
+        id=LEASE_JOB_ID,
+        next_run_time=utcnow(),  # at once too: start-up may have outlasted the first grant
+    )
+    scheduler.add_job(
+        leader.only(prune_processed_updates), "interval", hours=1, args=[session_factory], id=PRUNE_JOB_ID
+    )
+    scheduler.add_job(
+        leader.only(refresh_catalog),
+        "interval",
+        minutes=settings.catalog_refresh_minutes,
+        args=[catalog],
+        id="catalog",
+    )
+    scheduler.add_job(
+        leader.only(run_tracking_cycle),
+        "interval",
+        seconds=every,
+        args=[poller, notifier],
+        id="order_tracking",
+    )
+    scheduler.add_job(
+        leader.only(run_refill_cycle),
+        "interval",
+        seconds=max(every, 60.0),
+        args=[poller, notifier],
+        id="refill_tracking",
+    )
+    scheduler.add_job(
+        leader.only(run_notifier), "interval", seconds=min(every, 15.0), args=[notifier], id="notifier"
+    )
+    scheduler.add_job(
+        leader.only(broadcasts.resume), "interval", seconds=BROADCAST_RESUME_SECONDS, id="broadcast_resume"
+    )
+    if settings.admin_ids:
+        scheduler.add_job(
+            leader.only(run_admin_alerts),
+            "interval",
+            minutes=10,
+            args=[reconcile, settings.admin_ids],
+            id="admin_alerts",
+        )
+        scheduler.add_job(
+            leader.only(run_panel_check),
+            "interval",
+            minutes=PANEL_CHECK_MINUTES,
+            args=[monitor],
+            id="panel_balance",
+        )
+    scheduler.add_job(
+        leader.only(run_expire), "interval", seconds=EXPIRE_SECONDS, args=[topups], id="topup_expire"
+    )
+    if topups.cryptopay is not None:
+        factor = WEBHOOK_POLL_FACTOR if settings.webhook_enabled else 1
+        scheduler.add_job(
+            leader.only(run_cryptopay_poll),
+            "interval",
+            seconds=settings.crypto_pay_poll_seconds * factor,
+            args=[topups],
+            id="cryptopay_poll",
+        )
+    if topups.stars_enabled:
+        scheduler.add_job(
+            leader.only(run_stars_reconcile),
+            "interval",
+            minutes=settings.stars_reconcile_minutes,
+            next_run_time=utcnow(),  # at start-up too
+            args=[topups],
+            id="stars_reconcile",
+        )
+
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
     return dp
@@ -177,20 +346,25 @@ async def set_commands(bot: Bot, i18n: PoI18n) -> None:
         await bot.set_my_commands(commands, language_code=None if code == "en" else code)
 
 
-async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
-    settings: Settings = data["settings"]
-    catalog: CatalogService = data["catalog"]
-    orders: OrderService = data["orders"]
-    scheduler: AsyncIOScheduler = data["scheduler"]
-    leader: LeaderLease = data["leader"]
+async def on_startup(
+    bot: Bot,
+    i18n: PoI18n,
+    leader: LeaderLease,
+    orders: OrderService,
+    catalog: CatalogService,
+    broadcasts: BroadcastService,
+    scheduler: AsyncIOScheduler,
+) -> None:
+    """Start what `create_dispatcher` built: lease, interrupted orders, menu, catalog, jobs."""
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
     await orders.recover_interrupted()
     try:
-        await set_commands(bot, data["i18n"])
+        await set_commands(bot, i18n)
     except Exception as error:  # a menu is nice to have; never a reason not to start
         log.warning("could not set the command menu: %s", type(error).__name__)
     if leader.is_leader and await catalog.is_empty():  # one instance syncs; the others share it
         await refresh_catalog(catalog)
+<<<<<<< HEAD
     notifier = Notifier(
         data["session_factory"],
         bot,
@@ -252,16 +426,23 @@ async def on_startup(bot: Bot, dispatcher: Dispatcher, **data: Any) -> None:
     # lease holder only; keep these two lines after every add_job of the start-up.
     schedule_coordination(scheduler, leader, data["session_factory"])
     leader.guard_jobs(scheduler)
+=======
+    await broadcasts.resume()  # unfinished broadcasts go on (the outbox claims rows: safe everywhere)
+>>>>>>> main
     if not scheduler.running:
         scheduler.start()
     log.info("bot started")
 
 
-async def on_shutdown(dispatcher: Dispatcher, **data: Any) -> None:
-    scheduler: AsyncIOScheduler = data["scheduler"]
+async def on_shutdown(
+    scheduler: AsyncIOScheduler, broadcasts: BroadcastService, topups: TopUpService, leader: LeaderLease
+) -> None:
+    """Stop jobs and broadcasting (unsent recipients wait for the next start), then let the lease go."""
     if scheduler.running:
         scheduler.shutdown(wait=False)
-    leader: LeaderLease = data["leader"]
+    await broadcasts.close()
+    if topups.cryptopay is not None:
+        await topups.cryptopay.close()
     await leader.release()  # after the scheduler stopped: a successor takes over at its next tick
     log.info("bot stopped")
 
@@ -288,7 +469,7 @@ class BotApp:
             if migrate:
                 await migrate_exclusively(engine)  # apply_migrations, one instance at a time on PG
             session_factory = create_session_factory(engine)
-            dispatcher = create_dispatcher(settings, session_factory=session_factory, panel=panel)
+            dispatcher = create_dispatcher(settings, bot=bot, session_factory=session_factory, panel=panel)
             storage = dispatcher.fsm.storage
             yield cls(settings, engine, session_factory, panel, bot, dispatcher)
         finally:

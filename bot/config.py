@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     panel_timeout_seconds: float = Field(default=30.0, gt=0)
-    panel_requests_per_second: float = Field(default=5.0, gt=0)
+    panel_requests_per_second: float = Field(
+        default=100.0, gt=0
+    )  # a ceiling: bot/panel/limiter.py adapts below it
     catalog_refresh_minutes: float = Field(default=30.0, gt=0)
     currency: str = "USD"
     wallet_enabled: bool = True

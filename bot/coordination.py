@@ -4,8 +4,9 @@ Leader lease
     Every instance runs `LeaderLease.tick` every LEASE_SECONDS / 3. A tick takes or renews the row
     `leases(name="scheduler")` with one conditional UPDATE (or the first INSERT), which the database
     makes atomic on SQLite and PostgreSQL alike (storage/repositories/coordination.py). The periodic
-    jobs (status polling, catalog sync, notifier, admin alerts…) are wrapped with `LeaderLease.only`
-    and return at once unless this instance holds the lease. When the holder dies, its lease runs
+    jobs (status polling, catalog sync, notifier, admin alerts…) are each wrapped with
+    `LeaderLease.only` where bot/app.py `create_dispatcher` adds them, and return at once unless
+    this instance holds the lease. When the holder dies, its lease runs
     out after LEASE_SECONDS and the next tick of another instance takes it: a takeover within
     LEASE_SECONDS + LEASE_SECONDS / 3. A holder stops acting as leader on its own clock a quarter of
     the lease before the row expires, counted from when its last successful renewal *started*, so a
@@ -42,12 +43,11 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
-from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import apply_migrations
@@ -161,41 +161,6 @@ class LeaderLease:
 
         leader_only.leader_only = True  # type: ignore[attr-defined]
         return leader_only
-
-    def guard_jobs(
-        self, scheduler: BaseScheduler, *, every_instance: Collection[str] = (LEASE_JOB_ID,)
-    ) -> list[str]:
-        """Make every job of the scheduler leader-only, except `every_instance` (the lease tick).
-
-        Called once all start-up jobs are added, so jobs added by any feature (tracking, catalog,
-        notifier, admin console) run on one instance without each of them knowing about the lease.
-        Idempotent. Returns the ids of the jobs it wrapped.
-        """
-        wrapped = []
-        for job in scheduler.get_jobs():
-            if job.id in every_instance or getattr(job.func, "leader_only", False):
-                continue
-            scheduler.modify_job(job.id, func=self.only(job.func))
-            wrapped.append(job.id)
-        return wrapped
-
-
-def schedule_coordination(
-    scheduler: BaseScheduler, leader: LeaderLease, session_factory: async_sessionmaker[AsyncSession]
-) -> None:
-    """Add the lease tick (every instance) and the pruning of processed update ids (leader)."""
-    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
-    scheduler.add_job(
-        leader.tick,
-        "interval",
-        seconds=leader.renew_interval,
-        id=LEASE_JOB_ID,
-        next_run_time=datetime.now(UTC),  # at once too: start-up may have outlasted the first grant
-        **common,
-    )
-    scheduler.add_job(
-        prune_processed_updates, "interval", hours=1, args=[session_factory], id=PRUNE_JOB_ID, **common
-    )
 
 
 async def prune_processed_updates(

@@ -7,7 +7,10 @@ Design notes (see /work/shared/panel-api-family.md):
 * Reads (services, status(es), balance, refill status(es)) are retried on
   transient faults with exponential backoff. Writes (add, refill, cancel) are
   never retried: the API has no idempotency key, so a lost ``add`` reply is
-  reported as :class:`AddOutcomeUnknown` for the caller to reconcile.
+  reported as :class:`AddOutcomeUnknown` for the caller to reconcile. The one
+  exception is an HTTP 429, a refusal before the panel read the request.
+* Every request passes an adaptive limiter (``bot/panel/limiter.py``): how many
+  at once and how fast is learned from 429s, 5xx and latency; ``add`` goes first.
 * Multi-id actions are chunked at 100 ids and sent one chunk after another.
   A chunk-level failure of a *read* raises; for *writes* it is recorded per id
   (earlier chunks may already have been accepted upstream) and later chunks
@@ -37,6 +40,7 @@ from bot.panel.errors import (
     UpstreamUnavailable,
     classify_error,
 )
+from bot.panel.limiter import AdaptiveLimiter, Priority, QueueTimeout, Slot
 from bot.panel.models import AddOrder, Balance, OrderStatus, PanelService, RefillStatus
 from bot.panel.parsing import (
     is_known_refill_status,
@@ -56,6 +60,9 @@ logger = logging.getLogger(__name__)
 MULTI_LIMIT = 100
 """Most panels accept at most 100 ids per multi call (family doc §5)."""
 
+_PRIORITY = {"add": Priority.ORDER, "refill": Priority.CUSTOMER, "cancel": Priority.CUSTOMER}
+"""What a customer waits for goes ahead of background reads (bot/panel/limiter.py)."""
+
 _T = TypeVar("_T")
 
 
@@ -71,29 +78,6 @@ class _Transient(Exception):
         self.reason = reason
         self.sent = sent
         self.http_status = http_status
-
-
-class _RateLimiter:
-    """Gives each request a start slot, evenly spaced at `1/per_second` (shared by all calls).
-
-    A caller takes the next free slot at once and sleeps until it. Spacing slots from the planned
-    time (not from when a sleeper actually woke up) keeps the rate when the event loop is busy:
-    before, each late wake-up pushed every later request back, and 200 orders confirmed at once
-    queued for seconds at a nominal 1,000 requests/s (bench/RESULTS.md).
-    """
-
-    def __init__(self, per_second: float) -> None:
-        self._interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._next_start = 0.0
-
-    async def wait(self) -> None:
-        if self._interval <= 0:
-            return
-        now = asyncio.get_running_loop().time()
-        start = max(self._next_start, now)
-        self._next_start = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)
 
 
 def _chunks(items: Sequence[str], size: int = MULTI_LIMIT) -> Iterator[list[str]]:
@@ -137,7 +121,7 @@ class PanelClient:
         api_key: str | SecretStr,
         *,
         timeout: float = 30.0,
-        max_requests_per_second: float = 5.0,
+        max_requests_per_second: float = 100.0,
         user_agent: str = "SMM-Storefront/0.1 (+aiohttp)",
         read_retries: int = 3,
         retry_backoff: float = 0.5,
@@ -150,7 +134,7 @@ class PanelClient:
         self._user_agent = user_agent
         self._read_retries = max(0, read_retries)
         self._retry_backoff = max(0.0, retry_backoff)
-        self._limiter = _RateLimiter(max_requests_per_second)
+        self._limiter = AdaptiveLimiter(max_per_second=max_requests_per_second)
         self._session = session
         self._owns_session = session is None
 
@@ -195,13 +179,26 @@ class PanelClient:
     def _error(self, text: object) -> PanelError:
         return classify_error(self._scrub(str(text)))
 
-    async def _call(self, action: str, params: Mapping[str, str]) -> Any:
-        """One POST; returns parsed JSON or raises a typed error / ``_Transient``."""
+    @property
+    def limiter(self) -> AdaptiveLimiter:
+        """The adaptive limit towards the panel (its `stats()` are for logs and benchmarks)."""
+        return self._limiter
+
+    async def _call(self, action: str, params: Mapping[str, str], *, since: float | None = None) -> Any:
+        """One POST within the limiter; returns parsed JSON or raises a typed error / ``_Transient``."""
+        try:
+            slot = await self._limiter.slot(_PRIORITY.get(action, Priority.BACKGROUND), since=since)
+        except QueueTimeout as exc:
+            raise _Transient(str(exc), sent=False, http_status=429) from None
+        async with slot:
+            http_status, content_type, body = await self._post(action, params, slot)
+        return self._interpret(http_status, content_type, body)
+
+    async def _post(self, action: str, params: Mapping[str, str], slot: Slot) -> tuple[int, str, bytes]:
         form = dict(params)
         form["key"] = self._api_key.get_secret_value()
         form["action"] = action
         session = self._get_session()
-        await self._limiter.wait()
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -214,7 +211,9 @@ class PanelClient:
                 body = await response.read()
                 http_status = response.status
                 content_type = response.content_type
+                slot.answered(http_status, response.headers.get("Retry-After"))
         except TimeoutError:
+            slot.timeout()
             logger.debug("panel %s timed out after %.3fs", action, loop.time() - started)
             raise _Transient(f"timeout after {self._timeout_seconds:g}s") from None
         except aiohttp.ClientConnectorError:
@@ -224,7 +223,7 @@ class PanelClient:
             logger.debug("panel %s transport error after %.3fs", action, loop.time() - started)
             raise _Transient(f"transport error: {type(exc).__name__}") from None
         logger.debug("panel %s -> HTTP %s in %.3fs", action, http_status, loop.time() - started)
-        return self._interpret(http_status, content_type, body)
+        return http_status, content_type, body
 
     def _interpret(self, http_status: int, content_type: str, body: bytes) -> Any:
         if http_status == 429:
@@ -268,15 +267,30 @@ class PanelClient:
                 await asyncio.sleep(delay)
 
     async def _write(self, action: str, params: Mapping[str, str], *, outcome_unknown: bool) -> Any:
-        """Non-idempotent call: exactly one attempt."""
-        try:
-            return await self._call(action, params)
-        except _Transient as exc:
-            if exc.http_status == 429:
-                raise RateLimited(exc.reason) from None
-            if outcome_unknown and exc.sent:
-                raise AddOutcomeUnknown(exc.reason) from None
-            raise UpstreamUnavailable(exc.reason) from None
+        """Non-idempotent call: one attempt, sent again only after a 429.
+
+        A 429 is the panel's rate limiter refusing the request before reading it, so nothing was
+        done; it goes back to the head of its queue (after the limiter slowed down) for up to the
+        request timeout, then gives up as RateLimited.
+        """
+        loop = asyncio.get_running_loop()
+        arrived = loop.time()
+        give_up_at: float | None = None
+        while True:
+            try:
+                return await self._call(action, params, since=arrived)
+            except _Transient as exc:
+                if exc.http_status == 429:
+                    now = loop.time()
+                    if give_up_at is None:
+                        give_up_at = now + self._timeout_seconds
+                    if exc.sent and now + self._limiter.pause_left() < give_up_at:
+                        logger.debug("panel %s: 429, sending again", action)
+                        continue
+                    raise RateLimited(exc.reason) from None
+                if outcome_unknown and exc.sent:
+                    raise AddOutcomeUnknown(exc.reason) from None
+                raise UpstreamUnavailable(exc.reason) from None
 
     # -- reads -----------------------------------------------------------
 

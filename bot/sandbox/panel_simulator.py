@@ -18,6 +18,13 @@ the behaviour described in panel-api-v3.txt and panel-api-family.md:
   charged per child order.
 * Faults can be injected per action (one-shot or persistent), see
   :meth:`PanelState.inject_fault`.
+* Load behaviour of a real panel, off by default: ``latency`` (seconds each
+  answer takes), ``max_concurrent`` (requests served at once; above it a 429
+  without Retry-After, like nginx's ``limit_conn``, or a wait for a free worker
+  with ``overload="queue"``, like a PHP-FPM pool) and ``rate_limit`` (more than
+  that many requests accepted in the trailing second: a 429 with Retry-After,
+  like Laravel's throttle). ``throttled`` counts those 429s per action and
+  ``timeline`` records (time, action, HTTP status) of every answer.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import math
 import random
 import re
 import signal
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -268,9 +276,15 @@ class PanelState:
         allowed_delays: Iterable[int] = (0, 5, 10, 15, 30, 60, 90),
         next_order_id: int = 1000,
         next_refill_id: int = 1,
+        latency: float = 0.0,
+        max_concurrent: int | None = None,
+        overload: str = "429",
+        rate_limit: float | None = None,
     ) -> None:
         if flavor not in ("smart", "pp"):
             raise ValueError("flavor must be 'smart' or 'pp'")
+        if overload not in ("429", "queue"):
+            raise ValueError("overload must be '429' or 'queue'")
         self.api_key = api_key
         self.balance = Decimal(str(balance))
         self.currency = currency
@@ -293,6 +307,17 @@ class PanelState:
         self.today: date | None = None
         self.ticks = 0
         self._clock: asyncio.Task[None] | None = None
+        # load behaviour (see the module docstring)
+        self.latency = latency
+        self.max_concurrent = max_concurrent
+        self.overload = overload
+        self.rate_limit = rate_limit
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.throttled: dict[str, int] = {}
+        self.timeline: deque[tuple[float, str, int]] = deque(maxlen=100_000)
+        self._accepted: deque[float] = deque()
+        self._workers: asyncio.Semaphore | None = None
 
     # -- fault injection ---------------------------------------------------
 
@@ -343,6 +368,40 @@ class PanelState:
     def count(self, action: str) -> int:
         """How many requests of ``action`` arrived (faulted ones included)."""
         return sum(1 for logged, _ in self.requests if logged == action)
+
+    # -- load limits ---------------------------------------------------------
+
+    def over_limit(self, action: str, now: float) -> int | None:
+        """None if the request may be served now, else the Retry-After seconds (0 = no header).
+
+        Counts the request as accepted for the rate limit when it passes.
+        """
+        busy = self.max_concurrent is not None and self.in_flight >= self.max_concurrent
+        if busy and self.overload == "429":
+            self.throttled[action] = self.throttled.get(action, 0) + 1
+            return 0
+        if self.rate_limit is not None:
+            while self._accepted and self._accepted[0] <= now - 1.0:
+                self._accepted.popleft()
+            if len(self._accepted) >= self.rate_limit:
+                self.throttled[action] = self.throttled.get(action, 0) + 1
+                return max(1, math.ceil(self._accepted[0] + 1.0 - now))
+            self._accepted.append(now)
+        return None
+
+    async def serve_slot(self) -> None:
+        """Wait for a free worker (``overload="queue"``), then count the request in flight."""
+        if self.max_concurrent is not None and self.overload == "queue":
+            if self._workers is None:
+                self._workers = asyncio.Semaphore(self.max_concurrent)
+            await self._workers.acquire()
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def free_slot(self) -> None:
+        self.in_flight -= 1
+        if self._workers is not None and self.overload == "queue":
+            self._workers.release()
 
     # -- catalog -----------------------------------------------------------
 
@@ -1042,6 +1101,30 @@ async def _handle_api(request: web.Request) -> web.Response:
                 params[name] = value
     action = params.get("action", "")
     state.requests.append((action, {k: v for k, v in params.items() if k != "key"}))
+    loop = asyncio.get_running_loop()
+    retry_after = state.over_limit(action, loop.time())
+    if retry_after is not None:
+        state.timeline.append((loop.time(), action, 429))
+        return web.Response(
+            status=429,
+            text=json.dumps({"message": "Too Many Attempts."}),
+            content_type="application/json",
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
+        )
+    await state.serve_slot()
+    try:
+        if state.latency > 0:
+            await asyncio.sleep(state.latency)
+        response = await _serve_api(app, state, action, params)
+    finally:
+        state.free_slot()
+    state.timeline.append((loop.time(), action, response.status))
+    return response
+
+
+async def _serve_api(
+    app: web.Application, state: PanelState, action: str, params: Mapping[str, str]
+) -> web.Response:
     transport, formats = state.take_faults(action)
     error_reply = web.Response(
         status=500, text="<html><body>upstream gave up</body></html>", content_type="text/html"
@@ -1125,6 +1208,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--balance", default="1000")
     parser.add_argument("--flavor", choices=("smart", "pp"), default="smart")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds each answer takes")
+    parser.add_argument("--max-concurrent", type=int, help="requests served at once (default: no limit)")
+    parser.add_argument(
+        "--overload", choices=("429", "queue"), default="429", help="above --max-concurrent: 429 or wait"
+    )
+    parser.add_argument("--rate-limit", type=float, help="429 above this many requests per second")
     return parser
 
 
@@ -1143,6 +1232,10 @@ async def _serve(args: argparse.Namespace) -> None:
         catalog=_catalog(args.catalog, args.services, args.seed),
         flavor=args.flavor,
         seed=args.seed,
+        latency=args.latency,
+        max_concurrent=args.max_concurrent,
+        overload=args.overload,
+        rate_limit=args.rate_limit,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.app import create_dispatcher
+from bot.config import load_settings
 from bot.coordination import LEASE_JOB_ID, LeaderLease
+from bot.panel import PanelClient
+from bot.sandbox.panel_simulator import SimulatorHandle
 from storage.repositories.coordination import LeaseRepository
+from tests.conftest import SIM_KEY
 
 SECONDS = 0.8
 
@@ -129,12 +135,29 @@ async def test_jobs_run_only_on_the_leader(session_factory: async_sessionmaker[A
     assert await b.only(job)("b") is None
     assert ran == ["a"]
 
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(job, "interval", seconds=60, args=["x"], id="work")
-    scheduler.add_job(b.tick, "interval", seconds=10, id=LEASE_JOB_ID)
-    assert b.guard_jobs(scheduler) == ["work"]
-    assert b.guard_jobs(scheduler) == []  # idempotent
-    jobs = {job.id: job.func for job in scheduler.get_jobs()}
-    assert jobs[LEASE_JOB_ID] == b.tick  # the lease tick itself runs everywhere
-    assert await jobs["work"]("x") is None  # b is not the leader
-    assert ran == ["a"]
+
+async def test_every_scheduled_job_but_the_lease_tick_waits_for_the_lease(
+    session_factory: async_sessionmaker[AsyncSession], sim: SimulatorHandle, panel: PanelClient
+) -> None:
+    """The composition root wraps each job it adds: an instance without the lease does nothing."""
+    settings = load_settings(
+        _env_file=None,
+        bot_token="123:TEST",
+        panel_api_url=sim.url,
+        panel_api_key=SIM_KEY,
+        admin_ids="1",
+        database_url="sqlite+aiosqlite://",
+        crypto_pay_token="1:CRYPTO",
+    )
+    bot = Bot(settings.bot_token.get_secret_value())
+    try:
+        dispatcher = create_dispatcher(settings, bot=bot, session_factory=session_factory, panel=panel)
+        scheduler: AsyncIOScheduler = dispatcher.workflow_data["scheduler"]
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        assert {"order_tracking", "notifier", "catalog", "topup_expire", "cryptopay_poll"} <= set(jobs)
+        assert jobs.pop(LEASE_JOB_ID).func == dispatcher.workflow_data["leader"].tick
+        for job in jobs.values():
+            assert await job.func(*job.args, **job.kwargs) is None, job.id
+        assert sim.state.requests == []  # not even the panel was asked
+    finally:
+        await bot.session.close()

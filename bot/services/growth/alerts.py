@@ -22,7 +22,7 @@ from bot.i18n import t_in
 from bot.services.growth.settings import Alert, alert_on_in, order_amount_in
 from bot.telegram.render import clip
 from bot.views.common import money
-from storage.models import NotificationKind, Order, OrderState, TopUp, utcnow
+from storage.models import NotificationKind, Order, OrderState, TopUp, TopUpMethod, utcnow
 from storage.repositories.growth import AlertScanRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.settings import SettingsRepository
@@ -107,8 +107,11 @@ class OwnerAlerts:
         self.admin_ids = sorted(set(admin_ids))
 
     async def topup_hook(self, session: AsyncSession, topup: TopUp) -> None:
-        """TopUpService settle hook: queue the "new top-up" alert; never undoes the top-up."""
-        if not self.admin_ids:
+        """TopUpService settle hook: queue the "new top-up" alert; never undoes the top-up.
+
+        Manual top-ups are left out: an admin approved each of them, and every admin saw it.
+        """
+        if not self.admin_ids or topup.method == TopUpMethod.MANUAL:
             return
         try:
             async with session.begin_nested():

@@ -1,10 +1,9 @@
 """Top-ups: customers pay the shop themselves (Telegram Stars, Crypto Pay, manual receipts).
 
-`TopUpService` (service.py) holds the rules and the one settle function; `install` wires the
-services, the scheduler jobs and the shutdown hook into a running bot (bot/app.py on_startup).
+`TopUpService` (service.py) holds the rules and the one settle function; jobs.py has the scheduler
+jobs. bot/app.py `create_dispatcher` wires both into the bot.
 """
 
-from bot.services.topups.install import install
 from bot.services.topups.service import (
     Payment,
     SettleHook,
@@ -21,5 +20,4 @@ __all__ = [
     "Settlement",
     "TopUpService",
     "TopUpUnavailable",
-    "install",
 ]

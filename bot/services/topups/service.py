@@ -159,7 +159,7 @@ def manual_key(topup_id: int) -> str:
 
 
 class TopUpService:
-    """See the module docstring. Long-lived: one per dispatcher (bot/services/topups/install.py)."""
+    """See the module docstring. Long-lived: one per dispatcher (bot/app.py create_dispatcher)."""
 
     def __init__(
         self,
