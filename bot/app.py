@@ -51,7 +51,13 @@ from bot.services.admin.settings import ShopAdmin
 from bot.services.admin.stats import StatsService
 from bot.services.admin.users import AdminUsers
 from bot.services.catalog import CatalogService
-from bot.services.growth.install import install as install_growth
+from bot.services.growth.alerts import ALERT_SCAN_SECONDS, OwnerAlerts, run_owner_alerts
+from bot.services.growth.notices import NoticeSettings
+from bot.services.growth.promo import PromoService
+from bot.services.growth.referrals import ReferralService
+from bot.services.growth.settings import GrowthSettings
+from bot.services.growth.startup import start_growth
+from bot.services.growth.support import SupportDesk
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
 from bot.services.reconcile import ReconcileService, run_admin_alerts
@@ -201,6 +207,11 @@ def create_dispatcher(
         on_blocked=users.forget,
     )
     topup_methods = ManualMethods(session_factory)
+    promos = PromoService(session_factory)
+    owner_alerts = OwnerAlerts(session_factory, admin_ids=settings.admin_ids)
+    # In the settle transaction of every top-up: a waiting promo bonus, the owner's alert.
+    topups.add_settle_hook(promos.apply_bonus)
+    topups.add_settle_hook(owner_alerts.topup_hook)
     dp.workflow_data.update(
         settings=settings,
         session_factory=session_factory,
@@ -233,6 +244,15 @@ def create_dispatcher(
             session_factory, topups, topup_methods, bot, admin_ids=settings.admin_ids, default_locale=locale
         ),
         payments_reports=PaymentsReports(session_factory),
+        # Growth (bot/handlers/growth.py, bot/handlers/admin/growth.py).
+        growth_settings=GrowthSettings(shop),
+        promos=promos,
+        referrals=ReferralService(session_factory),
+        support_desk=SupportDesk(
+            session_factory, bot, admin_ids=settings.admin_ids, default_locale=locale, on_blocked=users.forget
+        ),
+        owner_alerts=owner_alerts,
+        notice_settings=NoticeSettings(session_factory),
     )
 
     # Update middlewares, in the order an update meets them; then the routers.
@@ -303,6 +323,13 @@ def create_dispatcher(
             args=[monitor],
             id="panel_balance",
         )
+        scheduler.add_job(
+            leader.only(run_owner_alerts),
+            "interval",
+            seconds=min(every, ALERT_SCAN_SECONDS),
+            args=[owner_alerts, notifier],
+            id="owner_alerts",
+        )
     scheduler.add_job(
         leader.only(run_expire), "interval", seconds=EXPIRE_SECONDS, args=[topups], id="topup_expire"
     )
@@ -354,6 +381,9 @@ async def on_startup(
     catalog: CatalogService,
     broadcasts: BroadcastService,
     scheduler: AsyncIOScheduler,
+    settings: Settings,
+    growth_settings: GrowthSettings,
+    owner_alerts: OwnerAlerts,
 ) -> None:
     """Start what `create_dispatcher` built: lease, interrupted orders, menu, catalog, jobs."""
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
@@ -364,71 +394,8 @@ async def on_startup(
         log.warning("could not set the command menu: %s", type(error).__name__)
     if leader.is_leader and await catalog.is_empty():  # one instance syncs; the others share it
         await refresh_catalog(catalog)
-<<<<<<< HEAD
-    notifier = Notifier(
-        data["session_factory"],
-        bot,
-        default_locale=settings.default_locale,
-        on_blocked=data["users"].forget,
-    )
-    dispatcher.workflow_data["notifier"] = notifier
-    poller: StatusPoller = data["poller"]
-    # One instance per job at a time; a slow cycle delays the next one instead of overlapping it.
-    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "replace_existing": True}
-    scheduler.add_job(
-        refresh_catalog,
-        "interval",
-        minutes=settings.catalog_refresh_minutes,
-        args=[catalog],
-        id="catalog",
-        **common,
-    )
-    scheduler.add_job(
-        run_tracking_cycle,
-        "interval",
-        seconds=settings.poll_interval_seconds,
-        args=[poller, notifier],
-        id="order_tracking",
-        **common,
-    )
-    scheduler.add_job(
-        run_refill_cycle,
-        "interval",
-        seconds=max(settings.poll_interval_seconds, 60.0),
-        args=[poller, notifier],
-        id="refill_tracking",
-        **common,
-    )
-    scheduler.add_job(
-        run_notifier,
-        "interval",
-        seconds=min(settings.poll_interval_seconds, 15.0),
-        args=[notifier],
-        id="notifier",
-        **common,
-    )
-    if settings.admin_ids:
-        scheduler.add_job(
-            run_admin_alerts,
-            "interval",
-            minutes=10,
-            args=[data["reconcile"], settings.admin_ids],
-            id="admin_alerts",
-            **common,
-        )
-    # Admin console (bot/services/admin): its services, jobs, and resuming unfinished broadcasts.
-    await admin_console.install(bot, dispatcher, **data)
-    # Top-ups (bot/services/topups): services, expiry, Crypto Pay polling, Stars reconciliation.
-    await topups_feature.install(bot, dispatcher, **data)
-    # Growth (bot/services/growth): promo codes, referrals, support, owner alerts; after top-ups.
-    await install_growth(bot, dispatcher, **data)
-    # Scale-out (bot/coordination.py): the lease tick runs on every instance, all other jobs on the
-    # lease holder only; keep these two lines after every add_job of the start-up.
-    schedule_coordination(scheduler, leader, data["session_factory"])
-    leader.guard_jobs(scheduler)
-=======
     await broadcasts.resume()  # unfinished broadcasts go on (the outbox claims rows: safe everywhere)
->>>>>>> main
+    await start_growth(settings, growth_settings, owner_alerts)  # defaults, the alert cursor
     if not scheduler.running:
         scheduler.start()
     log.info("bot started")

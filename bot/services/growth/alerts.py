@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ORDER_CURSOR = "growth.alert_order_cursor"
+ALERT_SCAN_SECONDS = 15.0  # the `owner_alerts` job's interval (at most; POLL_INTERVAL_SECONDS if shorter)
 SCAN_BATCH = 200
 PLACING_WAIT = timedelta(minutes=10)  # an order still placing after this is passed over
 

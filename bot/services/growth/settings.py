@@ -1,8 +1,9 @@
 """Growth settings the owner changes in /admin: the referral percent and which owner alerts go out.
 
 Values live in the settings table (app_settings). The referral percent defaults to REFERRAL_PERCENT:
-`install` writes that default under its own key at start-up, so code that only has a database
-session (the order hooks in bot/services/tracking.py and bot/services/refunds.py) finds it too.
+`start_growth` (startup.py) writes that default under its own key at start-up, so code that only
+has a database session (the order hooks in bot/services/tracking.py and bot/services/refunds.py)
+finds it too.
 """
 
 from __future__ import annotations
