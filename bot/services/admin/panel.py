@@ -74,7 +74,7 @@ class PanelMonitor:
                 session,
                 self.admin_ids,
                 Alert.PANEL_LOW,
-                str(int(now.timestamp())),
+                now.isoformat(),  # each drop is its own alert; LOW_WARNED keeps it to one per drop
                 {
                     "balance": str(balance.amount),
                     "threshold": str(self.threshold),
