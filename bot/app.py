@@ -35,6 +35,7 @@ from bot.coordination import (
     migrate_exclusively,
     prune_processed_updates,
 )
+from bot.handlers.kept import FormKeptMiddleware
 from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
@@ -76,9 +77,9 @@ from bot.services.topups.report import PaymentsReports
 from bot.services.topups.service import TopUpService
 from bot.services.tracking import StatusPoller, run_refill_cycle, run_tracking_cycle
 from bot.services.users import UserService
+from bot.telegram.conversation import ConversationMiddleware
 from bot.telegram.retry import RetryMiddleware
 from bot.telegram.session import create_session
-from bot.telegram.state_first import SaveStateFirstMiddleware
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
 from storage.models import utcnow
@@ -105,7 +106,6 @@ COMMANDS = (
 def create_bot(settings: Settings) -> Bot:
     """A Bot on aiogram's real HTTP session, pointed at `TELEGRAM_API_URL`, with the retry policy."""
     session = create_session(TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(SaveStateFirstMiddleware())
     session.middleware(RetryMiddleware())
     return Bot(
         token=settings.bot_token.get_secret_value(),
@@ -158,8 +158,11 @@ def create_dispatcher(
     lease holder only (`leader.only`, bot/coordination.py), except the lease tick itself. The
     start-up and shutdown hooks below only start and stop what is built here.
     """
+    # Conversation state: read and written for each update by one component (its docstring).
     storage, isolation = create_fsm(settings, session_factory)
-    dp = Dispatcher(storage=storage, events_isolation=isolation)
+    dp = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
+    conversation = ConversationMiddleware(storage, isolation)
+    bot.session.middleware(conversation.save_before_request)  # stored before the user sees a reply
     locale = settings.default_locale
     i18n = create_i18n(locale)
 
@@ -256,15 +259,17 @@ def create_dispatcher(
     )
 
     # Update middlewares, in the order an update meets them; then the routers.
+    dp.update.outer_middleware(conversation)  # first: the user's state, under the isolation lock
     if settings.webhook_enabled:
         # First of our middlewares: an update Telegram delivers again (a webhook answered late, or
         # to another instance) is dropped before anything else sees it. Long polling confirms
         # updates by offset, so a single polling bot skips the extra write per update.
         dp.update.outer_middleware(UpdateDedupMiddleware(session_factory, in_memory=one_process(settings)))
     dp.update.outer_middleware(
-        UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids)
+        UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids, i18n=i18n)
     )
     dp.update.outer_middleware(UserI18nMiddleware(i18n))
+    dp.message.middleware(FormKeptMiddleware())  # a command inside a form says what became of it
     dp.include_routers(*feature_routers())
 
     # Scheduled jobs: on the lease holder only, each wrapped explicitly; the lease tick everywhere.
@@ -392,7 +397,8 @@ async def on_startup(
         await set_commands(bot, i18n)
     except Exception as error:  # a menu is nice to have; never a reason not to start
         log.warning("could not set the command menu: %s", type(error).__name__)
-    if leader.is_leader and await catalog.is_empty():  # one instance syncs; the others share it
+    # Ticked again: start-up (migrations, the menu) may have outlasted the first grant's validity.
+    if await leader.tick() and await catalog.is_empty():  # one instance syncs; the others share it
         await refresh_catalog(catalog)
     await broadcasts.resume()  # unfinished broadcasts go on (the outbox claims rows: safe everywhere)
     await start_growth(settings, growth_settings, owner_alerts)  # defaults, the alert cursor

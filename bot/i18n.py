@@ -79,6 +79,14 @@ def t(key: str, /, **values: Any) -> str:
     return text.format(**{name: _escape(value) for name, value in values.items()})
 
 
+def tn(key: str, count: int, /, **values: Any) -> str:
+    """A plural entry (`msgid`/`msgid_plural` in the .po): the form for `count` in the current
+    language (gettext's ngettext: 1 line / 2 lines; 1 строка / 2 строки / 5 строк), `{count}` filled."""
+    i18n = PoI18n.get_current(no_error=True)
+    text = i18n.gettext(key, f"{key}.plural", count) if i18n is not None else key
+    return text.format(count=count, **{name: _escape(value) for name, value in values.items()})
+
+
 def t_in(locale: str, key: str, /, **values: Any) -> str:
     """Like `t`, for a given locale (notifications are sent outside any update's context)."""
     i18n = PoI18n.get_current(no_error=True)

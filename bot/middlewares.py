@@ -8,11 +8,10 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
-from aiogram.utils.i18n import I18nMiddleware
+from aiogram.utils.i18n import I18n, I18nMiddleware
 
-from bot.i18n import pick_locale
+from bot.i18n import pick_locale, t
 from bot.services.users import UserProfile, UserService
-from storage.fsm import update_scope
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -25,9 +24,15 @@ class UserMiddleware(BaseMiddleware):
     """
 
     def __init__(
-        self, users: UserService, *, admin_ids: Collection[int], allowed_ids: Collection[int]
+        self,
+        users: UserService,
+        *,
+        admin_ids: Collection[int],
+        allowed_ids: Collection[int],
+        i18n: I18n | None = None,
     ) -> None:
         self.users = users
+        self.i18n = i18n  # for the one line a banned user gets
         self.admin_ids = frozenset(admin_ids)
         self.allowed_ids = frozenset(allowed_ids)
 
@@ -47,12 +52,11 @@ class UserMiddleware(BaseMiddleware):
             language_code=tg_user.language_code,
         )
         if profile.is_banned and not is_admin and not paid:
-            await self._drop(event)
+            await self._refuse_banned(event, profile, tg_user)
             return None
         data["user"] = profile
         data["is_admin"] = is_admin
-        async with update_scope(data.get("state")):  # state read once, saved once (storage/fsm.py)
-            return await handler(event, data)
+        return await handler(event, data)
 
     @staticmethod
     def _carries_payment(event: TelegramObject) -> bool:
@@ -60,6 +64,24 @@ class UserMiddleware(BaseMiddleware):
         return message is not None and (
             message.successful_payment is not None or message.refunded_payment is not None
         )
+
+    async def _refuse_banned(self, event: TelegramObject, profile: UserProfile, tg_user: User) -> None:
+        """One polite line in the user's language, nothing more (no menu, no hint of the shop)."""
+        if self.i18n is None or not isinstance(event, Update):
+            await self._drop(event)
+            return
+        locale = pick_locale(
+            profile.locale,
+            tg_user.language_code,
+            self.i18n.default_locale,
+            available=self.i18n.available_locales,
+        )
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            line = t("banned.line")
+        if event.callback_query is not None:
+            await event.callback_query.answer(line)
+        elif event.message is not None and event.message.chat.type == "private":
+            await event.message.answer(line)
 
     @staticmethod
     async def _drop(event: TelegramObject) -> None:

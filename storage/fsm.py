@@ -1,30 +1,25 @@
 """aiogram FSM storage on our own database, so a user mid-form continues after a restart.
 
-Every update reads the conversation record and most of them change it, often in pieces
-(`set_state`, then `set_data`, then `update_data`). Done naively that is 3-6 transactions per
-update; here it is at most one write per update and, on SQLite, no read at all once the user is
-known (bench/RESULTS.md measures it):
+State and data of a conversation live in one row of `fsm_records`, so this storage reads and
+writes them as one record (`get_record` / `set_record`): one SELECT, and one UPSERT (or DELETE
+when the record holds neither state nor data). bot/telegram/conversation.py uses those two for
+every update: at most one read and one write per update, however many pieces the handlers change
+(bench/RESULTS.md measures it). The per-part methods of aiogram's `BaseStorage` work too, each on
+its own.
 
-* inside an update (`update_scope`, opened by `bot.middlewares.UserMiddleware`) each record is
-  read at most once and changes are kept in memory, then saved in one UPSERT (or DELETE) when the
-  scope ends or, earlier, just before the bot's next Bot API call (`save_pending`, called by
-  `bot.telegram.state_first`): the user never sees an answer whose state is not stored yet;
-* with `remember=True` (one process owns the database: the SQLite set-up) the storage also keeps
-  what it last read or wrote for each key, so a known user's state costs no read at all.
-  Several processes sharing PostgreSQL without Redis must not use it: another instance could
-  have moved the conversation on meanwhile.
+With `remember=True` (one process owns the database: the SQLite set-up) the storage also keeps
+what it last read or wrote for each key, so a known user's state costs no read at all. Several
+processes sharing PostgreSQL without Redis must not use it: another instance could have moved the
+conversation on meanwhile.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-from collections.abc import AsyncIterator, Mapping
-from contextvars import ContextVar
-from typing import Any, Final, cast
+from collections.abc import Mapping
+from typing import Any, cast
 
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from sqlalchemy import Table, bindparam, delete, select
@@ -35,76 +30,9 @@ from storage.db import read_connection, write_connection
 from storage.memory import Memory
 from storage.models import FsmRecord, utcnow
 
-# (state, data) as stored, or None for no record (no state and no data).
-_Record = tuple[str | None, dict[str, Any]] | None
-_UNKNOWN: Final = object()
+# (state, data) as stored; (None, {}) is no record at all.
+Record = tuple[str | None, dict[str, Any]]
 REMEMBERED_KEYS = 20_000  # process memory of conversation records, least recently used dropped first
-
-
-class _UpdateCache:
-    """What this update knows of each key, and which keys it changed but has not saved yet."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, _Record] = {}
-        self.saved: dict[str, _Record] = {}  # what the database holds for a key with a pending change
-        self.pending: dict[str, SQLAlchemyStorage] = {}
-        self.active = True
-
-
-_update_cache: ContextVar[_UpdateCache | None] = ContextVar("fsm_update_cache", default=None)
-# The record the last read outside a scope saw, in this task: aiogram's FSM middleware reads the
-# state (under the events-isolation lock) just before our middlewares open the update's scope.
-_last_read: ContextVar[tuple[str, _Record] | None] = ContextVar("fsm_last_read", default=None)
-
-
-@contextlib.asynccontextmanager
-async def update_scope(state: FSMContext | None = None) -> AsyncIterator[None]:
-    """One update's handling: each record read at most once, its changes saved in one write.
-
-    aiogram's events isolation keeps other updates of the same user out meanwhile. `state` is the
-    update's FSMContext: the record aiogram's FSM middleware read for exactly that key just before
-    (in this task, under the isolation lock) starts the scope's memory. Pending changes are saved
-    when the scope ends, also when the handler failed (what it changed before failing stays, as
-    it would have with immediate writes).
-    """
-    cache = _UpdateCache()
-    pending = _last_read.get()
-    _last_read.set(None)
-    if (
-        pending is not None
-        and state is not None
-        and isinstance(state.storage, SQLAlchemyStorage)
-        and pending[0] == state.storage._key(state.key)
-    ):
-        cache.records[pending[0]] = pending[1]
-    token = _update_cache.set(cache)
-    try:
-        yield
-    finally:
-        try:
-            await save_pending()
-        finally:
-            cache.active = False
-            _update_cache.reset(token)
-
-
-async def save_pending() -> None:
-    """Save the current update's changed conversation records now (no-op outside an update)."""
-    cache = _scope()
-    if cache is None or not cache.pending:
-        return
-    pending, cache.pending = cache.pending, {}
-    for name, storage in pending.items():
-        try:
-            await storage._save(name, cache.records[name], known=cache.saved.pop(name, _UNKNOWN))
-        except BaseException:
-            cache.records.pop(name, None)  # not saved: read it again rather than trust memory
-            raise
-
-
-def _scope() -> _UpdateCache | None:
-    cache = _update_cache.get()
-    return cache if cache is not None and cache.active else None
 
 
 def _state_name(state: StateType) -> str | None:
@@ -126,95 +54,51 @@ class SQLAlchemyStorage(BaseStorage):
         self.session_factory = session_factory
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         self.remember = remember
-        self._remembered: Memory[str, _Record] = Memory(REMEMBERED_KEYS)
+        self.remembered: Memory[str, Record] = Memory(REMEMBERED_KEYS)
 
-    def _key(self, key: StorageKey) -> str:
-        return self.key_builder.build(key)
-
-    def _recall(self, name: str) -> Any:
-        """The remembered record of a key (a copy), or `_UNKNOWN`."""
-        found = self._remembered.get(name, _UNKNOWN) if self.remember else _UNKNOWN
-        return found if found is _UNKNOWN else copy.deepcopy(found)
-
-    def _memorise(self, name: str, record: _Record) -> None:
+    async def get_record(self, key: StorageKey) -> Record:
+        """State and data of a key in one read (none when remembered); the caller owns the copy."""
+        name = self.key_builder.build(key)
         if self.remember:
-            self._remembered.put(name, copy.deepcopy(record))
-
-    async def _upsert(self, key: StorageKey, **values: Any) -> None:
-        """Change state or data; inside an update the write waits for `save_pending`."""
-        name = self._key(key)
-        cache = _scope()
-        if cache is None:
-            _last_read.set(None)
-            current = self._recall(name)
-            if current is _UNKNOWN:
-                current = await self._fetch(name)
-            await self._save(name, _merge(current, values), known=current)
-            return
-        if name not in cache.records:
-            await self._read(key)
-        current = cache.records[name]
-        if name not in cache.pending:
-            cache.saved[name] = current
-            cache.pending[name] = self
-        cache.records[name] = _merge(current, values)
-
-    async def _save(self, name: str, record: _Record, *, known: Any) -> None:
-        """One statement: UPSERT the record, or DELETE it when it holds neither state nor data."""
-        if known is not _UNKNOWN and known == record:
-            return
-        async with write_connection(self.session_factory) as connection:
-            if record is None:
-                await connection.execute(_DELETE, {"key": name})
-            else:
-                state, data = record
-                statement = _upsert_statement(connection.dialect.name)
-                await connection.execute(
-                    statement, {"key": name, "state": state, "data": data, "now": utcnow()}
-                )
-        self._memorise(name, record)
-
-    async def _fetch(self, name: str) -> _Record:
+            remembered = self.remembered.get(name, None)
+            if remembered is not None:
+                return copy.deepcopy(remembered)
         async with read_connection(self.session_factory) as connection:
             row = (await connection.execute(_SELECT, {"key": name})).first()
-        found = None if row is None else _normal(row[0], dict(row[1] or {}))
-        self._memorise(name, found)
+        found: Record = (None, {}) if row is None else (row[0], dict(row[1] or {}))
+        if self.remember:
+            self.remembered.put(name, copy.deepcopy(found))
         return found
 
-    async def _read(self, key: StorageKey) -> _Record:
-        """State and data of a key (remembered for the rest of the update)."""
-        name = self._key(key)
-        cache = _scope()
-        if cache is not None and name in cache.records:
-            return copy.deepcopy(cache.records[name])
-        found = self._recall(name)
-        if found is _UNKNOWN:
-            found = await self._fetch(name)
-        if cache is not None:
-            cache.records[name] = copy.deepcopy(found)
-        else:
-            _last_read.set((name, copy.deepcopy(found)))
-        return found
+    async def set_record(self, key: StorageKey, state: str | None, data: Mapping[str, Any]) -> None:
+        """One statement: UPSERT the record, or DELETE it when it holds neither state nor data."""
+        name = self.key_builder.build(key)
+        async with write_connection(self.session_factory) as connection:
+            if state is None and not data:
+                await connection.execute(_DELETE, {"key": name})
+            else:
+                statement = _upsert_statement(connection.dialect.name)
+                await connection.execute(
+                    statement, {"key": name, "state": state, "data": dict(data), "now": utcnow()}
+                )
+        if self.remember:
+            self.remembered.put(name, (state, copy.deepcopy(dict(data))))
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        await self._upsert(key, state=_state_name(state))
+        current, data = await self.get_record(key)
+        if _state_name(state) != current:
+            await self.set_record(key, _state_name(state), data)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        found = await self._read(key)
-        return None if found is None else found[0]
+        return (await self.get_record(key))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._upsert(key, data=copy.deepcopy(dict(data)))
+        state, current = await self.get_record(key)
+        if dict(data) != current:
+            await self.set_record(key, state, data)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        found = await self._read(key)
-        return {} if found is None else dict(found[1])
-
-    async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
-        current = await self.get_data(key)
-        current.update(data)
-        await self.set_data(key, current)
-        return current.copy()
+        return (await self.get_record(key))[1]
 
     async def close(self) -> None:
         """The engine belongs to the application, which disposes it."""
@@ -237,13 +121,3 @@ def _upsert_statement(dialect: str) -> Any:
         index_elements=[_TABLE.c.key],
         set_={"state": excluded.state, "data": excluded.data, "updated_at": excluded.updated_at},
     )
-
-
-def _normal(state: str | None, data: dict[str, Any]) -> _Record:
-    return None if state is None and not data else (state, data)
-
-
-def _merge(current: _Record, values: Mapping[str, Any]) -> _Record:
-    state = values.get("state", None if current is None else current[0])
-    data = values.get("data", {} if current is None else current[1])
-    return _normal(state, data)

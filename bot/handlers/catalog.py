@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiogram import F
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -26,11 +28,18 @@ from bot.views.catalog import (
 
 router = Routes("catalog")
 SEARCH_QUERY_LIMIT = 100
+SERVICE_ID_RE = re.compile(r"[#№]?\s*(\d{1,12})")
+
+
+async def leave_search(state: FSMContext) -> None:
+    """Browsing ends a search prompt, never an order form in progress (bot/handlers/kept.py)."""
+    if await state.get_state() == SearchForm.query.state:
+        await state.set_state(None)
 
 
 @router.message(Command("services", "catalog"))
 async def cmd_services(message: Message, state: FSMContext, catalog: CatalogService) -> None:
-    await state.clear()
+    await leave_search(state)
     await show(message, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
 
 
@@ -94,18 +103,32 @@ async def cmd_search(
     await show(message, *search_prompt())
 
 
+def service_number(text: str) -> str | None:
+    """`5`, `#5`, `№5`: a service id typed on its own."""
+    match = SERVICE_ID_RE.fullmatch(text.strip())
+    return match.group(1) if match else None
+
+
 async def run_search(
     message: Message, state: FSMContext, catalog: CatalogService, settings: Settings, text: str
 ) -> None:
     query = " ".join(text.split())[:SEARCH_QUERY_LIMIT]
-    await state.set_state(None)
+    if await state.get_state() == SearchForm.query.state:
+        await state.set_state(None)
+    number = service_number(query)
+    if number is not None:
+        # A number is a service id first (`5` opens service 5, not "Max 50K"); a search otherwise.
+        view = await catalog.service(number)
+        if view is not None:
+            await show(message, *service_card(view, settings.currency))
+            return
     await state.update_data(search_query=query)
     await show(
         message, *search_screen(query, await catalog.search(query, 0, SERVICES_PER_PAGE), settings.currency)
     )
 
 
-@router.message(StateFilter(SearchForm.query), F.text)
+@router.message(StateFilter(SearchForm.query), F.text, ~F.text.startswith("/"))
 async def on_search_text(
     message: Message, state: FSMContext, catalog: CatalogService, settings: Settings
 ) -> None:

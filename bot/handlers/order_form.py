@@ -8,6 +8,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from aiogram import F
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 router = Routes("order_form")
 
 # Which question to ask again when a cross-field check fails at the summary.
+EDITING_KEY = "editing"  # {"field": name, "value": the answer before Edit}: Back puts it back
 FIELD_OF_ERROR = {"form.error.total_range": "runs", "form.error.quantity_range": "quantity"}
 
 
@@ -113,7 +115,10 @@ async def ask_next(
         return
     if item is None:
         item = applicable_fields(rules, values)[-1]
-    first = applicable_fields(rules, values)[0].name == item.name
+    editing = (await state.get_data()).get(EDITING_KEY)
+    first = applicable_fields(rules, values)[0].name == item.name and not (
+        isinstance(editing, dict) and editing.get("field") == item.name
+    )
     await state.set_state(OrderForm.filling)
     await state.update_data(field=item.name, values=values)
     await show(
@@ -168,7 +173,7 @@ async def load(state: FSMContext, catalog: CatalogService) -> tuple[dict[str, An
 async def cmd_order(
     message: Message, command: CommandObject, state: FSMContext, catalog: CatalogService, shop: ShopSettings
 ) -> None:
-    service_id = (command.args or "").strip().split(" ")[0]
+    service_id = (command.args or "").strip().split(" ")[0].lstrip("#№")
     if not service_id:
         from bot.handlers.states import SearchForm
         from bot.views.catalog import search_prompt
@@ -187,7 +192,11 @@ async def on_buy(
     await asyncio.gather(answer_query(query), start_form(query, state, catalog, shop, callback_data.id))
 
 
-@router.message(StateFilter(OrderForm.filling))
+# A `/command` is never a form answer: it goes on to its own handler (bot/handlers/kept.py).
+NOT_A_COMMAND = ~F.text.startswith("/")
+
+
+@router.message(StateFilter(OrderForm.filling), NOT_A_COMMAND)
 async def on_answer(
     message: Message, state: FSMContext, catalog: CatalogService, orders: OrderService, settings: Settings
 ) -> None:
@@ -226,10 +235,12 @@ async def accept_answer(
         values.pop(current.name, None)
         await ask_next(event, state, view, values, draft, error=t(error.key, **error.values))
         return
+    if data.get(EDITING_KEY):
+        await state.update_data({EDITING_KEY: None})
     await ask_next(event, state, view, values, draft, settings=settings, orders=orders)
 
 
-@router.message(StateFilter(OrderForm.confirming))
+@router.message(StateFilter(OrderForm.confirming), NOT_A_COMMAND)
 async def on_text_at_summary(message: Message) -> None:
     await message.answer(t("summary.use_buttons"))
 
@@ -279,6 +290,13 @@ async def on_form_button(
         await ask_next(query, state, view, values, draft, settings=settings, orders=orders)
     elif callback_data.action == "back":
         current = data.get("field") if current_state == OrderForm.filling.state else None
+        editing = data.get(EDITING_KEY)
+        if isinstance(editing, dict) and current is not None and editing.get("field") == current:
+            # Back from a field opened by Edit: the old answer stands, and the summary comes back.
+            values[current] = editing.get("value")
+            await state.update_data({EDITING_KEY: None})
+            await show_summary(query, state, view, values, draft, orders, settings)
+            return
         previous = previous_field(rules, values, current)
         if previous is None:
             await ask_next(query, state, view, values, draft)
@@ -288,9 +306,15 @@ async def on_form_button(
     elif callback_data.action == "edit":
         await show(query, *edit_menu(applicable_fields(rules, values), draft))
     elif callback_data.action == "field":
-        if callback_data.value in {f.name for f in applicable_fields(rules, values)}:
-            values.pop(callback_data.value, None)
+        name = callback_data.value
+        if name in {f.name for f in applicable_fields(rules, values)} and name in values:
+            await state.update_data({EDITING_KEY: {"field": name, "value": values.pop(name)}})
         await ask_next(query, state, view, values, draft, settings=settings, orders=orders)
+    elif callback_data.action == "resume":
+        if current_state == OrderForm.confirming.state:
+            await show_summary(query, state, view, values, draft, orders, settings)
+        else:
+            await ask_next(query, state, view, values, draft, settings=settings, orders=orders)
     elif callback_data.action == "summary":
         await show_summary(query, state, view, values, draft, orders, settings)
 

@@ -14,10 +14,25 @@ from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import LangCb, MenuCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
+from bot.views.admin import AdminCb
 from bot.views.common import home_button, main_menu
 from bot.views.growth import notices_button
 
 router = Routes("start")
+
+
+def home_menu(is_admin: bool) -> InlineKeyboardMarkup:
+    """The main menu; an admin also gets the way into the admin console (bot/handlers/admin)."""
+    markup = main_menu()
+    if is_admin:
+        markup.inline_keyboard.append(
+            [InlineKeyboardButton(text=t("button.admin"), callback_data=AdminCb(screen="menu").pack())]
+        )
+    return markup
+
+
+def help_text(is_admin: bool) -> str:
+    return t("help.text") + ("\n\n" + t("help.admin") if is_admin else "")
 
 
 async def welcome_text(user: UserProfile, shop: ShopSettings) -> str:
@@ -26,14 +41,16 @@ async def welcome_text(user: UserProfile, shop: ShopSettings) -> str:
 
 
 @router.message(CommandStart())
-async def cmd_start(message: Message, state: FSMContext, user: UserProfile, shop: ShopSettings) -> None:
+async def cmd_start(
+    message: Message, state: FSMContext, user: UserProfile, shop: ShopSettings, is_admin: bool = False
+) -> None:
     await state.clear()
-    await message.answer(await welcome_text(user, shop), reply_markup=main_menu())
+    await message.answer(await welcome_text(user, shop), reply_markup=home_menu(is_admin))
 
 
 @router.message(Command("help"))
-async def cmd_help(message: Message) -> None:
-    await message.answer(t("help.text"), reply_markup=main_menu())
+async def cmd_help(message: Message, is_admin: bool = False) -> None:
+    await message.answer(help_text(is_admin), reply_markup=home_menu(is_admin))
 
 
 @router.message(Command("cancel"))
@@ -44,15 +61,17 @@ async def cmd_cancel(message: Message, state: FSMContext) -> None:
 
 
 @router.callback_query(MenuCb.filter(F.screen == "home"))
-async def on_home(query: CallbackQuery, state: FSMContext, user: UserProfile, shop: ShopSettings) -> None:
+async def on_home(
+    query: CallbackQuery, state: FSMContext, user: UserProfile, shop: ShopSettings, is_admin: bool = False
+) -> None:
     await state.clear()
-    await show(query, await welcome_text(user, shop), main_menu())
+    await show(query, await welcome_text(user, shop), home_menu(is_admin))
     await query.answer()
 
 
 @router.callback_query(MenuCb.filter(F.screen == "help"))
-async def on_help(query: CallbackQuery) -> None:
-    await show(query, t("help.text"), main_menu())
+async def on_help(query: CallbackQuery, is_admin: bool = False) -> None:
+    await show(query, help_text(is_admin), home_menu(is_admin))
     await query.answer()
 
 

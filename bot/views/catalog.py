@@ -6,6 +6,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
 from bot.services.catalog import CategoryView, Page, ServiceView
+from bot.services.pricing import FLAT_RATE_TYPES
 from bot.telegram.callbacks import BuyCb, CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
 from bot.telegram.render import clip
 from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, money, nav_row
@@ -39,10 +40,23 @@ def categories_screen(page: Page[CategoryView]) -> tuple[str, InlineKeyboardMark
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
 
+def is_package(view: ServiceView) -> bool:
+    """Priced per order (a package), not per 1000 units."""
+    return view.type_key in FLAT_RATE_TYPES
+
+
+def unit_price(view: ServiceView, currency: str) -> str:
+    """`0.56 USD/1000`, or `12.99 USD/package` for a package: the unit is always said."""
+    key = "price.short_package" if is_package(view) else "price.short_thousand"
+    return t(key, price=money(view.price_per_1000, currency))
+
+
 def _service_button(view: ServiceView, currency: str) -> list[InlineKeyboardButton]:
-    price = money(view.price_per_1000, currency)
-    name = clip(" ".join(view.name.split()), BUTTON_TEXT_LIMIT - len(price) - 3)
-    label = button_label(f"{name} · {price}")
+    """`#5 · name · 0.56 USD/1000`: the id to type next time, the name and the unit price."""
+    price = unit_price(view, currency)
+    prefix = f"#{view.service_id} · "
+    name = clip(" ".join(view.name.split()), BUTTON_TEXT_LIMIT - len(price) - len(prefix) - 3)
+    label = button_label(f"{prefix}{name} · {price}")
     return [InlineKeyboardButton(text=label, callback_data=ServiceCb(id=view.service_id).pack())]
 
 
@@ -97,11 +111,14 @@ def service_card(view: ServiceView, currency: str) -> tuple[str, InlineKeyboardM
     lines = [
         t("service.title", name=clip(view.name, NAME_LIMIT), id=view.service_id),
         t("service.category", category=clip(view.category, NAME_LIMIT)),
-        t("service.price", price=money(view.price_per_1000, currency)),
-        t("service.limits", min=view.min_quantity, max=view.max_quantity),
+        t("service.price_package", price=money(view.price_per_1000, currency))
+        if is_package(view)
+        else t("service.price", price=money(view.price_per_1000, currency)),
         t("service.refill_yes") if view.refill else t("service.refill_no"),
         t("service.cancel_yes") if view.cancel else t("service.cancel_no"),
     ]
+    if not is_package(view):
+        lines.insert(3, t("service.limits", min=view.min_quantity, max=view.max_quantity))
     if view.dripfeed:
         lines.append(t("service.dripfeed"))
     if view.average_time:

@@ -71,8 +71,13 @@ _TRACKED = (
 )
 
 
-def search_text(*parts: str) -> str:
-    return " ".join(part.casefold() for part in parts)
+def search_text(*parts: str | None) -> str:
+    return " ".join(part.casefold() for part in parts if part)
+
+
+def service_search_text(service: Service, category: Category) -> str:
+    """What a search matches: the id, the panel's names and the shop's own (renamed) names."""
+    return search_text(service.service_id, service.name, service.title, category.name, category.title)
 
 
 def visible_service() -> ColumnElement[bool]:
@@ -152,6 +157,9 @@ class CatalogRepository:
                     report.added.append(item.service_id)
             row.category_id = category.id
             row.position = position
+            indexed = service_search_text(row, category)
+            if row.search_text != indexed:
+                row.search_text = indexed
         for service_id, row in existing.items():
             if service_id not in seen and row.available:
                 row.available = False
@@ -267,10 +275,30 @@ class CatalogRepository:
         result = await self.session.execute(
             update(Service).where(Service.service_id == service_id).values(**values)
         )
-        return bool(getattr(result, "rowcount", 0))
+        changed = bool(getattr(result, "rowcount", 0))
+        if changed and "title" in values:
+            await self._reindex(Service.service_id == service_id)
+        return changed
 
     async def set_category_overrides(self, category_id: int, **values: object) -> bool:
         result = await self.session.execute(
             update(Category).where(Category.id == category_id).values(**values)
         )
-        return bool(getattr(result, "rowcount", 0))
+        changed = bool(getattr(result, "rowcount", 0))
+        if changed and "title" in values:
+            await self._reindex(Service.category_id == category_id)
+        return changed
+
+    async def _reindex(self, where: ColumnElement[bool]) -> None:
+        """A rename: the shop's new name finds the service (search_text holds every name)."""
+        rows = await self.session.execute(
+            select(Service.service_id, Service.name, Service.title, Category.name, Category.title)
+            .join(Category, Service.category_id == Category.id)
+            .where(where)
+        )
+        for service_id, name, title, category_name, category_title in rows.all():
+            await self.session.execute(
+                update(Service)
+                .where(Service.service_id == service_id)
+                .values(search_text=search_text(service_id, name, title, category_name, category_title))
+            )

@@ -112,7 +112,8 @@ async def test_user_profile_ban_and_unban(shop: Shop) -> None:
     assert (await admin.wait_for_answer()).answer_text == "User 1001 is banned."
 
     await ann.send_text("/start")
-    await ann.assert_no_new_messages(0.3)  # a banned user is ignored
+    await ann.wait_for_message(contains="not available to you")  # one polite line, no menu
+    await ann.assert_no_new_messages(0.3)
 
     await admin.press("✅ Unban", banned)
     await admin.wait_for_message(lambda m: "Banned" not in m.text and "Ann" in m.text, edited=True)

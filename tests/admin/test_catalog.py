@@ -17,9 +17,7 @@ async def category_of(shop: Shop, service_id: str) -> int:
 
 async def card_price(customer: FakeUser, service_id: str = "1") -> str:
     """The price line of the service card, as the customer sees it (search by id, open the card)."""
-    await customer.send_text(service_id)
-    results = await customer.wait_for_message(contains="Results for")
-    await customer.press((0, 0), results)
+    await customer.send_text(service_id)  # a number opens that service's card
     card = await customer.wait_for_message(contains=f"Service #{service_id}")
     return next(line for line in card.text.splitlines() if "per 1000" in line)
 
@@ -78,7 +76,7 @@ async def test_hidden_services_and_categories_disappear_for_customers(shop: Shop
     await ann.wait_for_message(contains="There is no service #1")
     await ann.send_text("Instagram Followers - Cheapest")
     results = await ann.wait_for_message(lambda m: "Results for" in m.text or "Nothing found" in m.text)
-    assert not any(label.startswith("Instagram Followers - Cheapest") for label in results.button_texts)
+    assert not any("Instagram Followers - Cheapest" in label for label in results.button_texts)
 
     await admin_says(shop, "/show 1", "Service #1 is visible to customers again")
     await ann.send_text("/order 1")
@@ -106,8 +104,6 @@ async def test_rename_and_the_admin_catalog_view(shop: Shop) -> None:
         shop, f"/renamecat {category} Followers", f"Customers now see category {category} as “Followers”"
     )
     await ann.send_text("1")
-    results = await ann.wait_for_message(contains="Results for")
-    await ann.press((0, 0), results)
     card = await ann.wait_for_message(contains="Service #1")
     assert "Real followers <fast>" in card.text and "Category: Followers" in card.text
 

@@ -69,9 +69,10 @@ async def test_search_by_words_and_by_id(shop: Shop) -> None:
     found = await ann.wait_for_message(contains="Results for")
     services = [row[0] for row in found.buttons if "USD" in row[0]]
     assert services and all("TikTok" in label and "Views" in label for label in services), found.buttons
+    assert all(label.startswith("#") and "USD/1000" in label for label in services), found.buttons
     await ann.send_text("1")
-    by_id = await ann.wait_for_message(contains="Results for “1”")
-    assert by_id.buttons[0][0].startswith("Instagram Followers - Cheapest")
+    by_id = await ann.wait_for_message(contains="Service #1")
+    assert by_id.text.startswith("Instagram Followers - Cheapest")
     await ann.send_text("zzzz nothing like this")
     await ann.wait_for_message(contains="Nothing found")
 
@@ -139,7 +140,7 @@ async def test_refill_and_cancel_buttons_follow_the_service(shop: Shop) -> None:
     assert await shop.balance(1001) == (Decimal("49.8200"), Decimal("49.8200"))  # nothing back until canceled
 
 
-async def test_banned_user_gets_nothing(shop: Shop) -> None:
+async def test_banned_user_gets_one_polite_line(shop: Shop) -> None:
     eve = shop.user(1003, "Eve")
     await eve.send_text("/start")
     await eve.wait_for_message()
@@ -148,10 +149,13 @@ async def test_banned_user_gets_nothing(shop: Shop) -> None:
     assert await shop.app.dispatcher.workflow_data["admin_users"].set_banned(1, 1003, True)
     menu = eve.last_message
     await eve.send_text("/start")
-    await eve.assert_no_new_messages(within=0.5)
+    line = await eve.wait_for_message()
+    assert line.text == "Sorry, this shop is not available to you." and not line.buttons
+    await eve.assert_no_new_messages(within=0.3)
     assert menu is not None
     await eve.press("Services", menu)
-    await eve.wait_for_answer()  # answered silently, nothing shown
+    answer = await eve.wait_for_answer()  # the same line as a toast, nothing shown
+    assert answer.answer_text == line.text
     await eve.assert_no_new_messages(within=0.3)
 
 

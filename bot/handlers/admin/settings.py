@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html import escape as html_escape
+
 from aiogram import F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
@@ -60,10 +63,21 @@ async def on_settings(
 # --- welcome message ----------------------------------------------------------------------------------
 
 
+# A tag (`<b>`, `</a>`) or an entity (`&amp;`, `&#38;`): the owner wrote HTML on purpose.
+LOOKS_LIKE_HTML = re.compile(r"</?[a-zA-Z][^<>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
+
+
+def welcome_html(text: str) -> str:
+    """Plain text (`Fast & cheap <3`) is shown as typed, so it is escaped; text with HTML tags or
+    entities (or Telegram formatting, which arrives as such) is taken as the HTML it is."""
+    return text if LOOKS_LIKE_HTML.search(text) else html_escape(text, quote=False)
+
+
 async def save_welcome(
     message: Message, state: FSMContext, shop_admin: ShopAdmin, user: UserProfile, html: str
 ) -> None:
     """Send the text back as the preview: if Telegram accepts it, it is valid HTML and is saved."""
+    html = welcome_html(html)
     if len(html) > WELCOME_LIMIT:
         await message.answer(t("admin.welcome.too_long", limit=WELCOME_LIMIT))
         return

@@ -1,0 +1,145 @@
+"""What a new customer or owner trips over (issue #15): commands inside forms, finding services,
+what the screens say. Everything through the fake Bot API and the panel simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.sandbox.telegram_server import FakeUser
+from tests.e2e.conftest import ADMIN_ID, Shop
+
+
+async def open_form_at_link(ann: FakeUser) -> None:
+    await ann.send_text("/order 1")
+    await ann.wait_for_message(contains="Send the link")
+
+
+async def test_menu_commands_answer_inside_the_order_form_and_the_form_is_kept(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await open_form_at_link(ann)
+
+    await ann.send_text("/balance")  # waiting for the link
+    await ann.wait_for_message(contains="10.00 USD")
+    kept = await ann.wait_for_message(contains="order form is kept")
+    assert "Link" in kept.text and "does not look like a link" not in kept.text
+    await ann.send_text("https://instagram.com/ann")  # the next answer still fills the form
+    await ann.wait_for_message(contains="How many")
+
+    await ann.send_text("/orders")  # at the quantity
+    await ann.wait_for_message(contains="no orders yet")
+    kept = await ann.wait_for_message(contains="order form is kept")
+    assert "Quantity" in kept.text
+    await ann.send_text("/frobnicate")  # an unknown command is an unknown command, not a quantity
+    await ann.wait_for_message(contains="do not know that command")
+    await ann.wait_for_message(contains="order form is kept")
+    await ann.send_text("300")
+    await ann.wait_for_message(contains="Check your order")
+
+    await ann.send_text("/services")  # at the summary
+    await ann.wait_for_message(contains="Categories")
+    kept = await ann.wait_for_message(contains="waiting at its summary")
+    await ann.press("Back to the form", kept)
+    summary = await ann.wait_for_message(contains="Check your order", edited=True)
+    await ann.press("Confirm", summary)
+    await ann.wait_for_message(contains="is placed")
+    assert shop.sim.state.count("add") == 1
+
+
+@pytest.mark.parametrize("command", ["/help", "/settings", "/status 5", "/topup", "/balance"])
+async def test_every_menu_command_is_answered_at_the_quantity(shop: Shop, command: str) -> None:
+    ann = shop.user(1001, "Ann")
+    await open_form_at_link(ann)
+    await ann.send_text("https://instagram.com/ann")
+    await ann.wait_for_message(contains="How many")
+    await ann.send_text(command)
+    reply = await ann.wait_for_message()
+    assert "whole number" not in reply.text and "does not look like a link" not in reply.text
+
+
+async def test_commands_inside_search_and_start_closes_the_form(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "3")
+    await ann.send_text("/search")
+    await ann.wait_for_message(contains="Send a few words")
+    await ann.send_text("/balance")
+    balance = await ann.wait_for_message(contains="3.00 USD")
+    assert "Nothing found" not in balance.text
+    await ann.wait_for_message(contains="search is still open")
+    await ann.send_text("tiktok views")
+    await ann.wait_for_message(contains="Results for")
+
+    await open_form_at_link(ann)
+    await ann.send_text("/start")
+    await ann.wait_for_message(contains="Hello, Ann")
+    await ann.wait_for_message(contains="order form is closed")
+    await ann.send_text("https://instagram.com/ann")  # a search now, not a form answer
+    await ann.wait_for_message(contains="Nothing found")
+
+
+async def test_a_number_opens_that_service_and_results_show_id_and_price(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    for typed in ("5", "#5"):
+        await ann.send_text(typed)
+        card = await ann.wait_for_message(contains="Service #5")
+        assert "Max 50K" not in card.text or "Service #5" in card.text
+        assert "Results for" not in card.text
+    await ann.send_text("/order #5")
+    await ann.wait_for_message(contains="Send the link")
+    await ann.send_text("/cancel")
+    await ann.wait_for_message(contains="Cancelled")
+    await ann.send_text("tiktok likes")
+    found = await ann.wait_for_message(contains="Results for")
+    labels = [row[0] for row in found.buttons if "USD" in row[0]]
+    assert labels and all(label.startswith("#") and "USD/1000" in label for label in labels), labels
+
+
+async def test_a_renamed_service_is_found_by_its_shop_name(shop: Shop) -> None:
+    admin = shop.user(ADMIN_ID, "Owner")
+    ann = shop.user(1001, "Ann")
+    await admin.send_text("/rename 3 Sunflower Boost")
+    await admin.wait_for_message()
+    await ann.send_text("sunflower")
+    found = await ann.wait_for_message(contains="Results for")
+    assert any(row[0].startswith("#3 · Sunflower Boost") for row in found.buttons), found.buttons
+
+
+async def test_edit_a_field_then_back_returns_to_the_summary(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await open_form_at_link(ann)
+    await ann.send_text("https://instagram.com/ann")
+    await ann.wait_for_message(contains="How many")
+    await ann.send_text("300")
+    await ann.wait_for_message(contains="Check your order")
+    await ann.press("Edit")
+    await ann.wait_for_message(contains="What do you want to change")
+    await ann.press("Link")
+    await ann.wait_for_message(contains="Send the link")
+    await ann.press("Back")
+    summary = await ann.wait_for_message(contains="Check your order")
+    assert "instagram.com/ann" in summary.text and "Quantity: 300" in summary.text
+
+
+async def test_admins_see_an_admin_button_in_start_and_help(shop: Shop) -> None:
+    admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
+    await admin.send_text("/start")
+    menu = await admin.wait_for_message()
+    assert "🛠 Admin" in menu.button_texts
+    await admin.press("🛠 Admin", menu)
+    await admin.wait_for_message(edited=True)
+    await admin.send_text("/help")
+    helped = await admin.wait_for_message()
+    assert "🛠 Admin" in helped.button_texts and "/admin" in helped.text
+    await ann.send_text("/start")
+    assert "🛠 Admin" not in (await ann.wait_for_message()).button_texts
+    await ann.send_text("/help")
+    assert "/admin" not in (await ann.wait_for_message()).text
+
+
+async def test_the_owners_plain_welcome_text_keeps_ampersand_and_heart(shop: Shop) -> None:
+    admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
+    await admin.send_text("/welcome Fast & cheap, made with <3")
+    await admin.wait_for_message(contains="Saved")
+    await ann.send_text("/start")
+    await ann.wait_for_message(contains="Fast & cheap, made with <3")
