@@ -1,6 +1,6 @@
 """Catalog size: sync time and memory, and per-click browsing latency, 5,000 services vs 50.
 
-Two catalogs from bot.sandbox.catalogs.generate_catalog (default: 50 services in 20 categories and
+Two catalogs from sandbox.catalogs.generate_catalog (default: 50 services in 20 categories and
 5,000 in 100); for each, on a fresh SQLite database and the panel simulator:
 
 * sync: first sync (everything added), timed; the same again under tracemalloc for the peak of
@@ -44,11 +44,11 @@ from bench.harness import (
     run_users,
 )
 from bot.panel import PanelClient
-from bot.sandbox.catalogs import generate_catalog
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_state import FakeUser
 from bot.services.catalog import CatalogService
 from bot.views.catalog import CATEGORIES_PER_PAGE, SERVICES_PER_PAGE
+from sandbox.catalogs import generate_catalog
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_state import FakeUser
 from storage.db import database
 
 PANEL_KEY = "bench-catalog-key-3b7d"

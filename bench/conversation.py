@@ -49,9 +49,9 @@ from bench.harness import (
     run_users,
     webhook_env,
 )
-from bot.sandbox.catalogs import realistic_catalog
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_state import FakeUser
+from sandbox.catalogs import realistic_catalog
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_state import FakeUser
 from storage.db import database
 from storage.models import LedgerKind
 from storage.repositories.ledger import LedgerRepository
@@ -318,9 +318,10 @@ async def main_async(args: argparse.Namespace) -> None:
                     PANEL_API_URL=sim.url,
                     PANEL_API_KEY=PANEL_KEY,
                     DATABASE_URL=url,
-                    PANEL_REQUESTS_PER_SECOND=str(args.panel_rps),
                     LOG_LEVEL=args.log_level,
                 )
+                if args.panel_rps is not None:
+                    env["PANEL_REQUESTS_PER_SECOND"] = str(args.panel_rps)
                 ours = functools.partial(
                     measure,
                     "SMM Storefront",
@@ -391,8 +392,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--panel-rps",
         type=float,
-        default=1000.0,
-        help="PANEL_REQUESTS_PER_SECOND for the bot (default 1000; the product default 5 caps orders at 5/s)",
+        help="PANEL_REQUESTS_PER_SECOND for the bot (default: not set, the shipped default, a ceiling "
+        "the adaptive limiter of bot/panel/limiter.py stays under)",
     )
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of both bots (default INFO)")
     parser.add_argument("--settle", type=float, default=2.0, help="idle seconds before the idle RSS reading")

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BENCH_DIR, REPO_DIR, ProcStat, proc_stat
-from bot.sandbox.telegram_server import FakeTelegramServer
-from bot.sandbox.telegram_state import FakeChat, FakeMessage, FakeUser
+from sandbox.telegram_server import FakeTelegramServer
+from sandbox.telegram_state import FakeChat, FakeMessage, FakeUser
 
 
 class BenchTelegram(FakeTelegramServer):

@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.common import fmt, print_machine, ratio, table, write_json
 from bot.panel import PanelClient, PanelError
-from bot.sandbox.catalogs import realistic_catalog
-from bot.sandbox.panel_simulator import PanelState, SimOrder, run_panel_simulator
 from bot.services.tracking import StatusPoller, apply_order_status
+from sandbox.catalogs import realistic_catalog
+from sandbox.panel_simulator import PanelState, SimOrder, run_panel_simulator
 from storage.db import database
 from storage.models import Order, OrderState, utcnow
 from storage.repositories.orders import OrderRepository

@@ -25,8 +25,8 @@ from bench.conversation import PANEL_KEY, order_flow, prepare_database
 from bench.harness import BenchTelegram, act
 from bot.app import BotApp
 from bot.config import load_settings
-from bot.sandbox.catalogs import realistic_catalog
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.catalogs import realistic_catalog
+from sandbox.panel_simulator import PanelState, run_panel_simulator
 from storage.db import SQLITE_READ_ONLY
 
 USER_ID = 4242

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 
 from bot.config import ConfigError, load_settings
+
+PLUGIN_GROUP = "smmbot.commands"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -34,27 +37,19 @@ def _check(args: argparse.Namespace) -> int:
     return check_command(args)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from bot.demo.terminal import run_demo
-
-    return run_demo(args)
-
-
-def _sandbox(args: argparse.Namespace) -> int:
-    from bot.demo.terminal import run_sandbox
-
-    return run_sandbox(args)
-
-
-def _chat(args: argparse.Namespace) -> int:
-    from bot.demo.terminal import run_chat
-
-    return run_chat(args)
+def add_plugin_commands(add_command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Commands other installed packages add (the offline `sandbox` package adds demo, sandbox and
+    chat) through the `smmbot.commands` entry-point group, so the bot never imports its tools."""
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            register = entry.load()
+        except ImportError:  # declared but not shipped (e.g. the Docker image carries the bot only)
+            continue
+        register(add_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from bot.check import add_check_arguments
-    from bot.demo.terminal import add_chat_arguments, add_demo_arguments, add_sandbox_arguments
 
     parser = argparse.ArgumentParser(
         prog="smmbot",
@@ -77,29 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_check_arguments(check)
     check.set_defaults(handler=_check)
-    demo = commands.add_parser(
-        "demo",
-        help="chat with the shop in this terminal, fully offline (no token, no panel, no .env needed)",
-        description="Start a panel simulator, a local Bot API server and the bot on a throw-away "
-        "database, then chat with the bot in this terminal. Ignores .env and the environment.",
-    )
-    add_demo_arguments(demo)
-    demo.set_defaults(handler=_demo)
-    sandbox = commands.add_parser(
-        "sandbox",
-        help="start only the panel simulator and the local Bot API server, for a separate `smmbot run`",
-        description="Start the panel simulator and the fake Bot API server and print the settings "
-        "a bot needs to use them. Ctrl-C stops.",
-    )
-    add_sandbox_arguments(sandbox)
-    sandbox.set_defaults(handler=_sandbox)
-    chat = commands.add_parser(
-        "chat",
-        help="chat in this terminal as a user of a running `smmbot sandbox`",
-        description="The terminal chat of `smmbot demo`, against a running `smmbot sandbox`.",
-    )
-    add_chat_arguments(chat)
-    chat.set_defaults(handler=_chat)
+    add_plugin_commands(commands.add_parser)
     return parser
 
 

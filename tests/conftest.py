@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 from storage.db import apply_migrations, create_engine, create_session_factory
 
 BASE_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

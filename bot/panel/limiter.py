@@ -6,12 +6,12 @@ guess either queues a rush of customers for tens of seconds (too low) or meets 4
 So the limiter starts generous and adapts (AIMD, as TCP does):
 
 * **Concurrency window** `limit`: starts at `initial_concurrency`; grows by about one per round
-  trip while it is in use; shrinks ×0.7 on a 429, an HTTP 5xx or a timeout, and ×0.9 when the
-  smoothed round trip rises above `latency_tolerance` × the best recent one (the panel queues);
-  at most one cut per round trip, so one burst of refusals counts once.
+  trip while it is in use; shrinks ×0.7 on a 429, an HTTP 5xx or a timeout, and ×0.9 (down to
+  half the start) when the smoothed round trip rises above `latency_tolerance` × the best recent
+  one (the panel queues); at most one cut per round trip, so one burst of refusals counts once.
 * **Rate**: `max_per_second` (the `PANEL_REQUESTS_PER_SECOND` setting) is a ceiling, not the pace.
-  A 429 after a second or more of steady work means a rate limit: the rate drops to 0.9 × what the
-  panel accepted in the last second, then grows back 2% a second while requests wait. A
+  A 429 after a second or more of steady work means a rate limit: the rate drops to 0.9 × the most
+  the panel accepted within one second lately, then grows back 2% a second while requests wait. A
   `Retry-After` (seconds, at most `max_pause`) holds every new request back that long.
 * **Priorities**: waiting requests start by `Priority` first, arrival second, so a customer's order
   (`add`) never queues behind status polling or a catalog sync.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -32,11 +33,14 @@ from types import TracebackType
 
 __all__ = ["AdaptiveLimiter", "LimiterStats", "Priority", "QueueTimeout", "Slot"]
 
+logger = logging.getLogger(__name__)
+
 _DECREASE = 0.7  # concurrency after a refusal, an error or a timeout
 _LATENCY_DECREASE = 0.9  # concurrency while the panel's answers slow down
 _RATE_BACKOFF = 0.9  # the rate after a 429, of what the panel accepted in the last second
 _RATE_GROWTH = 0.02  # per accepted request while requests wait: +2% of the rate per second
 _MIN_RATE = 0.2  # never slower than one request every 5 s
+_RATE_MEMORY = 5.0  # seconds of accepted requests a rate cut looks back on
 _CATCH_UP = 0.05  # seconds of slots a late event loop may still use (keeps the rate on a busy loop)
 _MIN_RTT_WINDOW = 30.0  # seconds the best round trip is remembered
 _LATENCY_MARGIN = 0.1  # seconds the round trip must rise by, besides the factor, to count
@@ -128,6 +132,7 @@ class AdaptiveLimiter:
         self.min_concurrency = max(1, min_concurrency)
         self.max_concurrency = max(self.min_concurrency, max_concurrency)
         self.limit = float(min(max(initial_concurrency, self.min_concurrency), self.max_concurrency))
+        self._latency_floor = max(float(self.min_concurrency), self.limit / 2)
         self.latency_tolerance = latency_tolerance
         self.max_pause = max_pause
         self.max_wait = max_wait
@@ -143,7 +148,7 @@ class AdaptiveLimiter:
         self._srtt: float | None = None
         self._min_rtt = math.inf
         self._min_rtt_at = -math.inf
-        self._accepted: deque[float] = deque()
+        self._recent: deque[Slot] = deque()  # slots started in the last few seconds
         self._started = 0
         self._throttled = 0
         self._errors = 0
@@ -174,7 +179,11 @@ class AdaptiveLimiter:
             if isinstance(error, TimeoutError):
                 raise QueueTimeout(f"no free slot towards the panel in {self.max_wait:g}s") from None
             raise
-        return Slot(self, loop.time())
+        slot = Slot(self, loop.time())
+        self._recent.append(slot)
+        while self._recent and self._recent[0].started < slot.started - _RATE_MEMORY:
+            self._recent.popleft()  # keep only what a rate cut reads
+        return slot
 
     def _pump(self) -> None:
         """Start as many waiters as the window, the rate and a pause allow; wake up later if needed."""
@@ -223,15 +232,16 @@ class AdaptiveLimiter:
             self._errors += 1
             self._cut(now, _DECREASE)
         elif status is not None:
-            self._on_success(now, slot.started, rtt)
+            self._on_success(now, rtt)
         self._release()
 
-    def _cut(self, now: float, factor: float) -> None:
+    def _cut(self, now: float, factor: float, floor: float | None = None) -> None:
         """Shrink the window, once per round trip."""
         if now - self._last_cut < (self._srtt or 0.05):
             return
         self._last_cut = now
-        self.limit = max(float(self.min_concurrency), self.limit * factor)
+        lowest = float(self.min_concurrency) if floor is None else floor
+        self.limit = max(self.limit * factor, min(self.limit, lowest))  # never raised by a cut
 
     def _on_throttled(self, now: float, retry_after: float | None) -> None:
         self._cut(now, _DECREASE)
@@ -240,20 +250,26 @@ class AdaptiveLimiter:
             # A second of steady work, then a refusal: the panel limits the rate. Go a bit
             # below what it accepted during the last second.
             self._last_rate_cut = now
-            accepted = self._accepted_since(now - 1.0)
+            accepted = self._busiest_second(now)
             self.rate = max(_MIN_RATE, min(self.rate, float(accepted)) * _RATE_BACKOFF)
+            logger.info(
+                "panel answered 429: pacing requests at %.2f/s (it accepted %d in a second)",
+                self.rate,
+                accepted,
+            )
             self._next_start = max(self._next_start, now + 1.0 / self.rate)
         if retry_after:
             self._paused_until = max(self._paused_until, now + min(retry_after, self.max_pause))
 
-    def _on_success(self, now: float, started: float, rtt: float) -> None:
-        self._accepted.append(started)
-        self._accepted_since(now - 2.0)  # keep only what a rate cut may read
+    def _on_success(self, now: float, rtt: float) -> None:
         self._srtt = rtt if self._srtt is None else 0.8 * self._srtt + 0.2 * rtt
         if rtt <= self._min_rtt or now - self._min_rtt_at > _MIN_RTT_WINDOW:
             self._min_rtt, self._min_rtt_at = rtt, now
         if self._srtt > self._min_rtt * self.latency_tolerance + _LATENCY_MARGIN:
-            self._cut(now, _LATENCY_DECREASE)  # the panel is queueing our requests
+            # The panel is queueing our requests, or our own event loop is busy (a round trip
+            # includes the wait for this process's turn): a soft signal, it never halves the
+            # starting window; 429s, errors and timeouts go down to `min_concurrency`.
+            self._cut(now, _LATENCY_DECREASE, floor=self._latency_floor)
             return
         waiting = any(not entry[3].done() for entry in self._waiters)
         if waiting or self.in_flight >= int(self.limit):
@@ -261,10 +277,24 @@ class AdaptiveLimiter:
         if waiting and self.rate < self.ceiling:
             self.rate = min(self.ceiling, self.rate + _RATE_GROWTH)
 
-    def _accepted_since(self, moment: float) -> int:
-        while self._accepted and self._accepted[0] < moment:
-            self._accepted.popleft()
-        return len(self._accepted)
+    def _busiest_second(self, now: float) -> int:
+        """Most requests the panel took within one second (by start), over the last few seconds.
+
+        Requests still in flight count as taken: a 429 comes back at once, an accepted request
+        only after the panel's work, so counting answers alone would see almost nothing. Not
+        just the last second either: a Retry-After pause may have left it nearly empty.
+        """
+        times = [
+            slot.started
+            for slot in self._recent
+            if slot.http_status != 429 and slot.started >= now - _RATE_MEMORY
+        ]
+        busiest, first = 0, 0
+        for last, moment in enumerate(times):
+            while moment - times[first] >= 1.0:
+                first += 1
+            busiest = max(busiest, last - first + 1)
+        return busiest
 
     # -- reading --------------------------------------------------------------------------------
 

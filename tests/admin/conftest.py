@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.sandbox.telegram_server import FakeMessage, FakeTelegramServer, FakeUser, StoredFile
+from sandbox.telegram_server import FakeMessage, FakeTelegramServer, FakeUser, StoredFile
 from storage.models import AdminAudit, User, utcnow
 from tests.e2e.conftest import ADMIN_ID, Shop, shop, shop_servers, sim_state
 

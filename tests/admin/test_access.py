@@ -13,9 +13,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_server import FakeUser, run_fake_telegram
 from bot.views.admin import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_server import FakeUser, run_fake_telegram
 from storage.models import AdminAudit, AppSetting, Broadcast, LedgerEntry, Service, User
 from tests.admin.conftest import admin_user
 from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop, e2e_database_url, shop_settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.sandbox.telegram_server import FakeUser
+from sandbox.telegram_server import FakeUser
 from storage.repositories.catalog import CatalogRepository
 from tests.admin.conftest import Shop, admin_user, audit_rows
 

@@ -6,8 +6,8 @@ import struct
 import zlib
 from decimal import Decimal
 
-from bot.sandbox.telegram_server import FakeUser
 from bot.services.admin.panel import run_panel_check
+from sandbox.telegram_server import FakeUser
 from tests.admin.conftest import Shop, admin_user, audit_rows, service
 
 

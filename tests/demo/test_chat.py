@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo.chat import ChatSession
-from bot.demo.environment import DEMO_PANEL_KEY, DemoEnvironment, demo_environment, isolated_settings
-from bot.demo.render import ansi_theme
-from bot.sandbox.panel_simulator import PanelState
+from sandbox.demo.chat import ChatSession
+from sandbox.demo.environment import DEMO_PANEL_KEY, DemoEnvironment, demo_environment, isolated_settings
+from sandbox.demo.render import ansi_theme
+from sandbox.panel_simulator import PanelState
 from storage.repositories.ledger import LedgerRepository
 
 

@@ -12,7 +12,7 @@ import pytest
 from bot.check import mask_url, run_check
 from bot.cli import main
 from bot.config import Settings
-from bot.demo.environment import SandboxServers, sandbox_servers
+from sandbox.demo.environment import SandboxServers, sandbox_servers
 
 SECRETS = ("TEST-TOKEN", "demo-panel-key", "s3cret-pw")
 

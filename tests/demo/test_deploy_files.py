@@ -17,7 +17,7 @@ import pytest
 
 from bot.cli import build_parser
 from bot.config import Settings
-from bot.demo.environment import isolated_settings
+from sandbox.demo.environment import isolated_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

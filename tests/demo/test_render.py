@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.demo.chat import ChatSession
-from bot.demo.render import ansi_theme, plain_theme, render_entities, strip_ansi, styled_runs
-from bot.sandbox.telegram_html import parse_html
+from sandbox.demo.chat import ChatSession
+from sandbox.demo.render import ansi_theme, plain_theme, render_entities, strip_ansi, styled_runs
+from sandbox.telegram_html import parse_html
 
 
 def render(html: str, *, color: bool) -> str:

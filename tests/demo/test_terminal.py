@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo.chat import ChatSession
-from bot.demo.environment import demo_environment
-from bot.demo.render import plain_theme, strip_ansi
-from bot.demo.terminal import Console, chat_loop, open_lines
+from sandbox.demo.chat import ChatSession
+from sandbox.demo.environment import demo_environment
+from sandbox.demo.render import plain_theme, strip_ansi
+from sandbox.demo.terminal import Console, chat_loop, open_lines
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals and signals are POSIX")
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.demo.chat import ChatSession
-from bot.demo.environment import DemoEnvironment, demo_environment
+from sandbox.demo.chat import ChatSession
+from sandbox.demo.environment import DemoEnvironment, demo_environment
 from storage.repositories.ledger import LedgerRepository
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from bot.app import BotApp
 from bot.config import Settings, load_settings
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
-from bot.sandbox.telegram_server import FakeTelegramServer, FakeUser, run_fake_telegram
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.telegram_server import FakeTelegramServer, FakeUser, run_fake_telegram
 from storage.models import LedgerKind
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.users import UserRepository

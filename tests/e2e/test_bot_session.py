@@ -28,8 +28,8 @@ from aiogram.types import (
 
 from bot.app import create_bot
 from bot.config import load_settings
-from bot.sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from bot.telegram.session import StorefrontSession
+from sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 
 USER = 5150
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.sandbox.catalogs import generate_catalog
-from bot.sandbox.telegram_server import FakeMessage
+from sandbox.catalogs import generate_catalog
+from sandbox.telegram_server import FakeMessage
 from tests.e2e.conftest import Shop
 
 

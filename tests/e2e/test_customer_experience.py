@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.telegram_server import FakeUser
+from sandbox.telegram_server import FakeUser
 from tests.e2e.conftest import ADMIN_ID, Shop
 
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 
 API_KEY = "sk-live-7f3b9c1e5a2d48f0-SECRET"
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from bot.panel import AddOrder, PanelClient, PanelService, normalize_service_type
-from bot.sandbox.catalogs import ALL_SERVICE_TYPES, doc_example_catalog, generate_catalog, realistic_catalog
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.catalogs import ALL_SERVICE_TYPES, doc_example_catalog, generate_catalog, realistic_catalog
+from sandbox.panel_simulator import PanelState, run_panel_simulator
 
 from .conftest import API_KEY
 

@@ -19,7 +19,7 @@ from bot.panel import (
     RefillStatus,
     StatusGroup,
 )
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle
+from sandbox.panel_simulator import PanelState, SimulatorHandle
 
 from .conftest import DEFAULT, PLAIN, SMART_CUSTOM_COMMENTS, SUBSCRIPTIONS, make_catalog
 

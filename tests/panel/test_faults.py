@@ -20,7 +20,7 @@ from bot.panel import (
     UpstreamUnavailable,
 )
 from bot.panel.limiter import AdaptiveLimiter
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle
+from sandbox.panel_simulator import PanelState, SimulatorHandle
 
 from .conftest import API_KEY, DEFAULT
 

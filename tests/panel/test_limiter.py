@@ -11,7 +11,7 @@ import pytest
 
 from bot.panel import AddOrder, PanelClient
 from bot.panel.limiter import AdaptiveLimiter, Priority, QueueTimeout
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle
+from sandbox.panel_simulator import PanelState, SimulatorHandle
 
 from .conftest import API_KEY, DEFAULT
 
@@ -71,7 +71,7 @@ async def test_slow_answers_shrink_the_window(client: PanelClient, state: PanelS
     state.max_concurrent, state.overload, state.latency = 2, "queue", 0.05  # two workers, a queue
     start_limit = client.limiter.limit
     await asyncio.gather(*(client.balance() for _ in range(60)))
-    assert client.limiter.limit < start_limit
+    assert start_limit / 2 <= client.limiter.limit < start_limit  # a soft signal: never below half
     assert client.limiter.stats().throttled == 0
 
 

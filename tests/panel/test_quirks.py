@@ -25,7 +25,7 @@ from bot.panel import (
     StatusGroup,
     UpstreamUnavailable,
 )
-from bot.sandbox.panel_simulator import PanelState
+from sandbox.panel_simulator import PanelState
 
 from .conftest import DEFAULT, RawPanel
 

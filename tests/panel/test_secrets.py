@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.panel import AddOrder, InvalidApiKey, PanelClient, PanelError
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle
+from sandbox.panel_simulator import PanelState, SimulatorHandle
 
 from .conftest import API_KEY, DEFAULT, RawPanel
 

@@ -27,7 +27,7 @@ from bot.panel import (
     StatusGroup,
     UnknownService,
 )
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
 
 from . import conftest as c
 
@@ -455,7 +455,7 @@ async def test_cli_runs_and_stops_on_sigterm() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.sandbox.panel_simulator",
+        "sandbox.panel_simulator",
         "--port",
         "0",
         "--key",

@@ -25,6 +25,6 @@ def test_wheel_carries_non_python_files(tmp_path: Path) -> None:
         "storage/migrations/env.py",
         "storage/migrations/script.py.mako",
         "storage/migrations/versions/0001_initial_schema.py",
-        "bot/sandbox/data/bot-api-10.1.min.json",
+        "sandbox/data/bot-api-10.1.min.json",
     ):
         assert needed in names, f"{needed} missing from the wheel"

@@ -8,8 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_server import run_fake_telegram
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_server import run_fake_telegram
 
 PANEL_KEY = "process-panel-key-8c1d2e"
 

@@ -8,9 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.sandbox.cryptopay_simulator import CryptoPayState, run_cryptopay_simulator
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_server import run_fake_telegram
+from sandbox.cryptopay_simulator import CryptoPayState, run_cryptopay_simulator
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_server import run_fake_telegram
 from tests.process.test_run import PANEL_KEY, clean_env
 
 

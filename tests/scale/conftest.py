@@ -29,9 +29,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.app import BotApp
 from bot.config import Settings, load_settings
 from bot.coordination import LeaderLease
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
-from bot.sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from bot.webhook import SECRET_HEADER, WebhookServer
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from storage.models import LedgerKind
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.users import UserRepository

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.sandbox.panel_simulator import SimulatorHandle
-from bot.sandbox.telegram_server import FakeTelegramServer, FakeUser
 from bot.services.admin.broadcast import KIND_TEXT, Content
 from bot.webhook import register, webhook_secret
+from sandbox.panel_simulator import SimulatorHandle
+from sandbox.telegram_server import FakeTelegramServer, FakeUser
 from storage.models import Notification, Order
 from storage.repositories.coordination import LeaseRepository
 from storage.repositories.ledger import LedgerRepository

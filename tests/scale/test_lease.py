@@ -12,7 +12,7 @@ from bot.app import create_dispatcher
 from bot.config import load_settings
 from bot.coordination import LEASE_JOB_ID, LeaderLease
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import SimulatorHandle
+from sandbox.panel_simulator import SimulatorHandle
 from storage.repositories.coordination import LeaseRepository
 from tests.conftest import SIM_KEY
 

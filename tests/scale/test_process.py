@@ -12,8 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_server import run_fake_telegram
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_server import run_fake_telegram
 from tests.process.test_run import clean_env
 from tests.scale.conftest import SIM_KEY
 

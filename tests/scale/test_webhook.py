@@ -15,9 +15,9 @@ import pytest
 from aiogram.types import TelegramObject, Update
 
 from bot.config import ConfigError, load_settings
-from bot.sandbox.panel_simulator import SimulatorHandle
-from bot.sandbox.telegram_server import FakeTelegramServer
 from bot.webhook import SECRET_HEADER, register, webhook_secret
+from sandbox.panel_simulator import SimulatorHandle
+from sandbox.telegram_server import FakeTelegramServer
 from storage.repositories.coordination import LeaseRepository
 from tests.scale.conftest import SIM_KEY, Instance, Runs, scale_settings, sqlite_url
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import PanelClient
-from bot.sandbox.catalogs import generate_catalog
-from bot.sandbox.panel_simulator import SimulatorHandle
 from bot.services.catalog import CatalogService
 from bot.services.ordering import OrderService
+from sandbox.catalogs import generate_catalog
+from sandbox.panel_simulator import SimulatorHandle
 from storage.models import LedgerKind
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.users import UserRepository

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import SimulatorHandle
 from bot.services.catalog import CatalogService, ServiceView
 from bot.services.ordering import InsufficientBalance, OrderService, Outcome
+from sandbox.panel_simulator import SimulatorHandle
 from storage.models import LedgerKind, OrderState
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.users import UserRepository

@@ -20,8 +20,8 @@ from aiogram.types import Message
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.sandbox.telegram_server import run_fake_telegram
 from bot.telegram.conversation import ConversationMiddleware, UpdateState
+from sandbox.telegram_server import run_fake_telegram
 from storage.fsm import SQLAlchemyStorage
 from storage.models import FsmRecord
 

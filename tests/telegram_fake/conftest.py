@@ -12,7 +12,7 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.filters import CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
+from sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 
 
 def make_png(width: int = 2, height: int = 1) -> bytes:

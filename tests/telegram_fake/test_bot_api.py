@@ -32,7 +32,7 @@ from aiogram.types import (
 )
 from pydantic import ConfigDict
 
-from bot.sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
+from sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from tests.telegram_fake.conftest import keyboard, make_png
 
 USER = 1001

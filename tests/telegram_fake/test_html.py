@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.telegram_html import HtmlParseError, escape_html, parse_html, utf16_len
+from sandbox.telegram_html import HtmlParseError, escape_html, parse_html, utf16_len
 
 
 def test_plain_text_and_entities() -> None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.sandbox.telegram_server import FakeTelegramServer
+from sandbox.telegram_server import FakeTelegramServer
 
 USER = 1001
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.telegram_html import HtmlParseError
-from bot.sandbox.telegram_markdown import escape_markdown_v2, parse_markdown, parse_markdown_v2
+from sandbox.telegram_html import HtmlParseError
+from sandbox.telegram_markdown import escape_markdown_v2, parse_markdown, parse_markdown_v2
 
 
 @pytest.mark.parametrize(

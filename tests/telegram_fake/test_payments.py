@@ -11,7 +11,7 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
 
-from bot.sandbox.telegram_server import FakeTelegramServer
+from sandbox.telegram_server import FakeTelegramServer
 
 
 def payment_router(seen: list[Message], *, refuse: bool = False, silent: bool = False) -> Router:

@@ -8,7 +8,7 @@ import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.types import Message
 
-from bot.sandbox.telegram_server import FakeTelegramServer, MessageWaitTimeout
+from sandbox.telegram_server import FakeTelegramServer, MessageWaitTimeout
 
 USER = 1001
 

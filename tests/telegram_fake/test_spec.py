@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.telegram_spec import SpecError, TelegramSpec, UploadedFile, default_spec_path, load_spec
+from sandbox.telegram_spec import SpecError, TelegramSpec, UploadedFile, default_spec_path, load_spec
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_validate_object_checks_responses(spec: TelegramSpec) -> None:
 
 def test_bundled_spec_is_the_shared_one() -> None:
     """The package ships a copy of the official spec for machines without ../shared; keep it identical."""
-    from bot.sandbox.telegram_spec import BUNDLED_SPEC, SHARED_SPEC
+    from sandbox.telegram_spec import BUNDLED_SPEC, SHARED_SPEC
 
     if not SHARED_SPEC.is_file():
         pytest.skip(f"no shared spec at {SHARED_SPEC} to compare with")

@@ -14,7 +14,7 @@ from aiogram.types import Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.sandbox.telegram_server import FakeTelegramServer
+from sandbox.telegram_server import FakeTelegramServer
 from tests.telegram_fake.conftest import demo_router
 
 USER = 1001

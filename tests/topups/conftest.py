@@ -14,11 +14,11 @@ from pydantic import SecretStr
 
 from bot.app import BotApp
 from bot.config import Settings
-from bot.sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
-from bot.sandbox.panel_simulator import SimulatorHandle
-from bot.sandbox.telegram_server import FakeTelegramServer, FakeUser
 from bot.services.topups import TopUpService
 from bot.webhook import WebhookServer, register
+from sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
+from sandbox.panel_simulator import SimulatorHandle
+from sandbox.telegram_server import FakeTelegramServer, FakeUser
 from storage.models import ManualPaymentMethod
 from storage.repositories.topups import ManualMethodRepository, WalletReconciliation, wallet_reconciliation
 from tests.e2e.conftest import ADMIN_ID, Shop, shop_servers, shop_settings, sim_state

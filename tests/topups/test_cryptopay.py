@@ -11,7 +11,7 @@ import aiohttp
 from sqlalchemy import select, update
 
 from bot.payments.cryptopay import sign_body
-from bot.sandbox.telegram_server import FakeMessage, FakeUser
+from sandbox.telegram_server import FakeMessage, FakeUser
 from storage.models import TopUp, TopUpStatus, utcnow
 from tests.topups.conftest import ADMIN_ID, PayShop, WebhookPayShop
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bot.payments.cryptopay import CryptoPayClient, CryptoPayRefused, CryptoPayUnavailable
-from bot.sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
+from sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from bot.sandbox.telegram_server import FakeUser
+from sandbox.telegram_server import FakeUser
 from storage.models import TopUpStatus
 from tests.admin.conftest import audit_rows, send_photo
 from tests.topups.conftest import ADMIN_ID, PayShop, add_manual_method

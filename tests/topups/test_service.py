@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.payments.cryptopay import CryptoPayClient
-from bot.sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
-from bot.sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from bot.services.topups import SettleOutcome, TopUpService
 from bot.services.topups.service import stars_key
+from sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
+from sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from storage.models import LedgerKind, ManualPaymentMethod, TopUp, TopUpMethod, TopUpStatus
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.topups import ManualMethodRepository, TopUpRepository, wallet_reconciliation

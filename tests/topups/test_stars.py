@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
-from bot.sandbox.telegram_server import FakeMessage, FakeUser
+from sandbox.telegram_server import FakeMessage, FakeUser
 from storage.models import LedgerKind, TopUp, TopUpStatus, utcnow
 from storage.repositories.ledger import LedgerRepository
 from tests.topups.conftest import ADMIN_ID, PayShop, WebhookPayShop

@@ -12,8 +12,8 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
-from bot.sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 
 API_KEY = "tracking-test-key"
 

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import PanelState
 from bot.services.catalog import CatalogService, ServiceView
 from bot.services.ordering import OrderService, Outcome
+from sandbox.panel_simulator import PanelState
 from storage.models import LedgerEntry, LedgerKind, Notification, Order, OrderState, utcnow
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.users import UserRepository

@@ -10,11 +10,11 @@ from aiogram import Bot
 from sqlalchemy import select
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import PanelState
-from bot.sandbox.telegram_server import FakeTelegramServer
 from bot.services.notifier import Notifier
 from bot.services.ordering import OrderService
 from bot.services.tracking import StatusPoller
+from sandbox.panel_simulator import PanelState
+from sandbox.telegram_server import FakeTelegramServer
 from storage.models import Order, User, utcnow
 from storage.repositories.outbox import OutboxRepository
 from tests.tracking.conftest import REFILLABLE

@@ -8,12 +8,12 @@ from decimal import Decimal
 from aiogram import Bot
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import PanelState
-from bot.sandbox.telegram_server import FakeTelegramServer
 from bot.services.notifier import Notifier
 from bot.services.ordering import OrderService, Outcome
 from bot.services.reconcile import ReconcileOutcome, ReconcileService
 from bot.services.tracking import StatusPoller
+from sandbox.panel_simulator import PanelState
+from sandbox.telegram_server import FakeTelegramServer
 from storage.models import Order, OrderState, utcnow
 from tests.tracking.conftest import REFILLABLE
 from tests.tracking.helpers import (

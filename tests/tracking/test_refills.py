@@ -8,11 +8,11 @@ import pytest
 from aiogram import Bot
 
 from bot.panel import PanelClient
-from bot.sandbox.panel_simulator import PanelState
-from bot.sandbox.telegram_server import FakeTelegramServer
 from bot.services.notifier import Notifier
 from bot.services.ordering import ActionOutcome, OrderService
 from bot.services.tracking import StatusPoller
+from sandbox.panel_simulator import PanelState
+from sandbox.telegram_server import FakeTelegramServer
 from storage.models import Order, Refill, RefillState, utcnow
 from storage.repositories.orders import RefillRepository
 from tests.tracking.conftest import REFILLABLE

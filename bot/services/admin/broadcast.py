@@ -45,6 +45,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
+from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale
@@ -127,9 +128,12 @@ class Progress:
 class Pacer:
     """Lets calls start one at a time, at least `1/rate` seconds apart; `pause` holds everyone back.
 
-    Each grant is spaced from the *actual* time of the previous one (not from a precomputed slot),
-    so a stalled event loop never releases a burst of overdue calls at once. The spacing has a small
-    margin, so timer and network jitter never put `rate + 1` calls into one second at the server.
+    The spacing is aiolimiter's leaky bucket of capacity one: a call may start once the previous
+    one has drained, so a stalled event loop never releases a burst of overdue calls at once.
+    Telegram documents its limit (30 messages a second), so this pace is fixed, not learned like
+    the panel's (bot/panel/limiter.py): probing would cost a 429 and its wait on every broadcast.
+    The spacing has a small margin, so timer and network jitter never put `rate + 1` calls into
+    one second at the server.
     """
 
     MARGIN = 1.03
@@ -137,7 +141,7 @@ class Pacer:
     def __init__(self, rate_per_second: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = self.MARGIN / rate_per_second
         self.clock = clock
-        self._last = -math.inf
+        self._bucket = AsyncLimiter(1, self.interval)
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
@@ -149,12 +153,13 @@ class Pacer:
             while True:
                 if should_stop():
                     raise Stopped
-                now = self.clock()
-                start = max(self._last + self.interval, self._paused_until)
-                if start <= now:
-                    break
-                await asyncio.sleep(start - now)  # a 429 meanwhile moves `start`: checked again
-            self._last = self.clock()
+                wait = self._paused_until - self.clock()
+                if wait <= 0:
+                    await self._bucket.acquire()
+                    if self._paused_until <= self.clock():
+                        return
+                    continue  # a 429 arrived meanwhile: its pause first
+                await asyncio.sleep(wait)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any, Self
 
 import aiohttp
 
-from bot.demo.render import Theme, plain_theme, render_entities, strip_ansi
+from sandbox.demo.render import Theme, plain_theme, render_entities, strip_ansi
 
 __all__ = ["INPUT_RULES", "ChatSession", "Shown"]
 
@@ -38,7 +38,7 @@ INPUT_RULES = (
 )
 
 _PRESS = re.compile(r"^#\s*(\d+)$")
-SIMULATED_PAY_PAGE = "/_sim/pay/"  # bot/sandbox/cryptopay_simulator.py: an invoice's page
+SIMULATED_PAY_PAGE = "/_sim/pay/"  # sandbox/cryptopay_simulator.py: an invoice's page
 _QUIT = frozenset({"/quit", "/exit"})
 _INDENT = "  "
 

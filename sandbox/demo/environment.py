@@ -19,7 +19,8 @@ from typing import Any
 
 from bot.app import BotApp
 from bot.config import Settings
-from bot.demo.defaults import (
+from sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
+from sandbox.demo.defaults import (
     DEMO_BALANCE,
     DEMO_CRYPTO_POLL_SECONDS,
     DEMO_MANUAL_METHOD,
@@ -32,9 +33,8 @@ from bot.demo.defaults import (
     DEMO_TOKEN,
     DEMO_USER_ID,
 )
-from bot.sandbox.cryptopay_simulator import CryptoPayHandle, CryptoPayState, run_cryptopay_simulator
-from bot.sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
-from bot.sandbox.telegram_server import DEFAULT_TOKEN, FakeTelegramServer, FakeUser, run_fake_telegram
+from sandbox.panel_simulator import PanelState, SimulatorHandle, run_panel_simulator
+from sandbox.telegram_server import DEFAULT_TOKEN, FakeTelegramServer, FakeUser, run_fake_telegram
 from storage.models import LedgerKind, ManualPaymentMethod
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.topups import ManualMethodRepository

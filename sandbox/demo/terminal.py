@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.demo.chat import INPUT_RULES, ChatSession
-from bot.demo.defaults import (
+from sandbox.demo.chat import INPUT_RULES, ChatSession
+from sandbox.demo.defaults import (
     DEMO_PANEL_KEY,
     DEMO_TICK_SECONDS,
     DEMO_TOKEN,
@@ -33,10 +33,10 @@ from bot.demo.defaults import (
     SANDBOX_PANEL_PORT,
     SANDBOX_TELEGRAM_PORT,
 )
-from bot.demo.render import Theme, ansi_theme, plain_theme, strip_ansi
+from sandbox.demo.render import Theme, ansi_theme, plain_theme, strip_ansi
 
 if TYPE_CHECKING:
-    from bot.demo.environment import SandboxServers
+    from sandbox.demo.environment import SandboxServers
 
 __all__ = ["Console", "run_chat", "run_demo", "run_sandbox"]
 
@@ -371,7 +371,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _demo_chat(args: argparse.Namespace, console: Console, workdir: Path, log_file: Path) -> None:
-    from bot.demo.environment import demo_environment
+    from sandbox.demo.environment import demo_environment
 
     theme = console.theme
     stop = asyncio.Event()
@@ -491,7 +491,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
 
 
 async def _sandbox(args: argparse.Namespace) -> int:
-    from bot.demo.environment import sandbox_servers
+    from sandbox.demo.environment import sandbox_servers
 
     # Warnings (e.g. a call real Telegram would refuse) are worth seeing while developing.
     configure_logging(None, None, level=logging.WARNING, stream=sys.stderr)

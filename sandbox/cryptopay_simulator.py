@@ -10,7 +10,7 @@ is HMAC-SHA256 of the raw body keyed with SHA256(token), and a delivery that is 
 retried. Tests can deliver an update again (`redeliver`), send one with a wrong signature
 (`deliver_raw`), pay an invoice after it expired (`pay(..., late=True)`) and make a method fail.
 
-Run alone: ``python -m bot.sandbox.cryptopay_simulator --port 8083``.
+Run alone: ``python -m sandbox.cryptopay_simulator --port 8083``.
 """
 
 from __future__ import annotations
@@ -505,7 +505,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.sandbox.cryptopay_simulator", description="Run the Crypto Pay simulator."
+        prog="python -m sandbox.cryptopay_simulator", description="Run the Crypto Pay simulator."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8083)

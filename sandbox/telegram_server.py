@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from bot.sandbox.telegram_limits import (
+from sandbox.telegram_limits import (
     LimitError,
     check_callback_answer,
     check_chat_action,
@@ -52,9 +52,9 @@ from bot.sandbox.telegram_limits import (
     check_reply_markup,
     format_text,
 )
-from bot.sandbox.telegram_payments import StarsPayments
-from bot.sandbox.telegram_spec import SpecError, TelegramSpec, UploadedFile, load_spec
-from bot.sandbox.telegram_state import (
+from sandbox.telegram_payments import StarsPayments
+from sandbox.telegram_spec import SpecError, TelegramSpec, UploadedFile, load_spec
+from sandbox.telegram_state import (
     CallbackQueryRecord,
     ChatEvent,
     FakeChat,

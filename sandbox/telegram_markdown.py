@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.telegram_html import HtmlParseError, ParsedText, utf16_len
+from sandbox.telegram_html import HtmlParseError, ParsedText, utf16_len
 
 __all__ = ["escape_markdown_v2", "parse_markdown", "parse_markdown_v2"]
 

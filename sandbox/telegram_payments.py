@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.sandbox.telegram_limits import check_reply_markup
+from sandbox.telegram_limits import check_reply_markup
 
 if TYPE_CHECKING:
-    from bot.sandbox.telegram_server import FakeTelegramServer, _CallContext
-    from bot.sandbox.telegram_state import FakeMessage, FakeUser
+    from sandbox.telegram_server import FakeTelegramServer, _CallContext
+    from sandbox.telegram_state import FakeMessage, FakeUser
 
 __all__ = ["STARS_PER_INVOICE_MAX", "PaymentOutcome", "PreCheckoutRecord", "StarPayment", "StarsPayments"]
 
@@ -85,7 +85,7 @@ class PaymentOutcome:
 
 
 def _payment_error(description: str) -> Exception:
-    from bot.sandbox.telegram_server import TelegramError
+    from sandbox.telegram_server import TelegramError
 
     return TelegramError(400, f"Bad Request: {description}")
 
@@ -174,7 +174,7 @@ class StarsPayments:
         return True
 
     async def _refund_star_payment(self, values: dict[str, Any], ctx: _CallContext) -> Any:
-        from bot.sandbox.telegram_server import TelegramError
+        from sandbox.telegram_server import TelegramError
 
         payment = self.star_payments.get(str(values["telegram_payment_charge_id"]))
         if payment is None or payment.user_id != int(values["user_id"]):

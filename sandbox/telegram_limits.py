@@ -10,8 +10,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.sandbox.telegram_html import HtmlParseError, ParsedText, parse_html, utf16_len
-from bot.sandbox.telegram_markdown import parse_markdown, parse_markdown_v2
+from sandbox.telegram_html import HtmlParseError, ParsedText, parse_html, utf16_len
+from sandbox.telegram_markdown import parse_markdown, parse_markdown_v2
 
 __all__ = [
     "CALLBACK_ANSWER_MAX",

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.sandbox.telegram_payments import PaymentOutcome
-    from bot.sandbox.telegram_server import FakeTelegramServer
+    from sandbox.telegram_payments import PaymentOutcome
+    from sandbox.telegram_server import FakeTelegramServer
 
 __all__ = [
     "PNG_SIGNATURE",
@@ -433,7 +433,7 @@ class FakeUser:
 
         The bot gets a pre_checkout_query and has `answer_timeout` seconds to answer; when it says
         ok, the payment is made and the successful_payment message delivered (`deliver=False`: the
-        money moves but the bot never hears of it, see bot/sandbox/telegram_payments.py).
+        money moves but the bot never hears of it, see sandbox/telegram_payments.py).
         """
         if invoice is None:
             invoice = next((m for m in reversed(self.messages) if m.kind == "invoice"), None)

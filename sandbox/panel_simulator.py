@@ -1,7 +1,7 @@
 """A faithful SmartPanel / Perfect Panel v2 simulator (aiohttp server).
 
 Used by tests (in-process, driven through :class:`PanelState`) and as a demo
-process (``python -m bot.sandbox.panel_simulator --port 8081``).  It mirrors
+process (``python -m sandbox.panel_simulator --port 8081``).  It mirrors
 the behaviour described in panel-api-v3.txt and panel-api-family.md:
 
 * ``flavor="smart"`` (default) answers with our seed panel's SmartPanel shapes
@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.panel.parsing import normalize_service_type, to_bool
-from bot.sandbox.catalogs import doc_example_catalog, generate_catalog, realistic_catalog
+from sandbox.catalogs import doc_example_catalog, generate_catalog, realistic_catalog
 
 __all__ = [
     "FAULT_MODES",
@@ -1196,7 +1196,7 @@ async def run_panel_simulator(
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.sandbox.panel_simulator", description="Run the SMM panel simulator."
+        prog="python -m sandbox.panel_simulator", description="Run the SMM panel simulator."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
@@ -1251,7 +1251,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m bot.sandbox.panel_simulator``."""
+    """Entry point of ``python -m sandbox.panel_simulator``."""
     args = _build_parser().parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
