@@ -37,9 +37,9 @@ from sqlalchemy import func, select
 from bench.common import fmt, percentile, print_machine, table, write_json
 from bench.conversation import order_flow, prepare_database
 from bench.harness import BenchTelegram, Step, act, bot_process, clean_env, real_bot_argv
-from bot.sandbox.catalogs import realistic_catalog
-from bot.sandbox.panel_simulator import PanelState, run_panel_simulator
-from bot.sandbox.telegram_state import FakeUser
+from sandbox.catalogs import realistic_catalog
+from sandbox.panel_simulator import PanelState, run_panel_simulator
+from sandbox.telegram_state import FakeUser
 from storage.db import database
 from storage.models import LedgerEntry, LedgerKind, Order
 

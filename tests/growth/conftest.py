@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.sandbox.telegram_server import FakeMessage, FakeUser
 from bot.services.growth.promo import PromoService, parse_spec
+from sandbox.telegram_server import FakeMessage, FakeUser
 from storage.models import PromoCode
 from tests.topups.conftest import ADMIN_ID, PayShop, cryptopay, pay_shop, shop_servers, sim_state
 

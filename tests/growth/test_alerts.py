@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from bot.sandbox.telegram_server import FakeUser
 from bot.services.admin.panel import run_panel_check
+from sandbox.telegram_server import FakeUser
 from tests.growth.conftest import ADMIN_ID, PayShop, growth, stars_top_up
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from bot.sandbox.telegram_server import BOT_USERNAME, FakeUser
+from sandbox.telegram_server import BOT_USERNAME, FakeUser
 from tests.e2e.test_order_safety import fill_followers_form
 from tests.growth.conftest import ADMIN_ID, PayShop
 
