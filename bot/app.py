@@ -36,6 +36,7 @@ from bot.coordination import (
     prune_processed_updates,
 )
 from bot.handlers.kept import FormKeptMiddleware
+from bot.heartbeat import Heartbeat, PollingHeartbeat
 from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
 from bot.middlewares import UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
@@ -61,7 +62,7 @@ from bot.services.growth.startup import start_growth
 from bot.services.growth.support import SupportDesk
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
-from bot.services.reconcile import ReconcileService, run_admin_alerts
+from bot.services.reconcile import ReconcileService, run_admin_alerts, run_order_safety
 from bot.services.settings import ShopSettings
 from bot.services.topups.desk import ManualDesk
 from bot.services.topups.jobs import (
@@ -170,7 +171,11 @@ def create_dispatcher(
     users = UserService(session_factory)
     catalog = CatalogService(session_factory, panel, default_markup=settings.markup_percent)
     orders = OrderService(
-        session_factory, panel, wallet_enabled=settings.wallet_enabled, currency=settings.currency
+        session_factory,
+        panel,
+        wallet_enabled=settings.wallet_enabled,
+        currency=settings.currency,
+        placing_grace=timedelta(seconds=settings.placing_grace_seconds),
     )
     shop = ShopSettings(session_factory)
     poller = StatusPoller(session_factory, panel)
@@ -313,6 +318,15 @@ def create_dispatcher(
     scheduler.add_job(
         leader.only(broadcasts.resume), "interval", seconds=BROADCAST_RESUME_SECONDS, id="broadcast_resume"
     )
+    # Orders whose placer died: UNKNOWN after the grace, admins told at once (bot/services/reconcile.py).
+    scheduler.add_job(
+        leader.only(run_order_safety),
+        "interval",
+        seconds=max(1.0, min(settings.placing_grace_seconds / 4, 30.0)),
+        args=[orders, reconcile, settings.admin_ids],
+        id="order_safety",
+        next_run_time=utcnow(),
+    )
     if settings.admin_ids:
         scheduler.add_job(
             leader.only(run_admin_alerts),
@@ -380,19 +394,20 @@ async def set_commands(bot: Bot, i18n: PoI18n) -> None:
 
 async def on_startup(
     bot: Bot,
+    settings: Settings,
     i18n: PoI18n,
     leader: LeaderLease,
     orders: OrderService,
     catalog: CatalogService,
     broadcasts: BroadcastService,
     scheduler: AsyncIOScheduler,
-    settings: Settings,
     growth_settings: GrowthSettings,
     owner_alerts: OwnerAlerts,
 ) -> None:
     """Start what `create_dispatcher` built: lease, interrupted orders, menu, catalog, jobs."""
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
-    await orders.recover_interrupted()
+    # SQLite: this process owns the database, so an order still PLACING is an orphan of a crash.
+    await orders.recover_interrupted(only_process=one_process(settings))
     try:
         await set_commands(bot, i18n)
     except Exception as error:  # a menu is nice to have; never a reason not to start
@@ -463,7 +478,14 @@ class BotApp:
 
 
 async def run_polling(settings: Settings) -> None:
+    heartbeat = Heartbeat(settings.heartbeat_path())
     async with BotApp.open(settings) as app:
         app.dispatcher.startup.register(tune_garbage_collector)  # last: after everything started
+        # Liveness for `smmbot check --offline`: every turn of the polling loop (bot/heartbeat.py).
+        app.bot.session.middleware(PollingHeartbeat(heartbeat))
         await app.bot.delete_webhook(drop_pending_updates=False)
-        await app.poll()
+        heartbeat.beat(force=True)
+        try:
+            await app.poll()
+        finally:
+            heartbeat.clear()

@@ -17,7 +17,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -72,7 +71,17 @@ class _Scrubber:
         return text
 
 
-def _reason(error: BaseException, scrub: _Scrubber) -> str:
+def make_scrubber(settings: Settings) -> Callable[[str], str]:
+    """A function that masks every secret of these settings in a text (bot/startup.py uses it)."""
+    return _Scrubber(settings)
+
+
+def reason_of(error: BaseException, scrub: Callable[[str], str]) -> str:
+    """`Type: message`, on one line, at most 160 characters, secrets masked."""
+    return _reason(error, scrub)
+
+
+def _reason(error: BaseException, scrub: Callable[[str], str]) -> str:
     message = " ".join(str(error).split())
     if len(message) > 160:
         message = message[:157] + "..."
@@ -82,13 +91,15 @@ def _reason(error: BaseException, scrub: _Scrubber) -> str:
 
 # -- the checks ---------------------------------------------------------------------------------------
 async def check_database(settings: Settings, scrub: _Scrubber) -> CheckResult:
+    from bot.startup import database_path_problem
+
     shown = mask_url(settings.database_url)
     path = settings.sqlite_path()
+    problem = database_path_problem(settings)
+    if problem is not None:
+        return CheckResult("database", "fail", problem)
     if path is not None and not path.exists():
-        folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
-        if os.access(folder, os.W_OK):
-            return CheckResult("database", "ok", f"{shown} does not exist yet; it is created at start-up")
-        return CheckResult("database", "fail", f"cannot create {shown}: {folder} is not writable")
+        return CheckResult("database", "ok", f"{shown} does not exist yet; it is created at start-up")
     from sqlalchemy import text
 
     from storage.db import create_engine
@@ -312,6 +323,23 @@ async def check_payments(settings: Settings, scrub: _Scrubber, *, offline: bool)
     return results
 
 
+def check_heartbeat(settings: Settings) -> CheckResult:
+    """Is the bot running here still turning its loop? (bot/heartbeat.py)"""
+    from bot.heartbeat import MAX_AGE, heartbeat_age
+
+    path = settings.heartbeat_path()
+    age = heartbeat_age(path)
+    if age is None:
+        return CheckResult("bot process", "skip", f"not running here (no heartbeat in {path})")
+    if age > MAX_AGE:
+        return CheckResult(
+            "bot process",
+            "fail",
+            f"its loop has not moved for {age:.0f}s (heartbeat {path}); it is stuck or was killed: restart it",
+        )
+    return CheckResult("bot process", "ok", f"alive (last heartbeat {age:.0f}s ago)")
+
+
 async def run_checks(settings: Settings, *, offline: bool = False) -> list[CheckResult]:
     """Every check for these settings (in parallel), in a fixed order."""
     scrub = _Scrubber(settings)
@@ -323,7 +351,7 @@ async def run_checks(settings: Settings, *, offline: bool = False) -> list[Check
     main, payments = await asyncio.gather(
         asyncio.gather(*checks), check_payments(settings, scrub, offline=offline)
     )
-    results = [*main, *payments]
+    results = [*main, *payments, check_heartbeat(settings)]
     if offline:
         results.append(CheckResult("panel, Telegram", "skip", "not contacted (--offline)"))
     return results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -17,17 +18,28 @@ def _run(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
     from bot.logging_setup import setup_logging
+    from bot.startup import PREFIX, database_path_problem, describe_failure
     from bot.webhook import run, webhook_secret
 
     settings = load_settings()
     values = [getattr(settings, name) for name in type(settings).model_fields]
     secrets = [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
     setup_logging(settings.log_level, secrets=[*secrets, webhook_secret(settings)])
+    problem = database_path_problem(settings)
+    if problem is not None:
+        print(PREFIX + problem, file=sys.stderr)
+        return 1
     try:
         # Long polling; webhook mode with --webhook or WEBHOOK_URL set (bot/webhook.py).
         asyncio.run(run(settings, webhook=getattr(args, "webhook", False)))
     except KeyboardInterrupt:
         pass
+    except ConfigError:
+        raise
+    except Exception as error:  # one line instead of a traceback (kept at DEBUG)
+        logging.getLogger("bot").debug("start-up failure", exc_info=True)
+        print(describe_failure(error, settings), file=sys.stderr)
+        return 1
     return 0
 
 

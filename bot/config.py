@@ -11,6 +11,7 @@ import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -74,6 +75,8 @@ class Settings(BaseSettings):
     broadcast_rate_per_second: float = Field(default=29.0, gt=0, le=30)
     panel_low_balance_threshold: Decimal = Field(default=Decimal("10"), ge=0)
     stuck_order_hours: float = Field(default=48.0, gt=0)
+    placing_grace_seconds: float = Field(default=120.0, ge=1, le=86400)
+    heartbeat_file: str | None = None
 
     # Scale-out: webhook mode and several instances (bot/webhook.py, bot/coordination.py).
     webhook_url: str | None = None
@@ -121,7 +124,21 @@ class Settings(BaseSettings):
         value = value.strip()
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise ValueError("must name a host, like https://panel.example/api/v2")
         return value.rstrip("/")
+
+    @field_validator("panel_api_key")
+    @classmethod
+    def _panel_key(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value().strip()
+        if not raw:
+            raise ValueError("is empty; copy the key from your panel (Account -> API)")
+        return SecretStr(raw)
 
     @field_validator("bot_token")
     @classmethod
@@ -135,8 +152,16 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
+        value = value.strip()
         if "://" not in value:
             raise ValueError("must be an SQLAlchemy URL like sqlite+aiosqlite:///./data/smmbot.sqlite3")
+        scheme = value.split("://", 1)[0].lower()
+        if scheme.startswith("sqlite") and scheme != "sqlite+aiosqlite":
+            raise ValueError("needs the async driver: sqlite+aiosqlite:///./data/smmbot.sqlite3")
+        if scheme.startswith(("postgres", "postgresql")) and scheme != "postgresql+asyncpg":
+            raise ValueError("needs the async driver: postgresql+asyncpg://user:password@host/db")
+        if not scheme.startswith(("sqlite", "postgres")):
+            raise ValueError("must be sqlite+aiosqlite://... or postgresql+asyncpg://...")
         return value
 
     @field_validator("webhook_url", mode="before")
@@ -259,6 +284,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def heartbeat_path(self) -> Path:
+        """HEARTBEAT_FILE, else `smmbot.heartbeat` beside the SQLite file (else in ./data)."""
+        if self.heartbeat_file and self.heartbeat_file.strip():
+            return Path(self.heartbeat_file.strip())
+        database = self.sqlite_path()
+        return (database.parent if database is not None else Path("data")) / "smmbot.heartbeat"
 
     def sqlite_path(self) -> Path | None:
         """The database file of a SQLite URL, so start-up can create its folder."""

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import BotApp
 from bot.config import ConfigError, Settings
 from bot.coordination import wait_for_tasks
+from bot.heartbeat import Heartbeat, beat_forever
 from bot.payments.webhook import add_cryptopay_route
 from bot.runtime import tune_garbage_collector
 
@@ -196,10 +197,14 @@ async def run_webhook(settings: Settings) -> None:
             bot_app.dispatcher.startup.register(tune_garbage_collector)  # last: after everything started
             server = WebhookServer(bot_app)
             await server.start()
+            heartbeat = Heartbeat(settings.heartbeat_path())
+            beating = asyncio.create_task(beat_forever(heartbeat))  # bot/heartbeat.py
             try:
                 await stop.wait()
                 log.info("stopping")
             finally:
+                beating.cancel()
+                heartbeat.clear()
                 await server.stop()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -76,6 +76,7 @@ class OrderState(StrEnum):
 
     PLACING = "placing"  # charged and recorded, the upstream `add` is under way
     UNKNOWN = "unknown"  # `add` outcome unknown: being checked by the admins
+    REVIEW = "review"  # the panel ended it, but the refund it owes is unclear: an admin decides
     REFUSED = "refused"  # upstream refused cleanly; refunded
     ACTIVE = "active"  # placed upstream, not final yet
     COMPLETED = "completed"
@@ -115,6 +116,9 @@ class Order(Base):
     remains: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     refunded: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    # Final reports in a row whose refund could not be computed (e.g. Partial with remains
+    # "Unknown"); after a few the order goes to the admins (bot/services/tracking.py).
+    unusable_reports: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -123,6 +127,35 @@ class Order(Base):
     next_poll_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     cancel_requested_at: Mapped[datetime | None] = mapped_column()
+
+
+class ProblemKind(StrEnum):
+    """Why an order is on the admins' problem list (besides the UNKNOWN and REVIEW states)."""
+
+    LATE_ANSWER = "late_answer"  # the panel's answer to `add` came after the order was settled
+    RECORD_FAILED = "record_failed"  # storing the outcome of `add` failed (step 3 raised)
+    ADD_WITH_ERROR = "add_with_error"  # `add` answered an order id and an error at once
+    UNUSABLE_REFUND = "unusable_refund"  # a final status whose refund cannot be computed
+
+
+class OrderProblem(Base):
+    """Something about an order only an admin can settle; listed in /problems until resolved.
+
+    `dedupe_key` is unique, so the same finding is recorded (and alerted) once.
+    """
+
+    __tablename__ = "order_problems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    upstream_id: Mapped[str | None] = mapped_column(String(64))
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(index=True)
+    resolved_by: Mapped[int | None] = mapped_column(BigInteger)
+    resolution: Mapped[str | None] = mapped_column(String(32))
 
 
 class Service(Base):

@@ -254,6 +254,7 @@ async def on_form_button(
     orders: OrderService,
     settings: Settings,
     user: UserProfile,
+    shop: ShopSettings,
 ) -> None:
     data, view = await load(state, catalog)
     current_state = await state.get_state()
@@ -262,6 +263,15 @@ async def on_form_button(
         OrderForm.confirming.state,
     )
     if callback_data.action == "confirm":
+        if is_current and current_state != OrderForm.confirming.state and view is not None:
+            # A Confirm of an older summary while the form is being edited: not complete any more.
+            await query.answer(t("confirm.finish_form"), show_alert=True)
+            return
+        paused = await shop.maintenance_message() if is_current else None
+        if paused:  # maintenance began after this form was opened: nothing is placed
+            await query.answer()  # the summary stays, to confirm once orders resume
+            await show(query, t("maintenance.orders_paused", text=paused), only_home(), new_message=True)
+            return
         await confirm(query, callback_data, state, data, view if is_current else None, orders, settings, user)
         return
     if not is_current:

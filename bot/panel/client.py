@@ -31,6 +31,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from bot.panel.errors import (
+    AddAcceptedWithError,
     AddOutcomeUnknown,
     CancelRefused,
     OrderNotFound,
@@ -243,6 +244,9 @@ class PanelClient:
         if isinstance(data, dict):
             error = data.get("error")
             if isinstance(error, str | int | float) and not isinstance(error, bool) and str(error):
+                order = data.get("order")  # an `add` reply with an id too: the panel may run it
+                if isinstance(order, str | int) and not isinstance(order, bool) and to_str_id(order):
+                    raise AddAcceptedWithError(self._scrub(str(error)), to_str_id(order))
                 raise self._error(error)
             if http_status >= 400:
                 message = data.get("message")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "AddAcceptedWithError",
     "AddOutcomeUnknown",
     "BadLink",
     "BadRequest",
@@ -117,6 +118,18 @@ class AddOutcomeUnknown(UpstreamUnavailable):
 
     Never retry blindly (the API has no idempotency key); reconcile instead.
     """
+
+
+class AddAcceptedWithError(PanelError):
+    """``add`` answered an order id *and* an ``error``: the panel holds an order we cannot trust.
+
+    Treated as placed (its status decides what happens next, refunds included) and put on the
+    admins' problem list with the panel's words; never refunded as a refusal.
+    """
+
+    def __init__(self, message: str, upstream_id: str) -> None:
+        super().__init__(message)
+        self.upstream_id = upstream_id
 
 
 # Ordered: the first matching rule wins, so the more specific meanings come

@@ -182,7 +182,8 @@ def validate_quantity(text: str, low: int, high: int) -> int:
 
 
 def split_lines(text: str) -> list[str]:
-    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
+    # Telegram clients send \n, but pasted text may carry \r\n or a bare \r: each is a line break.
+    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     lines = [line for line in lines if line]
     if not lines:
         raise FieldError("form.error.empty_list")

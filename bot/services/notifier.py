@@ -34,14 +34,14 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import LinkPreviewOptions
+from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t_in
 from bot.services.growth.alerts import render_owner_alert
 from bot.telegram.render import clip
 from bot.views.common import money
-from storage.models import Notification, NotificationKind, utcnow
+from storage.models import Notification, NotificationKind, Order, utcnow
 from storage.repositories.outbox import OutboxRepository, Recipient
 from storage.repositories.users import UserRepository
 
@@ -152,8 +152,13 @@ class Notifier:
             report.dropped += 1
             return "retry"
         try:
+            markup = await self._markup(note, recipient)
             await self.bot.send_message(
-                chat_id=note.user_id, text=text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+                chat_id=note.user_id,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+                reply_markup=markup,
             )
         except TelegramForbiddenError as error:
             now = self.clock()
@@ -230,6 +235,17 @@ class Notifier:
                 return render_owner_alert(locale, payload)
             return self._order_message(locale, note.kind, payload)
 
+    async def _markup(self, note: Notification, recipient: Recipient) -> InlineKeyboardMarkup | None:
+        """An admin alert about an order carries the settle-by-hand actions (bot/views/admin.py)."""
+        if note.kind != NotificationKind.ADMIN_ALERT or note.order_id is None:
+            return None
+        from bot.views.admin import alert_keyboard  # the admin console's views, only for its alerts
+
+        async with self.session_factory() as session:
+            order = await session.get(Order, note.order_id)
+        with self.i18n.context(), self.i18n.use_locale(self.locale_for(recipient)):
+            return alert_keyboard(str((note.payload or {}).get("alert") or ""), order)
+
     def _text(self, locale: str, key: str, **values: Any) -> str:
         return t_in(locale, key, **values)
 
@@ -267,6 +283,23 @@ class Notifier:
 
     def _admin_alert(self, locale: str, payload: dict[str, Any]) -> str:
         alert = str(payload.get("alert") or "unknown_order")
+        if alert == "order_problem":
+            what = self._text(
+                locale,
+                f"admin.problem.{payload.get('kind') or 'late_answer'}",
+                id=payload.get("order_id", "?"),
+                state=self._text(locale, f"state.{payload.get('state') or 'unknown'}"),
+                upstream=clip(str(payload.get("upstream_id") or "—"), 64),
+                detail=clip(str(payload.get("detail") or "—"), 300),
+            )
+            return self._text(
+                locale,
+                "notify.admin.order_problem",
+                id=payload.get("order_id", "?"),
+                user=payload.get("user_id", "?"),
+                service=clip(str(payload.get("service") or ""), 200),
+                what=what,
+            )
         return self._text(
             locale,
             f"notify.admin.{alert}",

@@ -3,31 +3,39 @@
 Placing is three steps, never holding a database session across the panel call:
 1. one transaction records the order (state PLACING, unique `draft_key`) and takes its charge;
 2. the panel's `add` is called once, never retried (the API has no idempotency key);
-3. one transaction records the outcome: ACTIVE with the upstream id; REFUSED with an immediate
-   refund for a clean refusal; UNKNOWN (no refund, no retry) when the outcome cannot be known,
-   for the admins to reconcile.
+3. one transaction records the outcome, only over an order still PLACING (compare-and-set):
+   ACTIVE with the upstream id; REFUSED with an immediate refund for a clean refusal; UNKNOWN (no
+   refund, no retry) when the outcome cannot be known, for the admins to reconcile. An answer for
+   an order settled meanwhile (an admin refunded it) is never applied: it goes to the admins'
+   problem list, as does any exception in this step.
+A placer that dies between 1 and 3 leaves the order PLACING: `sweep_placing` (a periodic job of
+the leader, bot/app.py) turns it into UNKNOWN after `PLACING_GRACE_SECONDS` and the admins are told.
 A second confirm of the same form finds the order by its `draft_key` instead of placing another.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import AddOrder, AddOutcomeUnknown, PanelClient, PanelError, UpstreamUnavailable
+from bot.panel.errors import AddAcceptedWithError
 from bot.services.catalog import Page, ServiceView, clamp_page
 from bot.services.forms import OrderRequest, ServiceRules, build_request, check_complete
 from bot.services.pricing import Quote, quote
 from bot.services.refunds import refund_order
-from storage.models import LedgerKind, Order, OrderState, Refill, RefillState, utcnow
+from storage.models import LedgerKind, Order, OrderState, ProblemKind, Refill, RefillState, utcnow
 from storage.repositories.ledger import InsufficientFunds, LedgerRepository
 from storage.repositories.orders import OrderRepository, RefillRepository
+from storage.repositories.problems import ProblemRepository
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +117,15 @@ class OrderService:
         *,
         wallet_enabled: bool = True,
         currency: str = "USD",
+        placing_grace: timedelta = PLACING_GRACE,
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
         self.wallet_enabled = wallet_enabled
         self.currency = currency
+        self.placing_grace = placing_grace
+        # The placer's own limit on `add`: half the grace, so it settles before any sweep may.
+        self.add_deadline = max(placing_grace.total_seconds() / 2, 0.5)
 
     # --- quoting and placing -----------------------------------------------------------------
 
@@ -192,64 +204,173 @@ class OrderService:
                 raise
             return Placement(Outcome.ALREADY, existing)
 
-        # Step 2: one upstream call, no retries.
+        # Step 2: one upstream call, no retries, under a deadline well inside the placing grace,
+        # so the sweep (`sweep_placing`) never takes an order a live placer is still waiting for.
         add = AddOrder(service_id=view.service_id, **request.params)
         upstream_id: str | None = None
         failure: PanelError | None = None
         try:
-            upstream_id = await self.panel.add(add)
-        except AddOutcomeUnknown as error:
-            failure = error
+            upstream_id = await asyncio.wait_for(self.panel.add(add), self.add_deadline)
+        except TimeoutError:
+            failure = AddOutcomeUnknown(f"no answer within {self.add_deadline:g}s")
+        except AddAcceptedWithError as error:
+            upstream_id, failure = error.upstream_id, error
         except PanelError as error:
-            # A clean refusal, or a fault that certainly kept the order from the panel
-            # (connection refused, 429): nothing was placed, so the charge goes back.
+            # A clean refusal, an unknown outcome (AddOutcomeUnknown), or a fault that certainly
+            # kept the order from the panel (connection refused, 429).
             failure = error
 
-        # Step 3: record the outcome.
+        # Step 3: record the outcome, only over an order still waiting for it (compare-and-set).
+        try:
+            return await self._record_outcome(order, upstream_id, failure)
+        except Exception as error:  # any failure here lands where the admins look
+            log.exception("order %s: recording the outcome of add failed", order.id)
+            return await self._record_failure(order, upstream_id, failure, error)
+
+    async def _record_outcome(
+        self, order: Order, upstream_id: str | None, failure: PanelError | None
+    ) -> Placement:
         now = utcnow()
         async with self.session_factory.begin() as session:
             orders = OrderRepository(session)
-            placed = {
-                "state": OrderState.ACTIVE,
-                "upstream_id": upstream_id,
-                "upstream_status": "Pending",
-                "placed_at": now,
-                "status_changed_at": now,
-                "next_poll_at": now + FIRST_POLL_DELAY,
-            }
-            if upstream_id is not None and await orders.settle_placing(order, **placed):
-                log.info("order %s placed upstream as %s", order.id, upstream_id)
-                return Placement(Outcome.PLACED, order)
-            stored = await orders.get_for_update(order.id)
-            assert stored is not None
-            if upstream_id is not None:  # settled by someone else meanwhile: the panel has it
-                await orders.update_fields(stored, **placed)
+            if upstream_id is not None:
+                placed: dict[str, Any] = {
+                    "state": OrderState.ACTIVE,
+                    "upstream_id": upstream_id,
+                    "upstream_status": "Pending",
+                    "placed_at": now,
+                    "status_changed_at": now,
+                    "next_poll_at": now + FIRST_POLL_DELAY,
+                }
+                if await orders.settle_placing(order, **placed):
+                    stored = order
+                elif await orders.compare_and_set(order.id, [OrderState.UNKNOWN], **placed, error=None):
+                    # The sweep gave up on us meanwhile, but nobody decided yet: the answer settles it.
+                    stored = await self._locked(orders, order.id)
+                    log.info(
+                        "order %s: the late answer %s settles its unknown outcome", order.id, upstream_id
+                    )
+                else:
+                    stored = await self._locked(orders, order.id)
+                    await self._late_answer(session, stored, now, upstream_id, upstream_id)
+                    return Placement(Outcome.UNKNOWN, stored, failure)
+                if isinstance(failure, AddAcceptedWithError):
+                    await ProblemRepository(session).add(
+                        order_id=stored.id,
+                        kind=ProblemKind.ADD_WITH_ERROR,
+                        detail=failure.message,
+                        upstream_id=upstream_id,
+                        dedupe_key=f"order:{stored.id}:{ProblemKind.ADD_WITH_ERROR}",
+                        now=now,
+                    )
+                    log.warning("order %s: add answered id %s with an error too", stored.id, upstream_id)
                 log.info("order %s placed upstream as %s", stored.id, upstream_id)
                 return Placement(Outcome.PLACED, stored)
             assert failure is not None
             if isinstance(failure, AddOutcomeUnknown):
-                await orders.update_fields(stored, state=OrderState.UNKNOWN, error=failure.message[:500])
+                await orders.compare_and_set(
+                    order.id, [OrderState.PLACING], state=OrderState.UNKNOWN, error=failure.message[:500]
+                )
+                stored = await self._locked(orders, order.id)
                 log.warning(
                     "order %s: add outcome unknown (%s); left for the admins", stored.id, failure.message
                 )
                 return Placement(Outcome.UNKNOWN, stored, failure)
-            await refund_order(session, stored, stored.price, note="refused upstream")
-            await orders.update_fields(
-                stored, state=OrderState.REFUSED, error=failure.message[:500], finished_at=now
-            )
-            log.info("order %s refused upstream: %s", stored.id, failure.message)
-            return Placement(Outcome.REFUSED, stored, failure)
+            stored = await self._locked(orders, order.id)
+            if stored.state in (OrderState.PLACING, OrderState.UNKNOWN):
+                # A clean refusal: nothing runs upstream, so the charge goes back (once).
+                await refund_order(session, stored, stored.price - stored.refunded, note="refused upstream")
+                await orders.update_fields(
+                    stored, state=OrderState.REFUSED, error=failure.message[:500], finished_at=now
+                )
+                log.info("order %s refused upstream: %s", stored.id, failure.message)
+                return Placement(Outcome.REFUSED, stored, failure)
+            if stored.state != OrderState.REFUSED:  # an admin attached an id meanwhile
+                await self._late_answer(session, stored, now, None, failure.message)
+            return Placement(Outcome.UNKNOWN, stored, failure)
 
-    async def recover_interrupted(self) -> int:
-        """At start-up: orders a crash left in PLACING may or may not exist upstream -> UNKNOWN."""
+    @staticmethod
+    async def _locked(orders: OrderRepository, order_id: int) -> Order:
+        stored = await orders.get_for_update(order_id)
+        assert stored is not None
+        return stored
+
+    @staticmethod
+    async def _late_answer(
+        session: AsyncSession, order: Order, now: datetime, upstream_id: str | None, what: str
+    ) -> None:
+        """The panel's answer (an id, or a refusal's words) came after the order was settled: never
+        applied, listed for the admins."""
+        await ProblemRepository(session).add(
+            order_id=order.id,
+            kind=ProblemKind.LATE_ANSWER,
+            detail=what,
+            upstream_id=upstream_id,
+            dedupe_key=f"order:{order.id}:{ProblemKind.LATE_ANSWER}",
+            now=now,
+        )
+        log.warning("order %s: late answer of the panel (%s); listed for the admins", order.id, what)
+
+    async def _record_failure(
+        self, order: Order, upstream_id: str | None, failure: PanelError | None, error: Exception
+    ) -> Placement:
+        """Step 3 raised: the order becomes UNKNOWN with what the panel said, for the admins."""
+        what = upstream_id or (failure.message if failure is not None else "-")
+        detail = f"{type(error).__name__}: {what}"
+        unknown = AddOutcomeUnknown(detail)
+        now = utcnow()
+        try:
+            async with self.session_factory.begin() as session:
+                orders = OrderRepository(session)
+                await orders.compare_and_set(
+                    order.id, [OrderState.PLACING], state=OrderState.UNKNOWN, error=detail[:500]
+                )
+                await ProblemRepository(session).add(
+                    order_id=order.id,
+                    kind=ProblemKind.RECORD_FAILED,
+                    detail=detail,
+                    upstream_id=upstream_id,
+                    dedupe_key=f"order:{order.id}:{ProblemKind.RECORD_FAILED}",
+                    now=now,
+                )
+                stored = await self._locked(orders, order.id)
+            return Placement(Outcome.UNKNOWN, stored, unknown)
+        except Exception:
+            # The database is gone: the order stays PLACING and the sweep surfaces it later;
+            # the log keeps the panel's answer for the admins.
+            log.exception("order %s: could not record an unknown outcome either (%s)", order.id, what)
+            return Placement(Outcome.UNKNOWN, order, unknown)
+
+    async def sweep_placing(
+        self, *, grace: timedelta | None = None, now: datetime | None = None
+    ) -> list[int]:
+        """PLACING orders older than the grace become UNKNOWN: their placer died (or hangs).
+
+        A live placer gives up on `add` after `add_deadline` (half the grace) and records its
+        outcome itself, so an order being placed right now is never taken. Never sends `add`.
+        """
+        now = now or utcnow()
+        grace = self.placing_grace if grace is None else grace
         async with self.session_factory.begin() as session:
-            orders = OrderRepository(session)
-            stale = await orders.stale_placing(utcnow() - PLACING_GRACE)
-            for order in stale:
-                await orders.update_fields(order, state=OrderState.UNKNOWN, error="interrupted while placing")
-        if stale:
-            log.warning("%d orders were interrupted while placing; marked for checking", len(stale))
-        return len(stale)
+            changed = await OrderRepository(session).mark_placing_unknown(
+                now - grace, error="no outcome recorded in time (the placing process stopped)", now=now
+            )
+        if changed:
+            log.warning(
+                "%d orders were left placing (ids %s); their outcome is unknown, admins are told",
+                len(changed),
+                ", ".join(str(i) for i in changed[:20]),
+            )
+        return changed
+
+    async def recover_interrupted(self, *, only_process: bool = False) -> int:
+        """At start-up: orders a crash left in PLACING may or may not exist upstream -> UNKNOWN.
+
+        `only_process` (SQLite: one process owns the database) settles every PLACING order at once,
+        since nobody else can be placing it; otherwise only those older than the grace.
+        """
+        changed = await self.sweep_placing(grace=timedelta(0) if only_process else None)
+        return len(changed)
 
     # --- the customer's view -----------------------------------------------------------------
 

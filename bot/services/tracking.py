@@ -47,12 +47,14 @@ from storage.models import (
     NotificationKind,
     Order,
     OrderState,
+    ProblemKind,
     Refill,
     RefillState,
     utcnow,
 )
 from storage.repositories.orders import OrderRepository
 from storage.repositories.outbox import OutboxRepository, ScheduleRow
+from storage.repositories.problems import ProblemRepository
 from storage.repositories.tracking import TrackingRepository
 
 if TYPE_CHECKING:
@@ -64,6 +66,10 @@ _T = TypeVar("_T")
 
 CENT = Decimal("0.01")
 STATUS_BATCH = 100  # ids per multi request (family doc §5)
+# A final report whose refund cannot be computed is asked again this many times before the order
+# goes to the admins (state REVIEW); one odd reply may be a glitch, a repeated one is not.
+UNUSABLE_REPORTS_LIMIT = 3
+ERROR_STATUSES = frozenset({"error", "fail", "failed"})
 
 STATE_OF_GROUP: Mapping[StatusGroup, OrderState] = {
     StatusGroup.PENDING: OrderState.ACTIVE,
@@ -108,6 +114,48 @@ def refund_due(order: Order, state: OrderState, remains: int | None) -> Decimal:
     if state == OrderState.PARTIAL:
         return max(partial_refund(order.price, order.quantity, remains) - order.refunded, Decimal("0"))
     return Decimal("0")
+
+
+def _ordered_posts(order: Order) -> int | None:
+    raw = (order.params or {}).get("posts")
+    try:
+        posts = int(raw) if raw is not None and not isinstance(raw, bool) else None
+    except (TypeError, ValueError):
+        return None
+    return posts if posts is not None and posts > 0 else None
+
+
+def settled_refund(order: Order, state: OrderState, status: OrderStatus) -> Decimal | None:
+    """What a final report refunds, or None when the report cannot tell (the admins decide).
+
+    - "Error"/"Fail" (internal states leaking out; such an order may still be retried and run
+      upstream): None, never refunded automatically.
+    - Subscriptions are charged for `max × posts` up front; whatever their final status
+      (Completed, Expired, Canceled) the undelivered posts are refunded, `price × (posts ordered −
+      posts reported) / posts ordered` rounded down to the cent. No posts count reported, or an
+      unlimited subscription: None.
+    - Partial without usable `remains` (`"Unknown"`, null, `"n/a"`) or without a quantity
+      (packages): None. Canceled: the whole price. Completed: nothing.
+    """
+    if (status.status_raw or "").strip().casefold() in ERROR_STATUSES:
+        return None
+    if order.service_type == "subscriptions":
+        ordered = _ordered_posts(order)
+        if ordered is None or status.posts is None:
+            return None
+        undelivered = min(max(ordered - status.posts, 0), ordered)
+        share = (order.price * undelivered / ordered).quantize(CENT, rounding=ROUND_DOWN)
+        return max(min(share, order.price) - order.refunded, Decimal("0"))
+    unusable = not order.quantity or order.quantity <= 0 or status.remains is None
+    if state == OrderState.PARTIAL and order.price > 0 and unusable:
+        return None
+    return refund_due(order, state, status.remains)
+
+
+def final_state_of(upstream_status: str | None) -> OrderState:
+    """The final state an order under review takes once settled (Partial when unclear)."""
+    state = STATE_OF_GROUP[normalize_status(upstream_status)] if upstream_status else OrderState.PARTIAL
+    return state if state.is_final else OrderState.PARTIAL
 
 
 # --- notifications -----------------------------------------------------------------------------
@@ -201,15 +249,10 @@ async def apply_order_status(
     notices = 0
     if state.is_final:
         # Only the final report's remains count: an earlier figure may be stale (too high).
-        amount = refund_due(order, state, status.remains)
+        amount = settled_refund(order, state, status)
+        if amount is None:
+            return await hold_unusable(session, order, status, now)
         before = order.refunded
-        if state == OrderState.PARTIAL and amount <= 0 and order.price > 0:
-            log.warning(
-                "order %s ended Partial without a computable refund (quantity %s, remains %s)",
-                order.id,
-                order.quantity,
-                status.remains,
-            )
         await refund_order(session, order, amount, note=f"#{order.id} {state.value}: refund")
         order.state = state
         order.finished_at = now
@@ -217,9 +260,41 @@ async def apply_order_status(
         await on_order_final(session, order, now)  # referral earning (bot/services/growth/referrals.py)
         notices += await queue_order_notice(session, order, NOTICE_OF_STATE[state], now)
         return Applied(changed=True, final=True, refund=order.refunded - before, notices=notices)
+    order.unusable_reports = 0  # the panel went on with it: a later odd final report counts anew
     if status.status == StatusGroup.RUNNING and old_group == StatusGroup.PENDING:
         notices += await queue_order_notice(session, order, NotificationKind.ORDER_STARTED, now)
     return Applied(changed=True, notices=notices)
+
+
+async def hold_unusable(session: AsyncSession, order: Order, status: OrderStatus, now: datetime) -> Applied:
+    """A final report whose refund cannot be computed: ask again a few times, then the admins decide.
+
+    Until the limit the order stays ACTIVE (polled as usual); then it becomes REVIEW, leaves the
+    polling and is put on the problem list. Nothing is refunded or told to the customer meanwhile.
+    """
+    order.unusable_reports = (order.unusable_reports or 0) + 1
+    if order.unusable_reports < UNUSABLE_REPORTS_LIMIT:
+        log.info(
+            "order %s: final status %r without a usable refund figure (%d of %d); asking again",
+            order.id,
+            order.upstream_status,
+            order.unusable_reports,
+            UNUSABLE_REPORTS_LIMIT,
+        )
+        return Applied(changed=True)
+    order.state = OrderState.REVIEW
+    order.next_poll_at = None
+    detail = f"{order.upstream_status}, remains {status.remains}, posts {status.posts}"
+    await ProblemRepository(session).add(
+        order_id=order.id,
+        kind=ProblemKind.UNUSABLE_REFUND,
+        detail=detail,
+        upstream_id=order.upstream_id,
+        dedupe_key=f"order:{order.id}:{ProblemKind.UNUSABLE_REFUND}",
+        now=now,
+    )
+    log.warning("order %s: no refund computable from %s; left for the admins", order.id, detail)
+    return Applied(changed=True, final=True)
 
 
 # --- scheduling --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import read_connection
@@ -67,6 +68,18 @@ class UserService:
             if self._unchanged(profile, row.last_seen_at, username, first_name, language_code):
                 self._known.put(user_id, (profile, row.last_seen_at))
                 return profile
+        try:
+            profile, last_seen = await self._touch(user_id, username, first_name, language_code)
+        except IntegrityError:
+            # A first contact in two chats at once (a group and the private chat): the other
+            # update created the row meanwhile, so this one refreshes it.
+            profile, last_seen = await self._touch(user_id, username, first_name, language_code)
+        self._known.put(user_id, (replace(profile, created=False), last_seen))
+        return profile
+
+    async def _touch(
+        self, user_id: int, username: str | None, first_name: str, language_code: str | None
+    ) -> tuple[UserProfile, datetime]:
         async with self.session_factory.begin() as session:
             user, created = await UserRepository(session).touch(
                 user_id, username=username, first_name=first_name, language_code=language_code
@@ -80,9 +93,7 @@ class UserService:
                 user.is_banned,
                 created,
             )
-            last_seen = user.last_seen_at
-        self._known.put(user_id, (replace(profile, created=False), last_seen))
-        return profile
+            return profile, user.last_seen_at
 
     @staticmethod
     def _unchanged(

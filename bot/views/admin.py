@@ -13,7 +13,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import t
 from bot.telegram.render import clip
 from bot.views.common import button_label, money
-from storage.models import BroadcastState, LedgerEntry, Order
+from storage.models import BroadcastState, LedgerEntry, Order, OrderState
 from storage.repositories.broadcasts import AUDIENCE_ALL, AUDIENCE_BUYERS, active_audience, active_days
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class AdminUserCb(CallbackData, prefix="au"):
 
 class ProblemCb(CallbackData, prefix="apr"):
     id: int
-    action: str  # attach, refund (ask), refund_yes, list
+    action: str  # attach, refund (ask), refund_yes, amount (ask), list; dismiss (id: a problem's)
 
 
 class AdminCatCb(CallbackData, prefix="acat"):
@@ -448,15 +448,59 @@ def panel_unavailable(reason: str) -> tuple[str, InlineKeyboardMarkup]:
 # --- problems ----------------------------------------------------------------------------------------------
 
 
+def problem_text(kind: str, order: Order, detail: str, upstream_id: str | None) -> str:
+    """One finding of the problem list (bot/services/admin/problems.py) in the admin's language."""
+    return t(
+        f"admin.problem.{kind}",
+        id=order.id,
+        state=t(f"state.{order.state}"),
+        upstream=clip(upstream_id or "—", 64),
+        detail=clip(detail or "—", 300),
+    )
+
+
+def _order_actions(order: Order) -> list[InlineKeyboardButton]:
+    if order.state == OrderState.REVIEW:
+        return [
+            _button(t("admin.button.refund_amount", id=order.id), ProblemCb(id=order.id, action="amount")),
+            _button(t("admin.button.refund_all", id=order.id), ProblemCb(id=order.id, action="refund")),
+        ]
+    return [
+        _button(t("admin.button.attach", id=order.id), ProblemCb(id=order.id, action="attach")),
+        _button(t("admin.button.not_placed", id=order.id), ProblemCb(id=order.id, action="refund")),
+    ]
+
+
+def alert_keyboard(alert: str, order: Order | None) -> InlineKeyboardMarkup | None:
+    """The settle-by-hand actions under an admin alert (the order's own, or the problem list)."""
+    if (
+        alert in ("unknown_order", "review_order")
+        and order is not None
+        and order.state
+        in (
+            OrderState.UNKNOWN,
+            OrderState.REVIEW,
+        )
+    ):
+        return InlineKeyboardMarkup(inline_keyboard=[_order_actions(order)])
+    if alert == "order_problem":
+        return InlineKeyboardMarkup(
+            inline_keyboard=[[_button(t("admin.button.problems"), AdminCb(screen="problems"))]]
+        )
+    return None
+
+
 def problems_screen(problems: Problems) -> tuple[str, InlineKeyboardMarkup]:
-    if not problems.unknown and not problems.stuck:
+    if not problems.unknown and not problems.stuck and not problems.findings:
         return t("admin.problems.none"), only_menu()
     lines = [t("admin.problems.title")]
     rows: list[list[InlineKeyboardButton]] = []
-    if problems.unknown:
+    unknown = [order for order in problems.unknown if order.state != OrderState.REVIEW]
+    review = [order for order in problems.unknown if order.state == OrderState.REVIEW]
+    if unknown:
         lines.append("")
         lines.append(t("admin.problems.unknown_title"))
-        for order in problems.unknown:
+        for order in unknown:
             lines.append(
                 t(
                     "admin.problems.unknown_line",
@@ -467,13 +511,30 @@ def problems_screen(problems: Problems) -> tuple[str, InlineKeyboardMarkup]:
                     when=when(order.created_at),
                 )
             )
+            rows.append(_order_actions(order))
+    if review:
+        lines.append("")
+        lines.append(t("admin.problems.review_title"))
+        for order in review:
+            lines.append(
+                t(
+                    "admin.problems.review_line",
+                    id=order.id,
+                    user=order.user_id,
+                    service=clip(order.service_name, 60),
+                    price=money(order.price, order.currency),
+                    status=clip(order.upstream_status or "—", 64),
+                    upstream=clip(order.upstream_id or "—", 64),
+                )
+            )
+            rows.append(_order_actions(order))
+    if problems.findings:
+        lines.append("")
+        lines.append(t("admin.problems.findings_title"))
+        for problem, order in problems.findings:
+            lines.append(problem_text(problem.kind, order, problem.detail, problem.upstream_id))
             rows.append(
-                [
-                    _button(t("admin.button.attach", id=order.id), ProblemCb(id=order.id, action="attach")),
-                    _button(
-                        t("admin.button.not_placed", id=order.id), ProblemCb(id=order.id, action="refund")
-                    ),
-                ]
+                [_button(t("admin.button.dismiss", id=order.id), ProblemCb(id=problem.id, action="dismiss"))]
             )
     if problems.stuck:
         lines.append("")
@@ -496,8 +557,9 @@ def problems_screen(problems: Problems) -> tuple[str, InlineKeyboardMarkup]:
 
 
 def refund_confirm(order: Order) -> tuple[str, InlineKeyboardMarkup]:
+    review = order.state == OrderState.REVIEW
     text = t(
-        "admin.problems.confirm_refund",
+        "admin.problems.confirm_refund_all" if review else "admin.problems.confirm_refund",
         id=order.id,
         user=order.user_id,
         amount=money(order.price - order.refunded, order.currency),

@@ -119,6 +119,37 @@ class OrderRepository:
             set_committed_value(order, name, value)
         return True
 
+    async def mark_placing_unknown(self, older_than: datetime, *, error: str, now: datetime) -> list[int]:
+        """PLACING orders created before `older_than` become UNKNOWN (compare-and-set per row).
+
+        Returns the ids that changed; an order its placer settled meanwhile is not touched.
+        """
+        result = await self.session.execute(
+            select(Order.id).where(Order.state == OrderState.PLACING, Order.created_at < older_than)
+        )
+        changed: list[int] = []
+        for order_id in list(result.scalars()):
+            done = await self.session.execute(
+                update(Order)
+                .where(Order.id == order_id, Order.state == OrderState.PLACING)
+                .values(state=OrderState.UNKNOWN, error=error[:500], updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(done, "rowcount", 0):
+                changed.append(order_id)
+        return changed
+
+    async def compare_and_set(self, order_id: int, expected: Sequence[str], **values: Any) -> bool:
+        """Change an order only while it is in one of the `expected` states; True when it changed."""
+        values["updated_at"] = utcnow()
+        result = await self.session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.state.in_([str(state) for state in expected]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def update_fields(self, order: Order, **values: Any) -> Order:
         for name, value in values.items():
             setattr(order, name, value)

@@ -39,8 +39,15 @@ class UserRepository:
         return await self.session.get(User, user_id)
 
     async def get_by_username(self, username: str) -> User | None:
+        """The account that holds @username now: names move between accounts, and a row keeps the
+        name it was last seen with, so the most recently seen holder wins."""
         name = username.lstrip("@").lower()
-        result = await self.session.execute(select(User).where(func.lower(User.username) == name))
+        result = await self.session.execute(
+            select(User)
+            .where(func.lower(User.username) == name)
+            .order_by(User.last_seen_at.desc(), User.id.desc())
+            .limit(1)
+        )
         return result.scalars().first()
 
     async def touch(
@@ -63,9 +70,13 @@ class UserRepository:
                 created_at=now,
                 last_seen_at=now,
             )
+            if username:
+                await self.release_username(username, keep=user_id)
             self.session.add(user)
             await self.session.flush()
             return user, True
+        if username and (user.username or "").lower() != username.lower():
+            await self.release_username(username, keep=user_id)
         user.username = username
         user.first_name = first_name
         user.language_code = language_code
@@ -73,6 +84,16 @@ class UserRepository:
         if user.blocked_bot:
             user.blocked_bot = False  # they wrote to us, so they unblocked the bot
         return user, False
+
+    async def release_username(self, username: str, *, keep: int) -> None:
+        """A username now belongs to `keep`: older rows that still show it lose it (Telegram
+        usernames are unique at any moment, so those rows are stale)."""
+        await self.session.execute(
+            update(User)
+            .where(func.lower(User.username) == username.lstrip("@").lower(), User.id != keep)
+            .values(username=None)
+            .execution_options(synchronize_session=False)
+        )
 
     async def set_locale(self, user_id: int, locale: str) -> None:
         await self.session.execute(update(User).where(User.id == user_id).values(locale=locale))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from aiogram.enums import ChatType
 from aiogram.filters import Filter
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject
 
 
 class IsAdmin(Filter):
@@ -12,6 +13,18 @@ class IsAdmin(Filter):
 
     async def __call__(self, event: TelegramObject, is_admin: bool = False) -> bool:
         return is_admin
+
+
+class InPrivateChat(Filter):
+    """The admin console answers only in a private chat with the admin: in a group, `/user 1001`
+    would post a customer's card and ledger to everyone there."""
+
+    async def __call__(self, event: TelegramObject) -> bool:
+        if isinstance(event, Message):
+            return event.chat.type == ChatType.PRIVATE
+        if isinstance(event, CallbackQuery):
+            return event.message is None or event.message.chat.type == ChatType.PRIVATE
+        return False
 
 
 class AdminForm(StatesGroup):
@@ -23,6 +36,7 @@ class AdminForm(StatesGroup):
     welcome = State()
     maintenance = State()
     markup = State()
+    refund_amount = State()
 
 
 def command_args(message: Message) -> str:

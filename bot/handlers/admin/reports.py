@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, StateFilter
@@ -40,6 +40,7 @@ from bot.views.admin import (
 )
 from bot.views.common import money
 from bot.views.payments import payments_block, reconciliation_block
+from storage.models import OrderState
 
 router = Routes("admin.reports")
 inputs = Routes("admin.reports.inputs")
@@ -177,9 +178,14 @@ async def on_panel(
 def outcome_text(result: ReconcileResult, order_id: int, upstream_id: str = "") -> str:
     order = result.order
     if result.outcome == ReconcileOutcome.DONE and order is not None:
-        if order.upstream_id:
-            return t("admin.problems.attached", id=order.id, upstream=order.upstream_id)
-        return t("admin.problems.refunded", id=order.id, amount=money(order.refunded, order.currency))
+        if order.state == OrderState.REFUSED:
+            return t("admin.problems.refunded", id=order.id, amount=money(order.refunded, order.currency))
+        if order.state == OrderState.ACTIVE:
+            return t("admin.problems.attached", id=order.id, upstream=order.upstream_id or "—")
+        return t("admin.problems.settled", id=order.id, amount=money(order.refunded, order.currency))
+    if result.outcome == ReconcileOutcome.BAD_AMOUNT and order is not None:
+        left = money(order.price - order.refunded, order.currency)
+        return t("admin.problems.bad_amount", max=left)
     if result.outcome == ReconcileOutcome.WRONG_STATE and order is not None:
         return t("admin.problems.wrong_state", id=order_id, state=t(f"state.{order.state}"))
     if result.outcome == ReconcileOutcome.DUPLICATE:
@@ -235,6 +241,22 @@ async def on_problem_button(
     elif callback_data.action == "refund_yes":
         result = await problems.not_placed(user.id, order_id)
         await show(query, outcome_text(result, order_id), only_menu())
+    elif callback_data.action == "amount":
+        order = await problems.order(order_id)
+        if order is None:
+            await show(query, t("admin.problems.not_found", id=order_id), only_menu())
+        else:
+            await state.set_state(AdminForm.refund_amount)
+            await state.set_data({"order_id": order_id})
+            left = money(order.price - order.refunded, order.currency)
+            await show(
+                query, t("admin.problems.ask_amount", id=order_id, max=left), only_menu(), new_message=True
+            )
+    elif callback_data.action == "dismiss":
+        done = await problems.dismiss(user.id, order_id)  # the id is the problem's here
+        await query.answer(t("admin.problems.dismissed") if done else t("admin.problems.already_dismissed"))
+        await show(query, *problems_screen(await problems.overview()))
+        return
     else:
         await show(query, *problems_screen(await problems.overview()))
     await query.answer()
@@ -263,6 +285,29 @@ async def cmd_not_placed(
         return
     result = await problems.not_placed(user.id, int(raw))
     await message.answer(outcome_text(result, int(raw)))
+
+
+@inputs.message(StateFilter(AdminForm.refund_amount), F.text, ~F.text.startswith("/"))
+async def on_refund_amount(
+    message: Message, state: FSMContext, problems: ProblemDesk, user: UserProfile
+) -> None:
+    order_id = int((await state.get_data()).get("order_id") or 0)
+    raw = (message.text or "").strip().replace(",", ".")
+    try:
+        amount = Decimal(raw) if len(raw) <= 20 else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        order = await problems.order(order_id)
+        left = money(order.price - order.refunded, order.currency) if order is not None else "—"
+        await message.answer(t("admin.problems.bad_amount", max=left))
+        return
+    result = await problems.refund_amount(user.id, order_id, amount)
+    if result.outcome == ReconcileOutcome.BAD_AMOUNT:
+        await message.answer(outcome_text(result, order_id))
+        return
+    await state.clear()
+    await message.answer(outcome_text(result, order_id), reply_markup=only_menu())
 
 
 @inputs.message(StateFilter(AdminForm.attach_upstream), F.text, ~F.text.startswith("/"))
