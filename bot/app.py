@@ -22,6 +22,7 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -38,7 +39,7 @@ from bot.coordination import (
 from bot.handlers.kept import FormKeptMiddleware
 from bot.heartbeat import Heartbeat, PollingHeartbeat
 from bot.i18n import LANGUAGES, PoI18n, create_i18n, t_in
-from bot.middlewares import UserI18nMiddleware, UserMiddleware
+from bot.middlewares import ApologyAnswerMiddleware, UserI18nMiddleware, UserMiddleware
 from bot.panel import PanelClient, PanelError
 from bot.routers import feature_routers
 from bot.runtime import tune_garbage_collector
@@ -274,6 +275,10 @@ def create_dispatcher(
         UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids, i18n=i18n)
     )
     dp.update.outer_middleware(UserI18nMiddleware(i18n))
+    # Every button press is answered after its handler (with the text a handler sets on
+    # `callback_answer`), unless the handler failed: then the error handler apologises.
+    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    dp.callback_query.middleware(ApologyAnswerMiddleware())
     dp.message.middleware(FormKeptMiddleware())  # a command inside a form says what became of it
     dp.include_routers(*feature_routers())
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n, I18nMiddleware
 
 from bot.i18n import pick_locale, t
@@ -87,6 +88,21 @@ class UserMiddleware(BaseMiddleware):
     async def _drop(event: TelegramObject) -> None:
         if isinstance(event, Update) and event.callback_query is not None:
             await event.callback_query.answer()
+
+
+class ApologyAnswerMiddleware(BaseMiddleware):
+    """Inner callback-query middleware, after aiogram's CallbackAnswerMiddleware: when a handler
+    fails, its press is not answered blank; the error handler answers it with an apology alert
+    (bot/handlers/errors.py)."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        try:
+            return await handler(event, data)
+        except Exception:
+            answer = data.get("callback_answer")
+            if isinstance(answer, CallbackAnswer) and not answer.answered:
+                answer.disable()
+            raise
 
 
 class UserI18nMiddleware(I18nMiddleware):

@@ -61,23 +61,12 @@ router = Routes("balance")
 
 
 @router.message(Command("balance"))
-async def cmd_balance(
-    message: Message,
-    users: UserService,
-    user: UserProfile,
-    settings: Settings,
-    topups: TopUpService | None = None,
-) -> None:
-    await show(message, *await balance_screen(users, user, settings, topups))
-
-
 @router.callback_query(MenuCb.filter(F.screen == "balance"))
 async def on_balance(
-    query: CallbackQuery,
+    event: Message | CallbackQuery,
     users: UserService,
     user: UserProfile,
     settings: Settings,
     topups: TopUpService | None = None,
 ) -> None:
-    await show(query, *await balance_screen(users, user, settings, topups))
-    await query.answer()
+    await show(event, *await balance_screen(users, user, settings, topups))

@@ -8,6 +8,7 @@ from aiogram import F
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.config import Settings
 from bot.handlers.states import SearchForm
@@ -47,7 +48,6 @@ async def cmd_services(message: Message, state: FSMContext, catalog: CatalogServ
 async def on_catalog(query: CallbackQuery, state: FSMContext, catalog: CatalogService) -> None:
     await state.clear()
     await show(query, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
-    await query.answer()
 
 
 @router.callback_query(CategoriesCb.filter())
@@ -55,40 +55,44 @@ async def on_categories_page(
     query: CallbackQuery, callback_data: CategoriesCb, catalog: CatalogService
 ) -> None:
     await show(query, *categories_screen(await catalog.categories(callback_data.page, CATEGORIES_PER_PAGE)))
-    await query.answer()
 
 
 @router.callback_query(CategoryCb.filter())
 async def on_category(
-    query: CallbackQuery, callback_data: CategoryCb, catalog: CatalogService, settings: Settings
+    query: CallbackQuery,
+    callback_data: CategoryCb,
+    catalog: CatalogService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     found = await catalog.services(callback_data.id, callback_data.page, SERVICES_PER_PAGE)
     if found is None:
-        await query.answer(t("catalog.category_gone"), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = t("catalog.category_gone"), True
         await show(query, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
         return
     category, page = found
     await show(query, *services_screen(category, page, settings.currency))
-    await query.answer()
 
 
 @router.callback_query(ServiceCb.filter())
 async def on_service(
-    query: CallbackQuery, callback_data: ServiceCb, catalog: CatalogService, settings: Settings
+    query: CallbackQuery,
+    callback_data: ServiceCb,
+    catalog: CatalogService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     view = await catalog.service(callback_data.id)
     if view is None:
-        await query.answer(t("service.gone"), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = t("service.gone"), True
         return
     await show(query, *service_card(view, settings.currency))
-    await query.answer()
 
 
 @router.callback_query(MenuCb.filter(F.screen == "search"))
 async def on_search(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(SearchForm.query)
     await show(query, *search_prompt())
-    await query.answer()
 
 
 @router.message(Command("search"))
@@ -142,14 +146,14 @@ async def on_search_page(
     state: FSMContext,
     catalog: CatalogService,
     settings: Settings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     words = (await state.get_data()).get("search_query")
     if not words:
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
         return
     page = await catalog.search(words, callback_data.page, SERVICES_PER_PAGE)
     await show(query, *search_screen(words, page, settings.currency))
-    await query.answer()
 
 
 @router.message(StateFilter(None), F.text, ~F.text.startswith("/"))

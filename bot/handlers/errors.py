@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import ErrorEvent, User
 
 from bot.i18n import PoI18n, pick_locale, t
@@ -38,6 +39,9 @@ async def on_error(
             await users.mark_blocked(chat_id)
         return
     if isinstance(error, TelegramBadRequest) and "not modified" in error.message:
+        if update.callback_query is not None:  # the screen is already right: stop the spinner
+            with contextlib.suppress(TelegramAPIError):
+                await update.callback_query.answer()
         return
     log.error("update %s failed: %s", update.update_id, type(error).__name__, exc_info=error)
     # The failed handler's language context is gone by now: set it again for the apology.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.i18n import t
 from bot.telegram.routes import Routes
@@ -12,8 +13,8 @@ router = Routes("fallback")
 
 
 @router.callback_query()
-async def on_stale_button(query: CallbackQuery) -> None:
-    await query.answer(t("stale.button"))
+async def on_stale_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    callback_answer.text = t("stale.button")
 
 
 @router.message()

@@ -17,7 +17,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, T
 
 from bot.handlers.states import OrderForm, SearchForm
 from bot.i18n import t
-from bot.telegram.callbacks import FormCb
+from bot.telegram.callbacks import FormAction, FormCb
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 # Commands whose own reply already says the form is gone (or that start afresh on purpose).
@@ -40,7 +40,7 @@ def kept_note(state: str, data: dict[str, Any]) -> tuple[str, InlineKeyboardMark
                 [
                     InlineKeyboardButton(
                         text=t("button.resume_form"),
-                        callback_data=FormCb(action="resume", draft=draft).pack(),
+                        callback_data=FormCb(action=FormAction.RESUME, draft=draft).pack(),
                     )
                 ]
             ]

@@ -13,6 +13,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.config import Settings
 from bot.handlers.states import OrderForm
@@ -39,7 +40,7 @@ from bot.services.ordering import (
 )
 from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile
-from bot.telegram.callbacks import BuyCb, FormCb
+from bot.telegram.callbacks import BuyCb, FormAction, FormCb
 from bot.telegram.render import answer_query, show
 from bot.telegram.routes import Routes
 from bot.views.common import money, only_home
@@ -186,9 +187,15 @@ async def cmd_order(
 
 @router.callback_query(BuyCb.filter())
 async def on_buy(
-    query: CallbackQuery, callback_data: BuyCb, state: FSMContext, catalog: CatalogService, shop: ShopSettings
+    query: CallbackQuery,
+    callback_data: BuyCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    shop: ShopSettings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     # The spinner stops while the form's first question is being sent: one round trip less.
+    callback_answer.disable()
     await asyncio.gather(answer_query(query), start_form(query, state, catalog, shop, callback_data.id))
 
 
@@ -245,8 +252,37 @@ async def on_text_at_summary(message: Message) -> None:
     await message.answer(t("summary.use_buttons"))
 
 
-@router.callback_query(FormCb.filter())
-async def on_form_button(
+def is_live(data: dict[str, Any], current_state: str | None, callback_data: FormCb) -> bool:
+    """The button belongs to the form being filled in now (not an older one, not a closed one)."""
+    return data.get("draft") == callback_data.draft and current_state in (
+        OrderForm.filling.state,
+        OrderForm.confirming.state,
+    )
+
+
+async def live_form(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    callback_answer: CallbackAnswer,
+) -> tuple[dict[str, Any], ServiceView, str | None] | None:
+    """The live form's data, service and state; None when the button is stale (answered so) or
+    its service is gone (the form closed)."""
+    data, view = await load(state, catalog)
+    current_state = await state.get_state()
+    if not is_live(data, current_state, callback_data):
+        callback_answer.text = t("stale.form")
+        return None
+    if view is None:
+        await state.clear()
+        await show(query, t("service.gone"), only_home())
+        return None
+    return data, view, current_state
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.CONFIRM))
+async def on_confirm(
     query: CallbackQuery,
     callback_data: FormCb,
     state: FSMContext,
@@ -255,78 +291,176 @@ async def on_form_button(
     settings: Settings,
     user: UserProfile,
     shop: ShopSettings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     data, view = await load(state, catalog)
     current_state = await state.get_state()
-    is_current = data.get("draft") == callback_data.draft and current_state in (
-        OrderForm.filling.state,
-        OrderForm.confirming.state,
+    live = is_live(data, current_state, callback_data)
+    if live and current_state != OrderForm.confirming.state and view is not None:
+        # A Confirm of an older summary while the form is being edited: not complete any more.
+        callback_answer.text, callback_answer.show_alert = t("confirm.finish_form"), True
+        return
+    paused = await shop.maintenance_message() if live else None
+    if paused:  # maintenance began after this form was opened: nothing is placed
+        # The summary stays, to confirm once orders resume.
+        await show(query, t("maintenance.orders_paused", text=paused), only_home(), new_message=True)
+        return
+    await confirm(
+        query, callback_data, state, data, view if live else None, orders, settings, user, callback_answer
     )
-    if callback_data.action == "confirm":
-        if is_current and current_state != OrderForm.confirming.state and view is not None:
-            # A Confirm of an older summary while the form is being edited: not complete any more.
-            await query.answer(t("confirm.finish_form"), show_alert=True)
-            return
-        paused = await shop.maintenance_message() if is_current else None
-        if paused:  # maintenance began after this form was opened: nothing is placed
-            await query.answer()  # the summary stays, to confirm once orders resume
-            await show(query, t("maintenance.orders_paused", text=paused), only_home(), new_message=True)
-            return
-        await confirm(query, callback_data, state, data, view if is_current else None, orders, settings, user)
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.CANCEL))
+async def on_cancel(
+    query: CallbackQuery, callback_data: FormCb, state: FSMContext, callback_answer: CallbackAnswer
+) -> None:
+    if not is_live(await state.get_data(), await state.get_state(), callback_data):
+        callback_answer.text = t("stale.form")
         return
-    if not is_current:
-        await query.answer(t("stale.form"), show_alert=False)
-        return
-    if callback_data.action == "cancel":
-        await state.clear()
-        await show(query, t("form.cancelled"), only_home())
-        await query.answer()
-        return
-    if view is None:
-        await state.clear()
-        await show(query, t("service.gone"), only_home())
-        await query.answer()
-        return
-    await query.answer()
-    rules = rules_of(view)
-    values: dict[str, Any] = dict(data.get("values") or {})
-    draft = callback_data.draft
-    if callback_data.action == "choice" and current_state == OrderForm.filling.state:
+    await state.clear()
+    await show(query, t("form.cancelled"), only_home())
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.CHOICE))
+async def on_choice(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
+) -> None:
+    form = await live_form(query, callback_data, state, catalog, callback_answer)
+    if form is not None and form[2] == OrderForm.filling.state:
+        data, view, _ = form
         await accept_answer(query, state, view, data, callback_data.value, orders, settings)
-    elif callback_data.action == "skip" and current_state == OrderForm.filling.state:
-        item = next((f for f in applicable_fields(rules, values) if f.name == data.get("field")), None)
-        if item is not None and item.optional:
-            values[item.name] = None
-        await ask_next(query, state, view, values, draft, settings=settings, orders=orders)
-    elif callback_data.action == "back":
-        current = data.get("field") if current_state == OrderForm.filling.state else None
-        editing = data.get(EDITING_KEY)
-        if isinstance(editing, dict) and current is not None and editing.get("field") == current:
-            # Back from a field opened by Edit: the old answer stands, and the summary comes back.
-            values[current] = editing.get("value")
-            await state.update_data({EDITING_KEY: None})
-            await show_summary(query, state, view, values, draft, orders, settings)
-            return
-        previous = previous_field(rules, values, current)
-        if previous is None:
-            await ask_next(query, state, view, values, draft)
-            return
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.SKIP))
+async def on_skip(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
+) -> None:
+    form = await live_form(query, callback_data, state, catalog, callback_answer)
+    if form is None or form[2] != OrderForm.filling.state:
+        return
+    data, view, _ = form
+    values: dict[str, Any] = dict(data.get("values") or {})
+    item = next((f for f in applicable_fields(rules_of(view), values) if f.name == data.get("field")), None)
+    if item is not None and item.optional:
+        values[item.name] = None
+    await ask_next(query, state, view, values, callback_data.draft, settings=settings, orders=orders)
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.BACK))
+async def on_back(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
+) -> None:
+    form = await live_form(query, callback_data, state, catalog, callback_answer)
+    if form is None:
+        return
+    data, view, current_state = form
+    values: dict[str, Any] = dict(data.get("values") or {})
+    current = data.get("field") if current_state == OrderForm.filling.state else None
+    editing = data.get(EDITING_KEY)
+    if isinstance(editing, dict) and current is not None and editing.get("field") == current:
+        # Back from a field opened by Edit: the old answer stands, and the summary comes back.
+        values[current] = editing.get("value")
+        await state.update_data({EDITING_KEY: None})
+        await show_summary(query, state, view, values, callback_data.draft, orders, settings)
+        return
+    previous = previous_field(rules_of(view), values, current)
+    if previous is not None:
         values.pop(previous.name, None)
-        await ask_next(query, state, view, values, draft)
-    elif callback_data.action == "edit":
-        await show(query, *edit_menu(applicable_fields(rules, values), draft))
-    elif callback_data.action == "field":
-        name = callback_data.value
-        if name in {f.name for f in applicable_fields(rules, values)} and name in values:
-            await state.update_data({EDITING_KEY: {"field": name, "value": values.pop(name)}})
-        await ask_next(query, state, view, values, draft, settings=settings, orders=orders)
-    elif callback_data.action == "resume":
-        if current_state == OrderForm.confirming.state:
-            await show_summary(query, state, view, values, draft, orders, settings)
-        else:
-            await ask_next(query, state, view, values, draft, settings=settings, orders=orders)
-    elif callback_data.action == "summary":
-        await show_summary(query, state, view, values, draft, orders, settings)
+    await ask_next(query, state, view, values, callback_data.draft)
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.EDIT))
+async def on_edit(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    callback_answer: CallbackAnswer,
+) -> None:
+    form = await live_form(query, callback_data, state, catalog, callback_answer)
+    if form is None:
+        return
+    data, view, _ = form
+    values: dict[str, Any] = dict(data.get("values") or {})
+    await show(query, *edit_menu(applicable_fields(rules_of(view), values), callback_data.draft))
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.FIELD))
+async def on_field(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
+) -> None:
+    form = await live_form(query, callback_data, state, catalog, callback_answer)
+    if form is None:
+        return
+    data, view, _ = form
+    values: dict[str, Any] = dict(data.get("values") or {})
+    name = callback_data.value
+    if name in {f.name for f in applicable_fields(rules_of(view), values)} and name in values:
+        await state.update_data({EDITING_KEY: {"field": name, "value": values.pop(name)}})
+    await ask_next(query, state, view, values, callback_data.draft, settings=settings, orders=orders)
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.RESUME))
+async def on_resume(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
+) -> None:
+    form = await live_form(query, callback_data, state, catalog, callback_answer)
+    if form is None:
+        return
+    data, view, current_state = form
+    values: dict[str, Any] = dict(data.get("values") or {})
+    if current_state == OrderForm.confirming.state:
+        await show_summary(query, state, view, values, callback_data.draft, orders, settings)
+    else:
+        await ask_next(query, state, view, values, callback_data.draft, settings=settings, orders=orders)
+
+
+@router.callback_query(FormCb.filter(F.action == FormAction.SUMMARY))
+async def on_summary(
+    query: CallbackQuery,
+    callback_data: FormCb,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
+) -> None:
+    form = await live_form(query, callback_data, state, catalog, callback_answer)
+    if form is None:
+        return
+    data, view, _ = form
+    values: dict[str, Any] = dict(data.get("values") or {})
+    await show_summary(query, state, view, values, callback_data.draft, orders, settings)
 
 
 async def show_placing(query: CallbackQuery) -> None:
@@ -348,17 +482,19 @@ async def confirm(
     orders: OrderService,
     settings: Settings,
     user: UserProfile,
+    callback_answer: CallbackAnswer,
 ) -> None:
     key = draft_key(user.id, callback_data.draft)
     if view is None:
         # Not the live form: maybe it was confirmed already (second tap, other device, retried update).
         existing = await orders.find_by_draft(user.id, key)
         if existing is not None:
-            await query.answer(t("confirm.already", id=existing.id))
+            callback_answer.text = t("confirm.already", id=existing.id)
             await show(query, *order_detail(existing))
         else:
-            await query.answer(t("stale.form"))
+            callback_answer.text = t("stale.form")
         return
+    callback_answer.disable()  # the "placing…" toast below answers it
     # Toast and "placing…" screen (its buttons gone) go out while the order is placed: one round
     # trip less before the result. Every later screen waits for them, so the result comes last.
     placing = asyncio.create_task(show_placing(query))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import F
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.i18n import t
 from bot.services.ordering import ActionOutcome, ActionResult, OrderService
@@ -19,14 +20,9 @@ router = Routes("orders")
 
 
 @router.message(Command("orders"))
-async def cmd_orders(message: Message, orders: OrderService, user: UserProfile) -> None:
-    await show(message, *orders_screen(await orders.list_for_user(user.id, 0, ORDERS_PER_PAGE)))
-
-
 @router.callback_query(MenuCb.filter(F.screen == "orders"))
-async def on_orders(query: CallbackQuery, orders: OrderService, user: UserProfile) -> None:
-    await show(query, *orders_screen(await orders.list_for_user(user.id, 0, ORDERS_PER_PAGE)))
-    await query.answer()
+async def on_orders(event: Message | CallbackQuery, orders: OrderService, user: UserProfile) -> None:
+    await show(event, *orders_screen(await orders.list_for_user(user.id, 0, ORDERS_PER_PAGE)))
 
 
 @router.callback_query(OrdersCb.filter())
@@ -36,7 +32,6 @@ async def on_orders_page(
     await show(
         query, *orders_screen(await orders.list_for_user(user.id, callback_data.page, ORDERS_PER_PAGE))
     )
-    await query.answer()
 
 
 @router.message(Command("status"))
@@ -70,11 +65,15 @@ ACTION_KEYS = {
 
 @router.callback_query(OrderCb.filter())
 async def on_order(
-    query: CallbackQuery, callback_data: OrderCb, orders: OrderService, user: UserProfile
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    orders: OrderService,
+    user: UserProfile,
+    callback_answer: CallbackAnswer,
 ) -> None:
     order = await orders.get_for_user(user.id, callback_data.id)
     if order is None:  # someone else's order or a forged button
-        await query.answer(t("status.not_found", id=callback_data.id), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = t("status.not_found", id=callback_data.id), True
         return
     if callback_data.action in ("refill", "cancel"):
         if callback_data.action == "refill":
@@ -82,10 +81,8 @@ async def on_order(
         else:
             result = await orders.request_cancel(user.id, order.id)
         note = t(ACTION_KEYS[(callback_data.action, result.outcome)], reason=result.message or "")
-        await query.answer()
         fresh = await orders.get_for_user(user.id, order.id) or order
         text, markup = order_detail(fresh, await orders.latest_refill(order.id))
         await show(query, f"{note}\n\n{text}", markup)
         return
     await show(query, *order_detail(order, await orders.latest_refill(order.id)))
-    await query.answer()

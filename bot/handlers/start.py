@@ -6,6 +6,7 @@ from aiogram import F
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import LANGUAGES, t
@@ -41,16 +42,22 @@ async def welcome_text(user: UserProfile, shop: ShopSettings) -> str:
 
 
 @router.message(CommandStart())
-async def cmd_start(
-    message: Message, state: FSMContext, user: UserProfile, shop: ShopSettings, is_admin: bool = False
+@router.callback_query(MenuCb.filter(F.screen == "home"))
+async def on_home(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    user: UserProfile,
+    shop: ShopSettings,
+    is_admin: bool = False,
 ) -> None:
     await state.clear()
-    await message.answer(await welcome_text(user, shop), reply_markup=home_menu(is_admin))
+    await show(event, await welcome_text(user, shop), home_menu(is_admin))
 
 
 @router.message(Command("help"))
-async def cmd_help(message: Message, is_admin: bool = False) -> None:
-    await message.answer(help_text(is_admin), reply_markup=home_menu(is_admin))
+@router.callback_query(MenuCb.filter(F.screen == "help"))
+async def on_help(event: Message | CallbackQuery, is_admin: bool = False) -> None:
+    await show(event, help_text(is_admin), home_menu(is_admin))
 
 
 @router.message(Command("cancel"))
@@ -58,21 +65,6 @@ async def cmd_cancel(message: Message, state: FSMContext) -> None:
     had_state = await state.get_state() is not None
     await state.clear()
     await message.answer(t("cancel.done") if had_state else t("cancel.nothing"), reply_markup=main_menu())
-
-
-@router.callback_query(MenuCb.filter(F.screen == "home"))
-async def on_home(
-    query: CallbackQuery, state: FSMContext, user: UserProfile, shop: ShopSettings, is_admin: bool = False
-) -> None:
-    await state.clear()
-    await show(query, await welcome_text(user, shop), home_menu(is_admin))
-    await query.answer()
-
-
-@router.callback_query(MenuCb.filter(F.screen == "help"))
-async def on_help(query: CallbackQuery, is_admin: bool = False) -> None:
-    await show(query, help_text(is_admin), home_menu(is_admin))
-    await query.answer()
 
 
 def settings_screen() -> tuple[str, InlineKeyboardMarkup]:
@@ -87,23 +79,23 @@ def settings_screen() -> tuple[str, InlineKeyboardMarkup]:
     return t("settings.title"), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-@router.callback_query(MenuCb.filter(F.screen == "settings"))
-async def on_settings(query: CallbackQuery) -> None:
-    await show(query, *settings_screen())
-    await query.answer()
-
-
 @router.message(Command("settings", "language"))
-async def cmd_settings(message: Message) -> None:
-    await show(message, *settings_screen())
+@router.callback_query(MenuCb.filter(F.screen == "settings"))
+async def on_settings(event: Message | CallbackQuery) -> None:
+    await show(event, *settings_screen())
 
 
 @router.callback_query(LangCb.filter())
-async def on_language(query: CallbackQuery, callback_data: LangCb, users: UserService, i18n: I18n) -> None:
+async def on_language(
+    query: CallbackQuery,
+    callback_data: LangCb,
+    users: UserService,
+    i18n: I18n,
+    callback_answer: CallbackAnswer,
+) -> None:
     if callback_data.code not in i18n.available_locales:
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
         return
     await users.set_locale(query.from_user.id, callback_data.code)
     with i18n.use_locale(callback_data.code):
         await show(query, t("settings.saved"), main_menu())
-        await query.answer()

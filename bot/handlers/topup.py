@@ -18,6 +18,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
@@ -214,8 +215,10 @@ async def on_menu(
     users: UserService,
     user: UserProfile,
     settings: Settings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     suggest = clamp_suggestion(callback_data.value, topups) if callback_data.value else None
+    callback_answer.disable()  # answered beside the menu: one round trip
     await asyncio.gather(
         answer_query(query), open_menu(query, state, topups, users, user, settings, suggest=suggest)
     )
@@ -250,12 +253,14 @@ async def on_amount(
     topups: TopUpService,
     settings: Settings,
     i18n: I18n,
+    callback_answer: CallbackAnswer,
 ) -> None:
     try:
         amount = parse_amount(callback_data.value, minimum=topups.minimum, maximum=topups.maximum)
     except AmountError:  # a button from before the range changed, or a forged one
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
         return
+    callback_answer.disable()  # answered beside the methods: one round trip
     await asyncio.gather(
         answer_query(query), offer_methods(query, topups, amount, settings, i18n.current_locale)
     )
@@ -274,12 +279,14 @@ async def on_pay(
     user: UserProfile,
     settings: Settings,
     i18n: I18n,
+    callback_answer: CallbackAnswer,
 ) -> None:
     try:
         amount = parse_amount(callback_data.value, minimum=topups.minimum, maximum=topups.maximum)
     except AmountError:
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
         return
+    callback_answer.disable()  # each method answers at its own moment (before a slow call)
     method = callback_data.method
     chat_id = query.message.chat.id if query.message is not None else user.id
     answered = False
@@ -333,19 +340,23 @@ async def on_pay(
 
 @router.callback_query(TopUpCb.filter(F.action == "check"))
 async def on_check(
-    query: CallbackQuery, callback_data: TopUpCb, topups: TopUpService, user: UserProfile, settings: Settings
+    query: CallbackQuery,
+    callback_data: TopUpCb,
+    topups: TopUpService,
+    user: UserProfile,
+    settings: Settings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     """ "I have paid": ask Crypto Pay about this invoice now instead of waiting for the next poll."""
     if not callback_data.value.isdigit() or len(callback_data.value) > 12:
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
         return
     settlement = await topups.check_invoice(int(callback_data.value), user.id)
     if settlement is None:
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
         return
     topup = settlement.topup
     if settlement.outcome == SettleOutcome.CREDITED and topup is not None:
-        await query.answer()
         balance = settlement.balance if settlement.balance is not None else Decimal(0)
         text = t(
             "topup.credited",
@@ -355,16 +366,15 @@ async def on_check(
         )
         await show(query, text, after_request())
     elif settlement.outcome == SettleOutcome.ALREADY:
-        await query.answer(t("topup.crypto.already"))
+        callback_answer.text = t("topup.crypto.already")
     else:
-        await query.answer(t("topup.crypto.not_yet"), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = t("topup.crypto.not_yet"), True
 
 
 @router.callback_query(TopUpCb.filter(F.action == "cancel"))
 async def on_cancel(query: CallbackQuery, state: FSMContext) -> None:
     await leave(state)
     await show(query, t("topup.cancelled"), only_home())
-    await query.answer()
 
 
 # --- the manual receipt ------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aiogram.filters.callback_data import CallbackData
 
 
@@ -30,10 +32,24 @@ class SearchPageCb(CallbackData, prefix="q"):
     page: int
 
 
+class FormAction(StrEnum):
+    """What an order form button does; bot/handlers/order_form.py has one handler for each."""
+
+    BACK = "back"  # the previous question
+    CANCEL = "cancel"
+    SKIP = "skip"  # leave an optional field empty
+    CHOICE = "choice"  # `value`: the chosen option
+    CONFIRM = "confirm"
+    EDIT = "edit"  # the menu of fields to change
+    FIELD = "field"  # `value`: the field to ask again
+    SUMMARY = "summary"  # back to the summary
+    RESUME = "resume"  # carry on with the form where it was (bot/handlers/kept.py)
+
+
 class FormCb(CallbackData, prefix="f"):
     """Buttons of the order form. `draft` ties the button to one filled-in form."""
 
-    action: str  # back, cancel, skip, choice, confirm, edit, field
+    action: FormAction
     draft: str
     value: str = ""
 

@@ -45,6 +45,12 @@ async def show(
     await event.answer(text, reply_markup=markup)
 
 
+# Handler flags for aiogram's CallbackAnswerMiddleware (registered in bot/app.py create_dispatcher),
+# which answers every button press after its handler: this one answers it before, for a handler
+# that takes a while.
+ANSWER_FIRST = {"callback_answer": {"pre": True}}
+
+
 async def answer_query(query: CallbackQuery, text: str | None = None) -> None:
     """Answer a button press as a coroutine: `asyncio.gather` beside the screen it changes needs
     one (aiogram's method objects are awaitable but unhashable, which gather refuses)."""

@@ -11,7 +11,7 @@ from bot.i18n import Html, t
 from bot.services.catalog import ServiceView
 from bot.services.forms import FormField
 from bot.services.pricing import Quote
-from bot.telegram.callbacks import FormCb
+from bot.telegram.callbacks import FormAction, FormCb
 from bot.telegram.render import clip
 from bot.views.common import money
 
@@ -24,18 +24,18 @@ def _controls(draft: str, *, back: bool, skip: bool = False) -> list[InlineKeybo
     if back:
         row.append(
             InlineKeyboardButton(
-                text=t("button.back"), callback_data=FormCb(action="back", draft=draft).pack()
+                text=t("button.back"), callback_data=FormCb(action=FormAction.BACK, draft=draft).pack()
             )
         )
     if skip:
         row.append(
             InlineKeyboardButton(
-                text=t("button.skip"), callback_data=FormCb(action="skip", draft=draft).pack()
+                text=t("button.skip"), callback_data=FormCb(action=FormAction.SKIP, draft=draft).pack()
             )
         )
     row.append(
         InlineKeyboardButton(
-            text=t("button.cancel"), callback_data=FormCb(action="cancel", draft=draft).pack()
+            text=t("button.cancel"), callback_data=FormCb(action=FormAction.CANCEL, draft=draft).pack()
         )
     )
     return row
@@ -62,7 +62,7 @@ def field_prompt(
             [
                 InlineKeyboardButton(
                     text=choice_label(item, choice),
-                    callback_data=FormCb(action="choice", draft=draft, value=choice).pack(),
+                    callback_data=FormCb(action=FormAction.CHOICE, draft=draft, value=choice).pack(),
                 )
                 for choice in item.choices
             ]
@@ -109,15 +109,17 @@ def summary(
         inline_keyboard=[
             [
                 InlineKeyboardButton(
-                    text=t("button.confirm"), callback_data=FormCb(action="confirm", draft=draft).pack()
+                    text=t("button.confirm"),
+                    callback_data=FormCb(action=FormAction.CONFIRM, draft=draft).pack(),
                 )
             ],
             [
                 InlineKeyboardButton(
-                    text=t("button.edit"), callback_data=FormCb(action="edit", draft=draft).pack()
+                    text=t("button.edit"), callback_data=FormCb(action=FormAction.EDIT, draft=draft).pack()
                 ),
                 InlineKeyboardButton(
-                    text=t("button.cancel"), callback_data=FormCb(action="cancel", draft=draft).pack()
+                    text=t("button.cancel"),
+                    callback_data=FormCb(action=FormAction.CANCEL, draft=draft).pack(),
                 ),
             ],
         ]
@@ -130,7 +132,7 @@ def edit_menu(fields: list[FormField], draft: str) -> tuple[str, InlineKeyboardM
         [
             InlineKeyboardButton(
                 text=t(f"label.{item.name}"),
-                callback_data=FormCb(action="field", draft=draft, value=item.name).pack(),
+                callback_data=FormCb(action=FormAction.FIELD, draft=draft, value=item.name).pack(),
             )
         ]
         for item in fields
@@ -138,7 +140,7 @@ def edit_menu(fields: list[FormField], draft: str) -> tuple[str, InlineKeyboardM
     rows.append(
         [
             InlineKeyboardButton(
-                text=t("button.back"), callback_data=FormCb(action="summary", draft=draft).pack()
+                text=t("button.back"), callback_data=FormCb(action=FormAction.SUMMARY, draft=draft).pack()
             )
         ]
     )

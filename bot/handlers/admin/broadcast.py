@@ -11,6 +11,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.handlers.admin.common import AdminForm
 from bot.handlers.admin.menu import leave_admin_form
@@ -93,7 +94,6 @@ async def on_broadcast(
     await audit.record(user.id, "broadcast.compose")
     await state.set_state(AdminForm.broadcast_content)
     await show(query, *broadcast_prompt(), new_message=True)
-    await query.answer()
 
 
 @router.message(Command("broadcasts"))
@@ -110,7 +110,6 @@ async def on_broadcasts(
 ) -> None:
     await audit.record(user.id, "broadcast.list")
     await show(query, *broadcasts_screen(await broadcasts.recent()))
-    await query.answer()
 
 
 @router.message(Command("stopbroadcast"))
@@ -141,32 +140,30 @@ async def on_broadcast_button(
     broadcasts: BroadcastService,
     audit: AuditService,
     user: UserProfile,
+    callback_answer: CallbackAnswer,
 ) -> None:
     if callback_data.action == "stop":
         stopped = await broadcasts.cancel(callback_data.id, user.id)
         key = "admin.broadcast.stopping" if stopped is not None else "admin.broadcast.not_running"
-        await query.answer(t(key, id=callback_data.id))
+        callback_answer.text = t(key, id=callback_data.id)
         return
     data = await current_draft(state, callback_data.draft)
     if data is None:
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
         return
     if callback_data.action == "aud" and callback_data.value in AUDIENCES:
         await state.update_data(audience=callback_data.value)
         size = await broadcasts.audience_size(callback_data.value)
         await show(query, *broadcast_controls(callback_data.draft, callback_data.value, size))
-        await query.answer()
     elif callback_data.action == "drop":
         await state.clear()
         await audit.record(user.id, "broadcast.discard")
         await show(query, t("admin.broadcast.dropped"), only_menu())
-        await query.answer()
     elif callback_data.action == "send":
         await state.clear()
-        await query.answer()
         await start(query, broadcasts, user, Content.from_dict(data["content"]), str(data["audience"]))
     else:
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
 
 
 async def start(

@@ -8,6 +8,7 @@ from aiogram import F
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.config import Settings
 from bot.handlers.admin.common import AdminForm
@@ -16,7 +17,7 @@ from bot.panel import PanelError
 from bot.services.admin.audit import AuditService
 from bot.services.admin.catalog import TITLE_LIMIT, CatalogAdmin, parse_percent
 from bot.services.users import UserProfile
-from bot.telegram.render import clip, show
+from bot.telegram.render import ANSWER_FIRST, clip, show
 from bot.telegram.routes import Routes
 from bot.views.admin import (
     ADMIN_CATEGORIES_PER_PAGE,
@@ -66,14 +67,9 @@ async def run_sync(event: Message | CallbackQuery, catalog_admin: CatalogAdmin, 
 
 
 @router.message(Command("sync"))
-async def cmd_sync(message: Message, catalog_admin: CatalogAdmin, user: UserProfile) -> None:
-    await run_sync(message, catalog_admin, user)
-
-
-@router.callback_query(AdminCb.filter(F.screen == "sync"))
-async def on_sync(query: CallbackQuery, catalog_admin: CatalogAdmin, user: UserProfile) -> None:
-    await query.answer()
-    await run_sync(query, catalog_admin, user)
+@router.callback_query(AdminCb.filter(F.screen == "sync"), flags=ANSWER_FIRST)  # a sync takes a while
+async def on_sync(event: Message | CallbackQuery, catalog_admin: CatalogAdmin, user: UserProfile) -> None:
+    await run_sync(event, catalog_admin, user)
 
 
 # --- hide / show -----------------------------------------------------------------------------------
@@ -215,7 +211,6 @@ async def on_markup(query: CallbackQuery, state: FSMContext, catalog_admin: Cata
     await state.set_state(AdminForm.markup)
     current = await catalog_admin.global_markup()
     await show(query, t("admin.markup.ask", percent=percent(current)), only_menu(), new_message=True)
-    await query.answer()
 
 
 @inputs.message(StateFilter(AdminForm.markup), F.text, ~F.text.startswith("/"))
@@ -265,7 +260,6 @@ async def on_admin_catalog(
 ) -> None:
     await audit.record(user.id, "catalog.view")
     await categories_view(query, catalog_admin)
-    await query.answer()
 
 
 @router.callback_query(AdminCatCb.filter())
@@ -275,11 +269,11 @@ async def on_catalog_button(
     catalog_admin: CatalogAdmin,
     user: UserProfile,
     settings: Settings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     action = callback_data.action
     if action == "cats":
         await categories_view(query, catalog_admin, callback_data.page)
-        await query.answer()
         return
     if action in ("cat", "hidecat", "showcat"):
         category_id = category_id_of(callback_data.id)
@@ -288,16 +282,16 @@ async def on_catalog_button(
         if category_id is None or not await category_view(
             query, catalog_admin, category_id, callback_data.page, settings
         ):
-            await query.answer(t("admin.catalog.no_category", id=clip(callback_data.id, 20)), show_alert=True)
+            text = t("admin.catalog.no_category", id=clip(callback_data.id, 20))
+            callback_answer.text, callback_answer.show_alert = text, True
             return
-        await query.answer()
         return
     service_id = service_id_of(callback_data.id)
     if service_id is not None and action in ("hide", "show"):
         await catalog_admin.set_service_hidden(user.id, service_id, action == "hide")
     item = await catalog_admin.service(service_id) if service_id is not None else None
     if item is None:
-        await query.answer(t("admin.catalog.no_service", id=clip(callback_data.id, 32)), show_alert=True)
+        text = t("admin.catalog.no_service", id=clip(callback_data.id, 32))
+        callback_answer.text, callback_answer.show_alert = text, True
         return
     await show(query, *admin_service(item, settings.currency))
-    await query.answer()

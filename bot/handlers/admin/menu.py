@@ -26,28 +26,17 @@ async def leave_admin_form(state: FSMContext) -> None:
 
 
 @router.message(Command("admin"))
-async def cmd_admin(message: Message, state: FSMContext, audit: AuditService, user: UserProfile) -> None:
-    await leave_admin_form(state)
-    await audit.record(user.id, "admin.menu")
-    await show(message, *admin_menu())
-
-
 @router.callback_query(AdminCb.filter(F.screen == "menu"))
-async def on_menu(query: CallbackQuery, state: FSMContext, audit: AuditService, user: UserProfile) -> None:
+async def on_menu(
+    event: Message | CallbackQuery, state: FSMContext, audit: AuditService, user: UserProfile
+) -> None:
     await leave_admin_form(state)
     await audit.record(user.id, "admin.menu")
-    await show(query, *admin_menu())
-    await query.answer()
+    await show(event, *admin_menu())
 
 
 @router.message(Command("audit"))
-async def cmd_audit(message: Message, audit: AuditService, user: UserProfile) -> None:
-    await audit.record(user.id, "admin.audit")
-    await show(message, *audit_screen(await audit.recent(limit=AUDIT_LINES)))
-
-
 @router.callback_query(AdminCb.filter(F.screen == "audit"))
-async def on_audit(query: CallbackQuery, audit: AuditService, user: UserProfile) -> None:
+async def on_audit(event: Message | CallbackQuery, audit: AuditService, user: UserProfile) -> None:
     await audit.record(user.id, "admin.audit")
-    await show(query, *audit_screen(await audit.recent(limit=AUDIT_LINES)))
-    await query.answer()
+    await show(event, *audit_screen(await audit.recent(limit=AUDIT_LINES)))

@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
@@ -90,7 +91,6 @@ async def on_payments(
 ) -> None:
     await leave_admin_form(state)
     await methods_view(query, topup_methods, topups, settings, i18n)
-    await query.answer()
 
 
 def language_steps() -> list[str]:
@@ -118,6 +118,7 @@ async def on_method_button(
     settings: Settings,
     user: UserProfile,
     i18n: I18n,
+    callback_answer: CallbackAnswer,
 ) -> None:
     action = callback_data.action
     if action == "add":
@@ -129,19 +130,19 @@ async def on_method_button(
             AdminFormPayments.name.state,
             AdminFormPayments.instructions.state,
         ):
-            await query.answer(t("stale.button"))
+            callback_answer.text = t("stale.button")
             return
         await next_step(query, state, None, topup_methods, user, i18n)
     elif action == "toggle":
         method = await topup_methods.get(callback_data.id)
         if method is None or not await topup_methods.set_enabled(user.id, method.id, not method.enabled):
-            await query.answer(t("admin.paymethods.not_found"), show_alert=True)
+            callback_answer.text, callback_answer.show_alert = t("admin.paymethods.not_found"), True
             return
         await methods_view(query, topup_methods, topups, settings, i18n)
     elif action == "delete":
         method = await topup_methods.get(callback_data.id)
         if method is None:
-            await query.answer(t("admin.paymethods.not_found"), show_alert=True)
+            callback_answer.text, callback_answer.show_alert = t("admin.paymethods.not_found"), True
             return
         await show(query, *delete_confirm(method, i18n.current_locale))
     elif action == "delete_yes":
@@ -151,7 +152,6 @@ async def on_method_button(
         await pending_view(query, topups, topup_methods, settings, i18n)
     else:
         await methods_view(query, topup_methods, topups, settings, i18n)
-    await query.answer()
 
 
 async def next_step(
@@ -239,17 +239,24 @@ async def cmd_topups(
 
 @router.callback_query(AdminTopUpCb.filter())
 async def on_decide(
-    query: CallbackQuery, callback_data: AdminTopUpCb, topup_desk: ManualDesk, user: UserProfile
+    query: CallbackQuery,
+    callback_data: AdminTopUpCb,
+    topup_desk: ManualDesk,
+    user: UserProfile,
+    callback_answer: CallbackAnswer,
 ) -> None:
     approve = callback_data.action == "approve"
     decision = await topup_desk.decide(callback_data.id, user.id, approve=approve)
     topup = decision.topup
     if decision.outcome == DecideOutcome.NOT_FOUND or topup is None:
-        await query.answer(t("admin.topup.not_found", id=callback_data.id), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = (
+            t("admin.topup.not_found", id=callback_data.id),
+            True,
+        )
         return
     if decision.outcome == DecideOutcome.ALREADY:
         already = "admin.topup.already_approved" if decision.approved else "admin.topup.already_rejected"
-        await query.answer(t(already, id=topup.id), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = t(already, id=topup.id), True
         return
     if approve:
         balance = decision.balance if decision.balance is not None else topup.amount
@@ -261,7 +268,7 @@ async def on_decide(
         )
     else:
         text = t("admin.topup.rejected", id=topup.id)
-    await query.answer(text)
+    callback_answer.text = text
 
 
 # --- Stars refunds ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
@@ -24,7 +25,7 @@ from bot.services.admin.stats import StatsService
 from bot.services.reconcile import ReconcileOutcome, ReconcileResult
 from bot.services.topups.report import PaymentsReports
 from bot.services.users import UserProfile
-from bot.telegram.render import clip, show
+from bot.telegram.render import ANSWER_FIRST, clip, show
 from bot.telegram.routes import Routes
 from bot.views.admin import (
     AdminCb,
@@ -87,7 +88,6 @@ async def on_stats(
 ) -> None:
     await audit.record(user.id, "report.stats")
     await show(query, *await stats_with_payments(stats, settings, payments_reports, i18n.current_locale))
-    await query.answer()
 
 
 async def send_chart(bot: Bot, chat_id: int, stats: StatsService, settings: Settings) -> None:
@@ -101,30 +101,18 @@ async def send_chart(bot: Bot, chat_id: int, stats: StatsService, settings: Sett
 
 
 @router.message(Command("chart"))
-async def cmd_chart(
-    message: Message,
-    bot: Bot,
-    stats: StatsService,
-    audit: AuditService,
-    user: UserProfile,
-    settings: Settings,
-) -> None:
-    await audit.record(user.id, "report.chart")
-    await send_chart(bot, message.chat.id, stats, settings)
-
-
-@router.callback_query(AdminCb.filter(F.screen == "chart"))
+@router.callback_query(AdminCb.filter(F.screen == "chart"), flags=ANSWER_FIRST)  # drawing takes a while
 async def on_chart(
-    query: CallbackQuery,
+    event: Message | CallbackQuery,
     bot: Bot,
     stats: StatsService,
     audit: AuditService,
     user: UserProfile,
     settings: Settings,
 ) -> None:
-    await query.answer()
     await audit.record(user.id, "report.chart")
-    await send_chart(bot, user.id if query.message is None else query.message.chat.id, stats, settings)
+    message = event if isinstance(event, Message) else event.message
+    await send_chart(bot, user.id if message is None else message.chat.id, stats, settings)
 
 
 # --- panel ---------------------------------------------------------------------------------------
@@ -169,7 +157,6 @@ async def on_panel(
 ) -> None:
     await audit.record(user.id, "report.panel")
     await show(query, *await panel_with_wallets(panel_monitor, settings, payments_reports))
-    await query.answer()
 
 
 # --- problems --------------------------------------------------------------------------------------
@@ -216,7 +203,6 @@ async def on_problems(
     await leave_admin_form(state)
     await audit.record(user.id, "report.problems")
     await show(query, *problems_screen(await problems.overview()))
-    await query.answer()
 
 
 @router.callback_query(ProblemCb.filter())
@@ -226,6 +212,7 @@ async def on_problem_button(
     state: FSMContext,
     problems: ProblemDesk,
     user: UserProfile,
+    callback_answer: CallbackAnswer,
 ) -> None:
     order_id = callback_data.id
     if callback_data.action == "attach":
@@ -254,12 +241,13 @@ async def on_problem_button(
             )
     elif callback_data.action == "dismiss":
         done = await problems.dismiss(user.id, order_id)  # the id is the problem's here
-        await query.answer(t("admin.problems.dismissed") if done else t("admin.problems.already_dismissed"))
+        callback_answer.text = (
+            t("admin.problems.dismissed") if done else t("admin.problems.already_dismissed")
+        )
         await show(query, *problems_screen(await problems.overview()))
         return
     else:
         await show(query, *problems_screen(await problems.overview()))
-    await query.answer()
 
 
 @router.message(Command("attach"))

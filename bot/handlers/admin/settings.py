@@ -57,7 +57,6 @@ async def on_settings(
         await catalog_admin.global_markup(), await shop_admin.welcome(), await shop_admin.maintenance()
     )
     await show(query, text, markup)
-    await query.answer()
 
 
 # --- welcome message ----------------------------------------------------------------------------------
@@ -111,7 +110,6 @@ async def cmd_welcome(message: Message, state: FSMContext, shop_admin: ShopAdmin
 async def on_welcome(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(AdminForm.welcome)
     await show(query, t("admin.welcome.ask"), only_menu(), new_message=True)
-    await query.answer()
 
 
 @router.callback_query(AdminCb.filter(F.screen == "welcome_reset"))
@@ -121,7 +119,6 @@ async def on_welcome_reset(
     await leave_admin_form(state)
     await shop_admin.set_welcome(user.id, None)
     await show(query, t("admin.welcome.reset"), only_menu())
-    await query.answer()
 
 
 @inputs.message(StateFilter(AdminForm.welcome), F.text, ~F.text.startswith("/"))
@@ -168,7 +165,6 @@ async def cmd_maintenance(
 async def on_maintenance_on(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(AdminForm.maintenance)
     await show(query, t("admin.maintenance.ask"), only_menu(), new_message=True)
-    await query.answer()
 
 
 @router.callback_query(AdminCb.filter(F.screen == "maintenance_off"))
@@ -178,7 +174,6 @@ async def on_maintenance_off(
     await leave_admin_form(state)
     await shop_admin.set_maintenance(user.id, None)
     await show(query, t("admin.maintenance.off"), only_menu())
-    await query.answer()
 
 
 @inputs.message(StateFilter(AdminForm.maintenance), F.text, ~F.text.startswith("/"))

@@ -6,6 +6,7 @@ from aiogram import F
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.config import Settings
 from bot.handlers.admin.common import AdminForm
@@ -72,6 +73,7 @@ async def on_user_button(
     audit: AuditService,
     user: UserProfile,
     settings: Settings,
+    callback_answer: CallbackAnswer,
 ) -> None:
     target = callback_data.id
     if callback_data.action in ("add", "take"):
@@ -80,23 +82,21 @@ async def on_user_button(
         await state.set_data({"user_id": target, "credit": credit})
         key = "admin.balance.ask_add" if credit else "admin.balance.ask_take"
         await show(query, t(key, id=target), only_menu(), new_message=True)
-        await query.answer()
         return
     if callback_data.action in ("ban", "unban"):
         if target in settings.admin_ids:
-            await query.answer(t("admin.user.cannot_ban_admin"), show_alert=True)
+            callback_answer.text, callback_answer.show_alert = t("admin.user.cannot_ban_admin"), True
             return
         banned = callback_data.action == "ban"
         if await admin_users.set_banned(user.id, target, banned):
-            await query.answer(
-                t("admin.user.banned_done" if banned else "admin.user.unbanned_done", id=target)
+            callback_answer.text = t(
+                "admin.user.banned_done" if banned else "admin.user.unbanned_done", id=target
             )
         else:
-            await query.answer(t("admin.user.not_found", ref=target), show_alert=True)
+            callback_answer.text, callback_answer.show_alert = t("admin.user.not_found", ref=target), True
             return
     else:
         await audit.record(user.id, "user.view", ref=target)
-        await query.answer()
     if not await show_card(query, admin_users, target, settings):
         await show(query, t("admin.user.not_found", ref=target))
 
@@ -205,7 +205,6 @@ async def cmd_change_balance(
 async def on_users(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(AdminForm.user_lookup)
     await show(query, t("admin.user.ask"), only_menu(), new_message=True)
-    await query.answer()
 
 
 @inputs.message(StateFilter(AdminForm.user_lookup), F.text, ~F.text.startswith("/"))
