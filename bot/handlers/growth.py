@@ -43,12 +43,13 @@ async def on_start_with_referral(
     user: UserProfile,
     shop: ShopSettings,
     referrals: ReferralService,
+    is_admin: bool = False,
 ) -> None:
     """A start through `t.me/<bot>?start=ref_<code>`: bind the referrer (first start only), then the
     usual welcome."""
     code = code_from_start(command.args)
     outcome = await referrals.bind(user.id, code, first_start=user.created) if code else BindOutcome.UNKNOWN
-    await start.cmd_start(message, state, user, shop)
+    await start.on_home(message, state, user, shop, is_admin)
     if outcome == BindOutcome.SELF:
         await message.answer(t("referral.self"))
     elif outcome == BindOutcome.BOUND:
