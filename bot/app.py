@@ -25,6 +25,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -85,8 +86,11 @@ from bot.telegram.session import create_session
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
 from storage.models import utcnow
+from storage.redis_fsm import RedisConversations, create_redis
 
 log = logging.getLogger(__name__)
+
+REDIS_POOL_WAIT_SECONDS = 20.0  # a burst waits this long for a free Redis connection, then fails
 
 COMMANDS = (
     "start",
@@ -130,10 +134,13 @@ def create_fsm(
 ) -> tuple[BaseStorage, BaseEventIsolation]:
     """Conversation state on our database, or on Redis when `REDIS_URL` is set."""
     if settings.redis_url:
-        from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
-
-        storage = RedisStorage.from_url(settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
-        return storage, RedisEventIsolation(storage.redis)
+        redis = create_redis(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=REDIS_POOL_WAIT_SECONDS,
+        )
+        conversations = RedisConversations(redis, lock_seconds=settings.chat_lock_seconds)
+        return conversations, conversations  # one object: lock and state read in one command
     return SQLAlchemyStorage(session_factory, remember=one_process(settings)), SimpleEventIsolation()
 
 
@@ -267,9 +274,9 @@ def create_dispatcher(
     # Update middlewares, in the order an update meets them; then the routers.
     dp.update.outer_middleware(conversation)  # first: the user's state, under the isolation lock
     if settings.webhook_enabled:
-        # First of our middlewares: an update Telegram delivers again (a webhook answered late, or
-        # to another instance) is dropped before anything else sees it. Long polling confirms
-        # updates by offset, so a single polling bot skips the extra write per update.
+        # First of our middlewares: an update Telegram delivers again (the webhook answers after
+        # processing, so a crash means a redelivery; or a load balancer retried it) has its effects
+        # once (bot/coordination.py). Long polling confirms updates by offset: no marks there.
         dp.update.outer_middleware(UpdateDedupMiddleware(session_factory, in_memory=one_process(settings)))
     dp.update.outer_middleware(
         UserMiddleware(users, admin_ids=settings.admin_ids, allowed_ids=settings.allowed_user_ids, i18n=i18n)
@@ -386,6 +393,10 @@ async def refresh_catalog(catalog: CatalogService) -> None:
         await catalog.refresh()
     except PanelError as error:
         log.warning("catalog refresh failed: %s", error.message)
+    except IntegrityError:
+        # Two instances syncing at once (a lease that changed hands during a slow start-up): the
+        # other one's rows stand; the next refresh catches up. Never a reason to stop starting.
+        log.warning("catalog refresh collided with another instance's; the next one catches up")
 
 
 async def set_commands(bot: Bot, i18n: PoI18n) -> None:
@@ -479,6 +490,7 @@ class BotApp:
             handle_signals=handle_signals,
             allowed_updates=self.dispatcher.resolve_used_update_types(),
             polling_timeout=25,
+            tasks_concurrency_limit=self.settings.max_updates_in_flight,
         )
 
 

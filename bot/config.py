@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8080, ge=0, le=65535)
     instance_id: str = Field(default_factory=_default_instance_id)
     lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    max_updates_in_flight: int = Field(default=100, ge=1, le=10_000)
+    redis_max_connections: int = Field(default=50, ge=2, le=10_000)
+    chat_lock_seconds: float = Field(default=3.0, ge=0.5, le=60)
 
     # Top-ups (bot/services/topups): customers pay the shop themselves.
     topup_min: Decimal = Field(default=Decimal("1"), gt=0, le=1_000_000)

@@ -17,23 +17,32 @@ Leader lease
     claims rows before sending, order updates are conditional), so the short window in which a job
     started by a leader that just lost the lease is still running cannot send anything twice.
 
-Update de-duplication
-    `UpdateDedupMiddleware`, the first of our outer update middlewares (it runs before user
-    registration and before any handler), records each update_id in `processed_updates` with
-    INSERT ... ON CONFLICT DO NOTHING: the first delivery inserts the row and is processed, a
-    redelivery of the same update (Telegram retrying, a load balancer retrying on another instance)
-    finds the row and is skipped. The mark is taken at the *start* ("at most once"), so two
-    concurrent deliveries can never both run. If processing raises, the mark is removed again, so a
-    failed update is not remembered as processed forever and a redelivery may retry it (the money
-    paths are idempotent by their own keys). A process that dies mid-update keeps the mark; that
-    update is not retried. Rows older than two days are pruned by a leader job (Telegram keeps an
-    undelivered update for at most 24 hours).
+Update de-duplication (webhook mode): at-least-once receipt, each update's effects once
+    The webhook answers Telegram only after the update was processed (bot/webhook.py), so an
+    update whose instance dies mid-way gets no 200 and Telegram delivers it again. What keeps a
+    redelivery or a duplicate (Telegram retrying, a load balancer retrying on another instance)
+    from acting twice is a processed mark written *after* the handlers, never before:
 
-    One process on SQLite (the embedded set-up: nobody else can receive this bot's updates) keeps
-    the marks in memory instead (`in_memory=True`, the last RECENT_UPDATES update_ids): a write
-    transaction per update saved, the same protection against Telegram's redeliveries while the
-    process runs. After a restart a redelivered update is processed again, which is what the
-    money paths' own keys are there for.
+    * with Redis (storage/redis_fsm.py) the chat's lock is taken and the mark read in one command
+      before the handlers; the conversation state the handlers changed and the mark are written
+      by the one command that frees the lock, after the handlers. A duplicate waits for the
+      chat's lock, then finds the mark. A process killed mid-update wrote neither and its lock
+      runs out within CHAT_LOCK_SECONDS: the redelivery runs from the same state with the same
+      result (an answer the dead process had already sent may come twice; nothing is lost, and
+      nothing is applied twice or to the wrong state);
+    * without a chat (or without Redis) `UpdateDedupMiddleware` claims the update in
+      `processed_updates` for CLAIM_SECONDS (one INSERT ... ON CONFLICT DO UPDATE that also takes
+      over a claim that ran out) and marks it done after the handlers. A duplicate arriving while
+      the claim is live is answered 503 (Telegram tries again later); if processing raised, the
+      claim is removed so a redelivery may retry it.
+
+    What the handlers did to the database is committed by the services themselves, before the
+    mark; a crash between the two repeats the update on redelivery, where the money paths' own
+    keys (a charge per order, a credit per payment) keep it from counting twice. Rows older than
+    two days are pruned by a leader job (Telegram keeps an undelivered update for 24 hours).
+
+    One process on SQLite (nobody else can receive this bot's updates) keeps the claims in
+    memory instead (`in_memory=True`, the last RECENT_UPDATES update_ids): no write per update.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
@@ -53,7 +64,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.db import apply_migrations
 from storage.memory import Memory
 from storage.models import utcnow
-from storage.repositories.coordination import LeaseRepository, ProcessedUpdateRepository
+from storage.redis_fsm import held_conversation
+from storage.repositories.coordination import Claim, LeaseRepository, ProcessedUpdateRepository
 
 log = logging.getLogger(__name__)
 
@@ -182,38 +194,85 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 RECENT_UPDATES = 50_000
+CLAIM_SECONDS = 120.0  # longer than the 55 s an update may hold a webhook request (aiogram)
+
+
+@dataclass
+class Delivery:
+    """One webhook request's update: the HTTP answer depends on what the middleware found."""
+
+    update_id: int | None
+    busy: bool = False  # another delivery of the same update is being processed: answer 503
+
+
+current_delivery: ContextVar[Delivery | None] = ContextVar("current_delivery", default=None)
 
 
 class UpdateDedupMiddleware(BaseMiddleware):
-    """Outer update middleware: process each update_id once across all instances (module docstring)."""
+    """Outer update middleware: each update's effects once across all instances (module docstring)."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], *, in_memory: bool = False) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        in_memory: bool = False,
+        claim_seconds: float = CLAIM_SECONDS,
+    ) -> None:
         self.session_factory = session_factory
         self.in_memory = in_memory
-        self._recent: Memory[int, None] = Memory(RECENT_UPDATES)
-
-    async def _mark(self, update_id: int) -> bool:
-        if not self.in_memory:
-            async with self.session_factory.begin() as session:
-                return await ProcessedUpdateRepository(session).mark(update_id)
-        if update_id in self._recent:
-            return False
-        self._recent.put(update_id, None)
-        return True
+        self.claim_seconds = claim_seconds
+        self._recent: Memory[int, bool] = Memory(RECENT_UPDATES)  # update_id -> done
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
         update_id = event.update_id
-        first = await self._mark(update_id)
-        if not first:
-            log.info("update %s was delivered again; skipped", update_id)
+        held = held_conversation()
+        if held is not None and held.update_id == update_id:
+            # Redis: the chat's lock is held; the mark is written with the state when it is released.
+            if held.processed:
+                log.info("update %s was delivered again; skipped", update_id)
+                return None
+            held.track()
+            result = await handler(event, data)
+            held.mark_processed()
+            return result
+        claim = await self._claim(update_id)
+        if claim is not Claim.TAKEN:
+            log.info("update %s was delivered again (%s); skipped", update_id, claim.value)
+            delivery = current_delivery.get()
+            if claim is Claim.BUSY and delivery is not None and delivery.update_id == update_id:
+                delivery.busy = True
             return None
         try:
-            return await handler(event, data)
+            result = await handler(event, data)
         except BaseException:
             await self._forget(update_id)
             raise
+        await self._finish(update_id)
+        return result
+
+    async def _claim(self, update_id: int) -> Claim:
+        if self.in_memory:
+            done = self._recent.get(update_id, None)
+            if done is not None:
+                return Claim.DONE if done else Claim.BUSY
+            self._recent.put(update_id, False)
+            return Claim.TAKEN
+        now = utcnow()
+        until = now + timedelta(seconds=self.claim_seconds)
+        async with self.session_factory.begin() as session:
+            return await ProcessedUpdateRepository(session).claim(update_id, until=until, now=now)
+
+    async def _finish(self, update_id: int) -> None:
+        if self.in_memory:
+            self._recent.put(update_id, True)
+            return
+        try:
+            async with self.session_factory.begin() as session:
+                await ProcessedUpdateRepository(session).finish(update_id)
+        except Exception as error:  # processed; a redelivery after the claim ran out would repeat it
+            log.warning("update %s: could not record it as processed (%s)", update_id, type(error).__name__)
 
     async def _forget(self, update_id: int) -> None:
         if self.in_memory:
@@ -223,7 +282,9 @@ class UpdateDedupMiddleware(BaseMiddleware):
             async with self.session_factory.begin() as session:
                 await ProcessedUpdateRepository(session).forget(update_id)
         except Exception as error:  # the original error matters more
-            log.warning("update %s: could not clear its processed mark (%s)", update_id, type(error).__name__)
+            log.warning(
+                "update %s: could not clear its processing claim (%s)", update_id, type(error).__name__
+            )
 
 
 async def wait_for_tasks(tasks: Collection[asyncio.Task[Any]], timeout: float) -> int:

@@ -4,8 +4,9 @@ Telegram (or any HTTP load balancer in front of several instances) POSTs updates
 Every request must carry the secret token in `X-Telegram-Bot-Api-Secret-Token`; a wrong or missing
 one gets 401 and nothing is processed. Without WEBHOOK_SECRET the secret is derived from the bot
 token with HMAC-SHA256, so every instance of one bot agrees on it without extra configuration.
-Updates are answered at once and processed in the background (aiogram's default), each once across
-all instances (bot/coordination.py). `GET /healthz` answers 200 `{"ok": true}` while the database
+An update is answered once it was processed (at most MAX_UPDATES_IN_FLIGHT at a time), so one
+cut short by a crash is delivered again; each update's effects happen once across all instances
+(bot/coordination.py). `GET /healthz` answers 200 `{"ok": true}` while the database
 answers, 503 `{"ok": false}` otherwise, for the load balancer's health checks.
 
 On start every instance calls setWebhook (idempotent, so all may) with the used update types and the
@@ -33,10 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import BotApp
 from bot.config import ConfigError, Settings
-from bot.coordination import wait_for_tasks
+from bot.coordination import Delivery, current_delivery, wait_for_tasks
 from bot.heartbeat import Heartbeat, beat_forever
 from bot.payments.webhook import add_cryptopay_route
 from bot.runtime import tune_garbage_collector
+from storage.redis_fsm import current_update_id
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +57,27 @@ def webhook_secret(settings: Settings) -> str:
 
 
 class WebhookRequestHandler(SimpleRequestHandler):
-    """aiogram's handler, with a graceful close: in-flight updates finish, new ones are refused.
+    """aiogram's handler, answering only once the update was processed, with bounded concurrency
+    and a graceful close (in-flight updates finish, new ones are refused).
+
+    Acknowledge after the effects: Telegram (or the load balancer) gets its 200 when the update's
+    handlers are done and its processed mark is written (bot/coordination.py). An instance killed
+    mid-update answers nothing, so Telegram delivers the update again, to a live instance.
+    At most `max_in_flight` updates are processed at once; later requests wait for a slot, so a
+    burst neither exhausts the database and Redis pools nor the process's memory.
 
     The stock `close()` closes the bot session; here `BotApp.open` owns and closes it, after the
     dispatcher's shutdown has run (which still needs the bot).
     """
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, *, secret_token: str, **data: Any) -> None:
-        super().__init__(dispatcher, bot, handle_in_background=True, secret_token=secret_token, **data)
+    def __init__(
+        self, dispatcher: Dispatcher, bot: Bot, *, secret_token: str, max_in_flight: int = 100, **data: Any
+    ) -> None:
+        super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret_token, **data)
         self.closing = False
         self.shutdown_timeout = SHUTDOWN_TIMEOUT
+        self.slots = asyncio.Semaphore(max_in_flight)
+        self.in_flight: set[asyncio.Task[Any]] = set()
 
     def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
         # Never accept a request without a secret; compare bytes, so a non-ASCII header is a plain
@@ -77,15 +90,40 @@ class WebhookRequestHandler(SimpleRequestHandler):
     async def handle(self, request: web.Request) -> web.Response:
         if self.closing:  # the load balancer / Telegram retries it on another instance
             return web.json_response({"ok": False, "error": "shutting down"}, status=503)
-        return await super().handle(request)
-
-    @property
-    def in_flight(self) -> set[asyncio.Task[Any]]:
-        return self._background_feed_update_tasks
+        if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
+            return web.Response(body="Unauthorized", status=401)
+        try:
+            payload = await request.json()  # aiohttp keeps the body: aiogram reads it again
+        except ValueError:
+            return web.json_response({"ok": False, "error": "not JSON"}, status=400)
+        raw_id = payload.get("update_id") if isinstance(payload, dict) else None
+        update_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
+        delivery = Delivery(update_id)
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight.add(task)
+        try:
+            async with self.slots:
+                if self.closing:
+                    return web.json_response({"ok": False, "error": "shutting down"}, status=503)
+                delivery_token = current_delivery.set(delivery)
+                update_token = current_update_id.set(update_id)
+                try:
+                    response = await super().handle(request)
+                finally:
+                    current_update_id.reset(update_token)
+                    current_delivery.reset(delivery_token)
+        finally:
+            if task is not None:
+                self.in_flight.discard(task)
+        if delivery.busy:  # being processed elsewhere: Telegram tries again later
+            return web.json_response({"ok": False, "error": "update in progress"}, status=503)
+        return response
 
     async def close(self) -> None:
         self.closing = True
-        await wait_for_tasks(self.in_flight, self.shutdown_timeout)
+        current = asyncio.current_task()
+        await wait_for_tasks([task for task in self.in_flight if task is not current], self.shutdown_timeout)
 
 
 HANDLER_KEY = web.AppKey("webhook_handler", WebhookRequestHandler)
@@ -112,7 +150,12 @@ def create_webhook_app(bot_app: BotApp) -> web.Application:
     settings = bot_app.settings
     app = web.Application()
     app[ENGINE_KEY] = bot_app.engine
-    handler = WebhookRequestHandler(bot_app.dispatcher, bot_app.bot, secret_token=webhook_secret(settings))
+    handler = WebhookRequestHandler(
+        bot_app.dispatcher,
+        bot_app.bot,
+        secret_token=webhook_secret(settings),
+        max_in_flight=settings.max_updates_in_flight,
+    )
     app[HANDLER_KEY] = handler
     # Registered first, so on shutdown in-flight updates finish before the dispatcher shuts down.
     handler.register(app, path=settings.webhook_path)
@@ -163,9 +206,8 @@ class WebhookServer:
         await self.runner.setup()  # runs the on_startup hooks: the dispatcher's start-up
         self.site = web.TCPSite(self.runner, settings.webhook_listen_host, settings.webhook_port)
         await self.site.start()
-        server = self.site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else settings.webhook_port
+        addresses = self.runner.addresses  # (host, port, ...) of each listening socket
+        self.port = int(addresses[0][1]) if addresses else settings.webhook_port
         log.info(
             "webhook server listening on %s:%d%s",
             settings.webhook_listen_host,

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.liveness import POOL_RECYCLE_SECONDS, ping_idle_connections
 from storage.sqlite_inline import InlineConnection, inline_creator
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,12 @@ def create_engine(
         else:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
-        kwargs["pool_pre_ping"] = True
+        kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
     engine = create_async_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":
         setup_sqlite_engine(engine)
+    else:
+        ping_idle_connections(engine)  # not a ping per checkout (storage/liveness.py)
     return engine
 
 

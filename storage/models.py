@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import DecimalText, Money, UTCDateTime
@@ -373,12 +374,15 @@ class Lease(Base):
 
 
 class ProcessedUpdate(Base):
-    """A Telegram update taken for processing; a redelivered update with the same id is skipped."""
+    """A Telegram update being processed (`done` false, claimed until `claimed_until`) or processed
+    (`done`); a redelivery of a processed update is skipped, one whose claim ran out is taken over."""
 
     __tablename__ = "processed_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    done: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # --- top-ups: customers pay the shop themselves (bot/services/topups) ------------------------------

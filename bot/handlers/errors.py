@@ -12,6 +12,7 @@ from aiogram.types import ErrorEvent, User
 from bot.i18n import PoI18n, pick_locale, t
 from bot.panel import UpstreamUnavailable
 from bot.services.users import UserProfile, UserService
+from bot.telegram.retry import late_answer
 from bot.telegram.routes import Routes
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ async def on_error(
         if chat_id is not None:
             await users.mark_blocked(chat_id)
         return
+    if isinstance(error, TelegramBadRequest) and late_answer(error):
+        return  # a button press answered too late: the screen still came (bot/telegram/retry.py)
     if isinstance(error, TelegramBadRequest) and "not modified" in error.message:
         if update.callback_query is not None:  # the screen is already right: stop the spinner
             with contextlib.suppress(TelegramAPIError):

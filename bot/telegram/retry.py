@@ -1,7 +1,10 @@
 """The one place where the bot's flood and retry policy for Telegram lives.
 
 A session middleware wraps every Bot API call: on 429 it waits `retry_after` and tries again, on
-network errors and 5xx it backs off; anything else (400, 403) goes back to the caller untouched.
+network errors and 5xx it backs off; anything else (400, 403) goes back to the caller untouched,
+except one: answering a button press too late ("query is too old", after a wait on a busy chat or a
+crash elsewhere) is not an error the user should hear about. The spinner is gone by then anyway, so
+the answer counts as given and the handler goes on to show its screen.
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.methods import Response, TelegramMethod
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
 if TYPE_CHECKING:
@@ -48,6 +56,11 @@ class RetryMiddleware(BaseRequestMiddleware):
         while True:
             try:
                 return await make_request(bot, method)
+            except TelegramBadRequest as error:
+                if isinstance(method, AnswerCallbackQuery) and late_answer(error):
+                    log.info("a button press was answered too late; ignored")
+                    return Response[TelegramType](ok=True, result=True)
+                raise
             except TelegramRetryAfter as error:
                 if attempt >= self.max_attempts or error.retry_after > self.max_retry_after:
                     raise
@@ -65,3 +78,12 @@ class RetryMiddleware(BaseRequestMiddleware):
                 )
                 await self._sleep(delay)
             attempt += 1
+
+
+LATE_ANSWER_MARKERS = ("query is too old", "query id is invalid")
+
+
+def late_answer(error: TelegramBadRequest) -> bool:
+    """Telegram's refusal of an answerCallbackQuery that came after the query expired."""
+    text = error.message.lower()
+    return any(marker in text for marker in LATE_ANSWER_MARKERS)

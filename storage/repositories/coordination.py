@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, literal, or_, select, update
@@ -100,17 +101,57 @@ class LeaseRepository:
         return result.scalar_one_or_none()
 
 
+class Claim(StrEnum):
+    """What a delivery of an update finds: take it, skip it (processed), or come back later."""
+
+    TAKEN = "taken"
+    DONE = "done"
+    BUSY = "busy"  # another delivery of it is being processed and its claim has not run out
+
+
 class ProcessedUpdateRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def mark(self, update_id: int, now: datetime | None = None) -> bool:
-        """Record the update as taken; False when it was already recorded (a redelivery)."""
+    def _insert(self) -> Any:
         dialect = self.session.get_bind().dialect.name
-        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        return (pg_insert if dialect == "postgresql" else sqlite_insert)(ProcessedUpdate)
+
+    async def claim(self, update_id: int, *, until: datetime, now: datetime | None = None) -> Claim:
+        """Take the update for processing until `until`, in one statement; a claim that ran out
+        (its instance died mid-update) is taken over."""
+        now = now or utcnow()
+        statement = self._insert().values(
+            update_id=update_id, created_at=now, done=False, claimed_until=until
+        )
+        table = ProcessedUpdate.__table__.c
         result = await self.session.execute(
-            insert_fn(ProcessedUpdate)
-            .values(update_id=update_id, created_at=now or utcnow())
+            statement.on_conflict_do_update(
+                index_elements=[ProcessedUpdate.update_id],
+                set_={"claimed_until": statement.excluded.claimed_until, "created_at": now},
+                where=and_(table.done.is_(False), table.claimed_until < now),
+            ).returning(ProcessedUpdate.update_id)
+        )
+        if result.one_or_none() is not None:
+            return Claim.TAKEN
+        done = await self.session.scalar(
+            select(ProcessedUpdate.done).where(ProcessedUpdate.update_id == update_id)
+        )
+        return Claim.DONE if done else Claim.BUSY
+
+    async def finish(self, update_id: int) -> None:
+        """The update's effects are committed: from now on a redelivery is skipped."""
+        await self.session.execute(
+            update(ProcessedUpdate)
+            .where(ProcessedUpdate.update_id == update_id)
+            .values(done=True, claimed_until=None)
+        )
+
+    async def mark(self, update_id: int, now: datetime | None = None) -> bool:
+        """Record the update as processed; False when it was already recorded."""
+        result = await self.session.execute(
+            self._insert()
+            .values(update_id=update_id, created_at=now or utcnow(), done=True)
             .on_conflict_do_nothing(index_elements=[ProcessedUpdate.update_id])
             .returning(ProcessedUpdate.update_id)
         )
@@ -128,4 +169,8 @@ class ProcessedUpdateRepository:
         return len(result.all())
 
     async def seen(self, update_id: int) -> bool:
-        return await self.session.get(ProcessedUpdate, update_id) is not None
+        """True once the update was processed (not while it is being processed)."""
+        done = await self.session.scalar(
+            select(ProcessedUpdate.done).where(ProcessedUpdate.update_id == update_id)
+        )
+        return bool(done)

@@ -132,11 +132,6 @@ def compose() -> dict[str, Any]:
     return document
 
 
-def _interpolate(value: str) -> str:
-    """Compose's ${NAME:-default} with nothing set."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
-
-
 def test_compose_bot_alone_on_sqlite(compose: dict[str, Any]) -> None:
     services = compose["services"]
     started_by_default = sorted(name for name, service in services.items() if not service.get("profiles"))
@@ -145,24 +140,48 @@ def test_compose_bot_alone_on_sqlite(compose: dict[str, Any]) -> None:
     assert bot["build"] == "."
     assert bot["env_file"] == ".env"
     assert "bot-data:/data" in bot["volumes"]
-    url = bot["environment"]["DATABASE_URL"]
-    assert url.startswith("sqlite+aiosqlite:////data/")
-    assert _settings(DATABASE_URL=url).sqlite_path() == Path("/data/smmbot.sqlite3")
+    # DATABASE_URL in .env is not silently replaced; without one the image's default is SQLite on
+    # the volume.
+    assert "DATABASE_URL" not in (bot.get("environment") or {})
+    image_env = dict(
+        item.split("=", 1)
+        for keyword, arguments in final_stage()
+        if keyword == "ENV"
+        for item in shlex.split(arguments)
+    )
+    assert _settings(DATABASE_URL=image_env["DATABASE_URL"]).sqlite_path() == Path("/data/smmbot.sqlite3")
 
 
-def test_compose_scale_profile(compose: dict[str, Any]) -> None:
+def _required(value: str) -> tuple[str, str]:
+    """Compose's ${NAME:?message}: (the value with NAME set to a placeholder, NAME)."""
+    match = re.search(r"\$\{([A-Z_]+):\?[^}]+\}", value)
+    assert match, f"{value!r} has no required variable"
+    return value.replace(match.group(0), f"<{match.group(1)}>"), match.group(1)
+
+
+def test_compose_scale_profile_is_webhook_instances_behind_caddy(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert {name for name, s in services.items() if "scale" in (s.get("profiles") or [])} == {
         "bot-scale",
+        "caddy",
         "postgres",
         "redis",
     }
     bot = services["bot-scale"]
     assert bot["env_file"] == ".env"
-    settings = _settings(**{k: _interpolate(v) for k, v in bot["environment"].items()})
-    assert settings.database_url.startswith("postgresql+asyncpg://smmbot:")
-    assert settings.database_url.endswith("@postgres:5432/smmbot")
+    assert bot["deploy"]["replicas"] >= 2  # N identical instances
+    environment = dict(bot["environment"])
+    database_url, needed = _required(environment.pop("DATABASE_URL"))
+    assert needed == "POSTGRES_PASSWORD"
+    webhook_url, domain = _required(environment.pop("WEBHOOK_URL"))
+    assert domain == "SHOP_DOMAIN" and webhook_url.startswith("https://<SHOP_DOMAIN>/")
+    settings = _settings(DATABASE_URL=database_url, WEBHOOK_URL=webhook_url, **environment)
+    assert settings.database_url.startswith("postgresql+asyncpg://smmbot:<POSTGRES_PASSWORD>@postgres:5432/")
     assert settings.redis_url == "redis://redis:6379/0"
+    assert (
+        settings.webhook_enabled and settings.webhook_url == f"https://<SHOP_DOMAIN>{settings.webhook_path}"
+    )
+    assert str(settings.webhook_port) in bot["expose"]
     assert bot["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
@@ -172,7 +191,53 @@ def test_compose_scale_profile(compose: dict[str, Any]) -> None:
     postgres_env = services["postgres"]["environment"]
     assert f"{postgres_env['POSTGRES_USER']}:" in settings.database_url
     assert settings.database_url.rsplit("/", 1)[1] == postgres_env["POSTGRES_DB"]
-    assert all("ports" not in service for service in services.values())  # nothing published
+    # Only Caddy is published, on HTTPS (and 80 for the certificate challenge and the redirect).
+    published = {name: s["ports"] for name, s in services.items() if "ports" in s}
+    assert published == {"caddy": ["80:80", "443:443"]}
+
+
+def test_caddy_serves_the_webhook_path_of_every_instance(compose: dict[str, Any]) -> None:
+    caddy = compose["services"]["caddy"]
+    mount = next(m for m in caddy["volumes"] if m.endswith(":/etc/caddy/Caddyfile:ro"))
+    caddyfile = (ROOT / mount.split(":", 1)[0]).read_text()
+    site = re.search(r"^\{\$SHOP_DOMAIN\} \{", caddyfile, re.MULTILINE)
+    assert site, "Caddy serves the site named by SHOP_DOMAIN (automatic HTTPS)"
+    assert _required(caddy["environment"]["SHOP_DOMAIN"])[1] == "SHOP_DOMAIN"
+    settings = _settings()
+    assert settings.webhook_path in caddyfile and settings.crypto_pay_webhook_path in caddyfile
+    assert re.search(r"dynamic a \{\s*name bot-scale\s*port 8080", caddyfile)
+    assert "lb_policy round_robin" in caddyfile and "lb_try_duration" in caddyfile
+
+
+def _seconds(value: str) -> float:
+    match = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", value)
+    assert match and value, f"unsupported duration {value!r}"
+    return int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
+
+
+def test_compose_stops_bots_gracefully_and_rotates_logs(compose: dict[str, Any]) -> None:
+    from bot.webhook import SHUTDOWN_TIMEOUT
+
+    for name, service in compose["services"].items():
+        logging = service["logging"]
+        assert logging["driver"] == "json-file", name
+        assert logging["options"]["max-size"] and int(logging["options"]["max-file"]) >= 2, name
+    for name in ("bot", "bot-scale", "caddy"):
+        # Docker's default is 10 s: SIGKILL would cut the drain of in-flight updates short.
+        assert _seconds(compose["services"][name]["stop_grace_period"]) > SHUTDOWN_TIMEOUT, name
+
+
+def test_compose_and_env_example_ship_no_password() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert re.search(r"POSTGRES_PASSWORD:-", text) is None  # no weak fallback
+    assert "${POSTGRES_PASSWORD:?" in text
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert example["POSTGRES_PASSWORD"] == ""
+    assert example["SHOP_DOMAIN"] == ""
 
 
 def test_compose_named_volumes_are_declared(compose: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ async def test_form_survives_restart_on_redis(shop: Shop) -> None:
     if reason:
         pytest.skip(reason)
     await shop.restart(redis_url=REDIS_URL)
-    assert type(shop.app.dispatcher.fsm.storage).__name__ == "RedisStorage"  # type: ignore[union-attr]
+    assert type(shop.app.dispatcher.fsm.storage).__name__ == "RedisConversations"  # type: ignore[union-attr]
     ann = shop.user(1001, "Ann")
     await ann.send_text("/order 1")
     await ann.wait_for_message(contains="Send the link")

@@ -205,6 +205,7 @@ class RoundRobinProxy:
     def __init__(self) -> None:
         self.targets: list[str] = []
         self.forwarded: list[tuple[str, bytes, int]] = []  # (target, body, status)
+        self.failed: list[tuple[str, bytes]] = []  # (target, body): connection refused or cut
         self._turn = itertools.count()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -251,6 +252,7 @@ class RoundRobinProxy:
                         headers={"Content-Type": response.headers.get("Content-Type", "text/plain")},
                     )
             except aiohttp.ClientConnectionError:
+                self.failed.append((target, body))
                 continue  # that instance is down: try the next one
         return web.Response(status=502, text="no instance answered")
 

@@ -79,8 +79,14 @@ async def test_three_instances_one_url_leader_crash(
         await ann.wait_for_message(contains="is placed")
         assert sim.state.count("add") == 1
         upstream = next(iter(sim.state.orders))
-        confirm_target, confirm_body, _ = proxy.forwarded[-1]
-        assert b"callback_query" in confirm_body
+
+        async def confirm_answered() -> bool:  # the webhook answers once the update is processed
+            return any(b"callback_query" in body for _, body, _ in proxy.forwarded)
+
+        await wait_until(confirm_answered, timeout=5)
+        confirm_target, confirm_body, _ = next(
+            f for f in reversed(proxy.forwarded) if b"callback_query" in f[1]
+        )
 
         # Telegram redelivers the Confirm press, twice, to other instances: nothing happens.
         secret = webhook_secret(base)

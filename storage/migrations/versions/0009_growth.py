@@ -1,7 +1,7 @@
 """growth: promo codes, referrals, support conversations, owner alerts, notice settings
 
 Revision ID: growth
-Revises: order_safety
+Revises: scale_out
 Create Date: 2026-12-06 09:19:02.150368
 """
 
@@ -14,7 +14,7 @@ import storage.types
 
 
 revision: str = 'growth'
-down_revision: str | None = 'order_safety'
+down_revision: str | None = 'scale_out'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
