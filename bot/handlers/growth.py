@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.config import Settings
 from bot.handlers import start
@@ -77,7 +78,6 @@ async def on_referrals(
     query: CallbackQuery, bot: Bot, referrals: ReferralService, user: UserProfile, settings: Settings
 ) -> None:
     await show(query, await referral_text(bot, referrals, user, settings), back_home())
-    await query.answer()
 
 
 # --- promo codes ------------------------------------------------------------------------------------------
@@ -117,7 +117,6 @@ async def cmd_promo(
 async def on_promo(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(GrowthForm.promo_code)
     await show(query, t("promo.ask"), only_home(), new_message=True)
-    await query.answer()
 
 
 @router.message(StateFilter(GrowthForm.promo_code), F.text, ~F.text.startswith("/"))
@@ -155,7 +154,6 @@ async def cmd_support(message: Message, state: FSMContext) -> None:
 async def on_support(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(GrowthForm.support)
     await show(query, t("support.ask"), support_done_markup(), new_message=True)
-    await query.answer()
 
 
 @router.callback_query(GrowthCb.filter(F.screen == "support_done"))
@@ -163,7 +161,6 @@ async def on_support_done(query: CallbackQuery, state: FSMContext) -> None:
     if await state.get_state() == GrowthForm.support.state:
         await state.clear()
     await show(query, t("support.done"), back_home())
-    await query.answer()
 
 
 @router.message(StateFilter(GrowthForm.support), ~F.text.startswith("/"))
@@ -182,20 +179,23 @@ async def on_support_message(message: Message, support_desk: SupportDesk, user: 
 
 @router.callback_query(GrowthCb.filter(F.screen == "notices"))
 async def on_notices(
-    query: CallbackQuery, callback_data: GrowthCb, notice_settings: NoticeSettings, user: UserProfile
+    query: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: GrowthCb,
+    notice_settings: NoticeSettings,
+    user: UserProfile,
 ) -> None:
     if callback_data.value:
         try:
             level = NoticeLevel(callback_data.value)
         except ValueError:
-            await query.answer(t("stale.button"))
+            callback_answer.text = t("stale.button")
             return
         await notice_settings.set_level(user.id, level)
         await show(query, *notices_screen(level))
-        await query.answer(t("notices.saved"))
+        callback_answer.text = t("notices.saved")
         return
     await show(query, *notices_screen(await notice_settings.level(user.id)))
-    await query.answer()
 
 
 @router.message(Command("notices"))

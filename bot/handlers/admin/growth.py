@@ -9,6 +9,7 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.config import Settings
 from bot.handlers.admin.menu import leave_admin_form
@@ -79,12 +80,12 @@ async def on_promos(
     await audit.record(user.id, "promo.list")
     text, markup = promos_screen(await promos.listed(), settings.currency)
     await show(query, text, markup)
-    await query.answer()
 
 
 @router.callback_query(GrowthAdminCb.filter(F.action.in_({"promo_on", "promo_off"})))
 async def on_promo_switch(
     query: CallbackQuery,
+    callback_answer: CallbackAnswer,
     callback_data: GrowthAdminCb,
     promos: PromoService,
     user: UserProfile,
@@ -92,11 +93,11 @@ async def on_promo_switch(
 ) -> None:
     promo = await promos.set_active(user.id, callback_data.id, callback_data.action == "promo_on")
     if promo is None:
-        await query.answer(t("stale.button"), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = t("stale.button"), True
         return
     text, markup = promos_screen(await promos.listed(), settings.currency)
     await show(query, text, markup)
-    await query.answer(t("promo.admin.switched", code=promo.code))
+    callback_answer.text = t("promo.admin.switched", code=promo.code)
 
 
 # --- support tickets --------------------------------------------------------------------------------------
@@ -118,24 +119,30 @@ async def on_tickets(
     await leave_admin_form(state)
     await audit.record(user.id, "support.list")
     await show(query, *tickets_screen(*await support_desk.waiting()))
-    await query.answer()
 
 
 @router.callback_query(TicketCb.filter(F.action == "view"))
 async def on_ticket_view(
-    query: CallbackQuery, callback_data: TicketCb, support_desk: SupportDesk, user: UserProfile
+    query: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: TicketCb,
+    support_desk: SupportDesk,
+    user: UserProfile,
 ) -> None:
     found = await support_desk.history(callback_data.id, user.id)
     if found is None:
-        await query.answer(t("support.admin.not_found", id=callback_data.id), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = (
+            t("support.admin.not_found", id=callback_data.id),
+            True,
+        )
         return
     await show(query, *found, new_message=True)
-    await query.answer()
 
 
 @router.callback_query(TicketCb.filter(F.action == "reply"))
 async def on_ticket_reply(
     query: CallbackQuery,
+    callback_answer: CallbackAnswer,
     callback_data: TicketCb,
     state: FSMContext,
     support_desk: SupportDesk,
@@ -143,17 +150,25 @@ async def on_ticket_reply(
 ) -> None:
     taken = await support_desk.take(callback_data.id, user.id)
     if taken.ticket is None:
-        await query.answer(t("support.admin.not_found", id=callback_data.id), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = (
+            t("support.admin.not_found", id=callback_data.id),
+            True,
+        )
         return
     if taken.ticket.status == "closed":
-        await query.answer(t("support.admin.is_closed", id=callback_data.id), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = (
+            t("support.admin.is_closed", id=callback_data.id),
+            True,
+        )
         return
     if not taken.ok:
-        await query.answer(t("support.admin.taken_alert", who=taken.taker or "?"), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = (
+            t("support.admin.taken_alert", who=taken.taker or "?"),
+            True,
+        )
         return
     await state.set_state(AdminFormGrowth.reply)
     await state.update_data({TICKET_KEY: taken.ticket.id})
-    await query.answer()
     if query.message is not None:
         await query.bot.send_message(  # type: ignore[union-attr]
             query.from_user.id, t("support.admin.write_reply", id=taken.ticket.id), reply_markup=only_menu()
@@ -163,6 +178,7 @@ async def on_ticket_reply(
 @router.callback_query(TicketCb.filter(F.action == "close"))
 async def on_ticket_close(
     query: CallbackQuery,
+    callback_answer: CallbackAnswer,
     callback_data: TicketCb,
     state: FSMContext,
     support_desk: SupportDesk,
@@ -170,12 +186,15 @@ async def on_ticket_close(
 ) -> None:
     ticket = await support_desk.close(callback_data.id, user.id)
     if ticket is None:
-        await query.answer(t("support.admin.not_found", id=callback_data.id), show_alert=True)
+        callback_answer.text, callback_answer.show_alert = (
+            t("support.admin.not_found", id=callback_data.id),
+            True,
+        )
         return
     data = await state.get_data()
     if data.get(TICKET_KEY) == ticket.id:
         await state.clear()
-    await query.answer(t("support.admin.closed_now", id=ticket.id))
+    callback_answer.text = t("support.admin.closed_now", id=ticket.id)
 
 
 @inputs.message(StateFilter(AdminFormGrowth.reply), ~F.text.startswith("/"))
@@ -249,12 +268,12 @@ async def on_alerts(
     await audit.record(user.id, "alerts.view")
     text, markup = await alerts_view(growth_settings, settings)
     await show(query, text, markup)
-    await query.answer()
 
 
 @router.callback_query(GrowthAdminCb.filter(F.action == "alert"))
 async def on_alert_switch(
     query: CallbackQuery,
+    callback_answer: CallbackAnswer,
     callback_data: GrowthAdminCb,
     growth_settings: GrowthSettings,
     audit: AuditService,
@@ -265,13 +284,12 @@ async def on_alert_switch(
     try:
         alert = Alert(name)
     except ValueError:
-        await query.answer(t("stale.button"))
+        callback_answer.text = t("stale.button")
         return
     await growth_settings.set_alert(alert, wanted == "on")
     await audit.record(user.id, "alerts.switch", alert=alert.value, on=wanted == "on")
     text, markup = await alerts_view(growth_settings, settings)
     await show(query, text, markup)
-    await query.answer()
 
 
 def parse_amount(raw: str | None, *, maximum: Decimal | None = None) -> Decimal | None:
