@@ -55,6 +55,13 @@ from bot.services.admin.settings import ShopAdmin
 from bot.services.admin.stats import StatsService
 from bot.services.admin.users import AdminUsers
 from bot.services.catalog import CatalogService
+from bot.services.growth.alerts import ALERT_SCAN_SECONDS, OwnerAlerts, run_owner_alerts
+from bot.services.growth.notices import NoticeSettings
+from bot.services.growth.promo import PromoService
+from bot.services.growth.referrals import ReferralService
+from bot.services.growth.settings import GrowthSettings
+from bot.services.growth.startup import start_growth
+from bot.services.growth.support import SupportDesk
 from bot.services.notifier import Notifier, run_notifier
 from bot.services.ordering import OrderService
 from bot.services.panel_guard import PanelGuard
@@ -96,6 +103,9 @@ COMMANDS = (
     "status",
     "balance",
     "topup",
+    "promo",
+    "referrals",
+    "support",
     "settings",
     "help",
     "cancel",
@@ -240,6 +250,11 @@ def create_dispatcher(
         on_blocked=users.forget,
     )
     topup_methods = ManualMethods(session_factory)
+    promos = PromoService(session_factory)
+    owner_alerts = OwnerAlerts(session_factory, admin_ids=settings.admin_ids)
+    # In the settle transaction of every top-up: a waiting promo bonus, the owner's alert.
+    topups.add_settle_hook(promos.apply_bonus)
+    topups.add_settle_hook(owner_alerts.topup_hook)
     dp.workflow_data.update(
         settings=settings,
         session_factory=session_factory,
@@ -279,6 +294,15 @@ def create_dispatcher(
             default_locale=locale,
         ),
         payments_reports=PaymentsReports(session_factory),
+        # Growth (bot/handlers/growth.py, bot/handlers/admin/growth.py).
+        growth_settings=GrowthSettings(shop),
+        promos=promos,
+        referrals=ReferralService(session_factory),
+        support_desk=SupportDesk(
+            session_factory, bot, admin_ids=settings.admin_ids, default_locale=locale, on_blocked=users.forget
+        ),
+        owner_alerts=owner_alerts,
+        notice_settings=NoticeSettings(session_factory),
     )
 
     # Update middlewares, in the order an update meets them; then the routers.
@@ -374,6 +398,13 @@ def create_dispatcher(
             args=[monitor],
             id="panel_balance",
         )
+        scheduler.add_job(
+            leader.only(run_owner_alerts),
+            "interval",
+            seconds=min(every, ALERT_SCAN_SECONDS),
+            args=[owner_alerts, notifier],
+            id="owner_alerts",
+        )
     scheduler.add_job(
         leader.only(run_expire), "interval", seconds=EXPIRE_SECONDS, args=[topups], id="topup_expire"
     )
@@ -442,6 +473,8 @@ async def on_startup(
     broadcasts: BroadcastService,
     scheduler: AsyncIOScheduler,
     panel_guard: PanelGuard,
+    growth_settings: GrowthSettings,
+    owner_alerts: OwnerAlerts,
 ) -> None:
     """Start what `create_dispatcher` built: lease, interrupted orders, menu, catalog, jobs."""
     await leader.tick()  # a lone instance is the leader at once; others wait for the lease
@@ -460,6 +493,7 @@ async def on_startup(
     if await leader.tick() and await catalog.is_empty():  # one instance syncs; the others share it
         await refresh_catalog(catalog)
     await broadcasts.resume()  # unfinished broadcasts go on (the outbox claims rows: safe everywhere)
+    await start_growth(settings, growth_settings, owner_alerts)  # defaults, the alert cursor
     if not scheduler.running:
         scheduler.start()
     log.info("bot started")

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     )
     panel_currency_rate: Decimal | None = Field(default=None, gt=0, le=1_000_000)
 
+    # Growth (bot/services/growth): referrals and owner alerts; the owner may change both in /admin.
+    referral_percent: Decimal = Field(default=Decimal("5"), ge=0, le=100)
+    alert_order_amount: Decimal = Field(default=Decimal("50"), ge=0)
+
     @field_validator("admin_ids", "allowed_user_ids", mode="before")
     @classmethod
     def _ids(cls, value: Any) -> Any:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,6 +49,10 @@ class LedgerKind(StrEnum):
     ORDER_REFUND = "order_refund"
     TOPUP = "topup"  # a customer's own payment (bot/services/topups)
     TOPUP_REFUND = "topup_refund"  # a top-up paid back (e.g. refundStarPayment)
+    PROMO_CREDIT = "promo_credit"  # a fixed-credit promo code redeemed (bot/services/growth/promo.py)
+    PROMO_BONUS = "promo_bonus"  # a percent promo bonus on a top-up
+    REFERRAL_EARNING = "referral_earning"  # a referee's completed order (bot/services/growth/referrals.py)
+    REFERRAL_REVERSAL = "referral_reversal"  # the share of an earning whose order was refunded
 
 
 class LedgerEntry(Base):
@@ -253,6 +257,7 @@ class NotificationKind(StrEnum):
     REFILL_COMPLETED = "refill_completed"
     REFILL_REJECTED = "refill_rejected"
     ADMIN_ALERT = "admin_alert"
+    OWNER_ALERT = "owner_alert"  # switchable owner alerts (bot/services/growth/alerts.py)
 
 
 class Notification(Base):
@@ -488,3 +493,132 @@ class PanelCapability(Base):
     currency: Mapped[str | None] = mapped_column(String(16))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- growth: promo codes, referrals, support, notice settings (bot/services/growth) ---------------
+
+
+class PromoKind(StrEnum):
+    CREDIT = "credit"  # a fixed amount credited at once
+    BONUS = "bonus"  # a percent of the customer's next top-up
+
+
+class PromoCode(Base):
+    """A code customers redeem. `uses` only grows through one conditional UPDATE that checks
+    `max_uses`, so racing customers never redeem more than allowed."""
+
+    __tablename__ = "promo_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # upper case
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)  # CREDIT: the amount; BONUS: the percent
+    min_topup: Mapped[Decimal | None] = mapped_column(Money)
+    max_uses: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
+    per_user: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromoRedemption(Base):
+    """One use of a code by a customer; (code, user, n) is unique, n counting that customer's uses.
+
+    A BONUS redemption waits (`applied_at` empty) until the customer's next qualifying top-up.
+    """
+
+    __tablename__ = "promo_redemptions"
+    __table_args__ = (
+        UniqueConstraint("promo_id", "user_id", "n", name="uq_promo_redemptions_use"),
+        Index("ix_promo_redemptions_waiting", "user_id", "applied_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    promo_id: Mapped[int] = mapped_column(ForeignKey("promo_codes.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    n: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal | None] = mapped_column(Money)  # what was credited
+    topup_id: Mapped[int | None] = mapped_column(ForeignKey("topups.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column()
+
+
+class Referral(Base):
+    """A customer's referral code (for their link) and who referred them, bound at most once."""
+
+    __tablename__ = "referrals"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    referrer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    bound_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReferralEarning(Base):
+    """What a referrer earned on one order of their referee, and how much of it went back on refunds."""
+
+    __tablename__ = "referral_earnings"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True, autoincrement=False)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    referee_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    percent: Mapped[Decimal] = mapped_column(DecimalText)
+    base: Mapped[Decimal] = mapped_column(Money)  # the order's price it was computed on
+    earned: Mapped[Decimal] = mapped_column(Money)
+    reversed: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"  # the customer wrote last
+    ANSWERED = "answered"  # an admin replied last
+    CLOSED = "closed"
+
+
+class SupportTicket(Base):
+    """A support conversation; the first admin to reply takes it (`taken_by`, compare-and-set)."""
+
+    __tablename__ = "support_tickets"
+    __table_args__ = (Index("ix_support_tickets_user_status", "user_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.OPEN, index=True)
+    taken_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class SupportMessage(Base):
+    """One message of a ticket. `admin_messages`: the copies sent to admins, {"admin id": [id, kind]}."""
+
+    __tablename__ = "support_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_tickets.id"), index=True)
+    author_id: Mapped[int] = mapped_column(BigInteger)
+    from_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(16))  # text, photo, document
+    text: Mapped[str | None] = mapped_column(Text)
+    file_id: Mapped[str | None] = mapped_column(String(256))
+    admin_messages: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NoticeLevel(StrEnum):
+    ALL = "all"  # every status change
+    FINAL = "final"  # only completion and refunds
+
+
+class CustomerPrefs(Base):
+    """A customer's choices beyond the language (which order notices they get)."""
+
+    __tablename__ = "customer_prefs"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, autoincrement=False)
+    notices: Mapped[str] = mapped_column(String(16), default=NoticeLevel.ALL)

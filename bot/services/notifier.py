@@ -38,6 +38,7 @@ from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t_in
+from bot.services.growth.alerts import render_owner_alert
 from bot.telegram.render import clip, money
 from storage.models import Notification, NotificationKind, Order, utcnow
 from storage.repositories.outbox import OutboxRepository, Recipient
@@ -233,6 +234,8 @@ class Notifier:
         with self.i18n.context():
             if note.kind == NotificationKind.ADMIN_ALERT:
                 return self._admin_alert(locale, payload)
+            if note.kind == NotificationKind.OWNER_ALERT:
+                return render_owner_alert(locale, payload)
             return self._order_message(locale, note.kind, payload)
 
     async def _markup(self, note: Notification, recipient: Recipient) -> InlineKeyboardMarkup | None:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.growth.referrals import on_order_refunded
 from storage.models import LedgerKind, Order
 from storage.repositories.ledger import LedgerRepository
 
@@ -26,4 +27,5 @@ async def refund_order(
         actor_id=actor_id,
     )
     order.refunded = result.entry.amount
+    await on_order_refunded(session, order)  # reverses a referral earning pro rata (bot/services/growth)
     return order.refunded

@@ -41,6 +41,8 @@ from bot.panel import (
     normalize_status,
 )
 from bot.panel import RefillState as UpstreamRefillState
+from bot.services.growth.notices import wants_notice
+from bot.services.growth.referrals import on_order_final
 from bot.services.panel_guard import PanelGuard
 from bot.services.refunds import refund_order
 from bot.services.upstream_alerts import queue_admin_alert
@@ -185,6 +187,8 @@ async def queue_order_notice(
     session: AsyncSession, order: Order, kind: NotificationKind, now: datetime, **extra: Any
 ) -> bool:
     """One message per (order, kind) ever: the dedupe key makes a second attempt a no-op."""
+    if not await wants_notice(session, order.user_id, kind):  # the customer's notice settings
+        return False
     return await OutboxRepository(session).add(
         user_id=order.user_id,
         order_id=order.id,
@@ -256,6 +260,7 @@ async def apply_order_status(
         order.state = state
         order.finished_at = now
         order.next_poll_at = None
+        await on_order_final(session, order, now)  # referral earning (bot/services/growth/referrals.py)
         notices += await queue_order_notice(session, order, NOTICE_OF_STATE[state], now)
         return Applied(changed=True, final=True, refund=order.refunded - before, notices=notices)
     order.unusable_reports = 0  # the panel went on with it: a later odd final report counts anew

@@ -116,3 +116,26 @@ class AdminTopUpCb(CallbackData, prefix="atu"):
 class PayMethodCb(CallbackData, prefix="apm"):
     action: str  # list, add, toggle, delete, delete_yes, skip (a Russian text), pending
     id: int = 0
+
+
+class GrowthCb(CallbackData, prefix="g"):
+    """Growth buttons (bot/handlers/growth.py): promo (ask for a code), referrals, support (start
+    writing), support_done, notices (`value`: the notice level chosen)."""
+
+    screen: str
+    value: str = ""
+
+
+class TicketCb(CallbackData, prefix="tk"):
+    """Admin buttons on a ticket: reply, close, view; `list` lists the open tickets."""
+
+    action: str
+    id: int = 0
+
+
+class GrowthAdminCb(CallbackData, prefix="ga"):
+    """Admin console: promos (list), promo_off / promo_on (`id`), alerts, alert (`value`: its name)."""
+
+    action: str
+    id: int = 0
+    value: str = ""

@@ -90,6 +90,9 @@ def admin_menu() -> tuple[str, InlineKeyboardMarkup]:
         ("admin.button.settings", "settings"),
         ("admin.button.audit", "audit"),
         ("admin.button.payments", "payments"),  # bot/handlers/admin/payments.py
+        ("admin.button.promos", "promos"),  # bot/handlers/admin/growth.py
+        ("admin.button.tickets", "tickets"),
+        ("admin.button.alerts", "alerts"),
     ]
     buttons = [_button(t(key), AdminCb(screen=screen)) for key, screen in entries]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]

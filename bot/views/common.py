@@ -8,7 +8,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import LANGUAGES, t
-from bot.telegram.callbacks import LangCb, MenuCb
+from bot.telegram.callbacks import GrowthCb, LangCb, MenuCb
 from bot.telegram.render import clip
 
 BUTTON_TEXT_LIMIT = 60
@@ -41,11 +41,16 @@ def main_menu() -> InlineKeyboardMarkup:
     def button(label: str, screen: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(text=t(label), callback_data=MenuCb(screen=screen).pack())
 
+    def growth(label: str, screen: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=t(label), callback_data=GrowthCb(screen=screen).pack())
+
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [button("button.catalog", "catalog"), button("button.search", "search")],
             [button("button.orders", "orders"), button("button.balance", "balance")],
             [button("button.settings", "settings"), button("button.help", "help")],
+            [growth("button.promo", "promo"), growth("button.referrals", "referrals")],
+            [growth("button.support", "support")],  # bot/handlers/growth.py
         ]
     )
 
@@ -61,6 +66,12 @@ def language_screen() -> tuple[str, InlineKeyboardMarkup]:
             InlineKeyboardButton(text=name, callback_data=LangCb(code=code).pack())
             for code, name in LANGUAGES.items()
         ],
+        [notices_button()],  # which order notices (bot/handlers/growth.py)
         [home_button()],
     ]
     return t("settings.title"), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def notices_button() -> InlineKeyboardButton:
+    """The settings screen's entry to the order notices choice."""
+    return InlineKeyboardButton(text=t("button.notices"), callback_data=GrowthCb(screen="notices").pack())

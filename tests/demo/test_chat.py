@@ -77,7 +77,7 @@ async def test_input_rules(env: DemoEnvironment) -> None:
         await chat.handle_input("/start")
         await chat.wait_for("Hello")
         await chat.handle_input("#99")
-        assert "There is no button 99 here; pick 1–6." in (await chat.wait_for("no button")).text
+        assert "There is no button 99 here; pick 1–9." in (await chat.wait_for("no button")).text
         await chat.handle_input("#")  # lists the buttons again
         assert "[6] ❓ Help" in (await chat.wait_for("[1]")).text
 

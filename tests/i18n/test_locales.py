@@ -40,6 +40,10 @@ DYNAMIC_FAMILIES: dict[str, tuple[str, ...]] = {
         "order_refund",
         "topup",
         "topup_refund",
+        "promo_credit",
+        "promo_bonus",
+        "referral_earning",
+        "referral_reversal",
     ),
     "topup.status": ("pending", "paid", "expired", "rejected", "cancelled", "refunding", "refunded"),
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers.admin import broadcast, catalog, menu, payments, reports, settings, users
+from bot.handlers.admin import broadcast, catalog, growth, menu, payments, reports, settings, users
 from bot.handlers.admin.common import InPrivateChat, IsAdmin
 
 
@@ -33,12 +33,14 @@ class AdminRoutes:
             catalog.router,
             settings.router,
             payments.router,
+            growth.router,
             broadcast.inputs,
             users.inputs,
             reports.inputs,
             catalog.inputs,
             settings.inputs,
             payments.inputs,
+            growth.inputs,
         ]
         root.include_routers(*(table.build() for table in tables))
         return root

@@ -1,8 +1,8 @@
 """The upstream panel balance: shown on request, and the admins are warned once when it runs low.
 
-The warning is sent directly (the outbox renders order messages only). "Warned" is remembered in
-the settings table, so it is sent once per drop below the threshold, survives restarts, and is
-armed again when the balance is back at or above the threshold.
+The warning is an owner alert queued in the outbox (bot/services/growth/alerts.py), switchable in
+/admin → Alerts. "Warned" is remembered in the settings table, so it is sent once per drop below
+the threshold, survives restarts, and is armed again when the balance is back at or above it.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t
+from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n
 from bot.panel import Balance, PanelClient, PanelError
-from bot.telegram.render import money
+from bot.services.growth.alerts import queue_owner_alert
+from bot.services.growth.settings import Alert
+from storage.models import utcnow
 from storage.repositories.settings import SettingsRepository
-from storage.repositories.users import UserRepository
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,11 @@ class PanelMonitor:
         return balance.amount < self.threshold
 
     async def check(self) -> bool:
-        """Warn the admins if the balance just dropped below the threshold; True when a warning went out."""
+        """Queue the owner alert if the balance just dropped below the threshold; True when queued.
+
+        The alert goes through the outbox (bot/services/growth/alerts.py) like every owner alert,
+        so the notifier delivers it paced and retried; it is switchable in /admin → Alerts.
+        """
         balance = await self.panel.balance()
         async with self.session_factory.begin() as session:
             settings = SettingsRepository(session)
@@ -65,32 +69,22 @@ class PanelMonitor:
                 return False
             if warned:
                 return False
-            locales = {}
-            users = UserRepository(session)
-            for admin_id in self.admin_ids:
-                admin = await users.get(admin_id)
-                locales[admin_id] = pick_locale(
-                    admin.locale if admin else None,
-                    admin.language_code if admin else None,
-                    self.default_locale,
-                )
-        delivered = 0
-        for admin_id, locale in locales.items():
-            with self.i18n.context(), self.i18n.use_locale(locale):
-                text = t(
-                    "admin.panel.low_warning",
-                    balance=money(balance.amount, balance.currency or "?"),
-                    threshold=money(self.threshold, balance.currency or "?"),
-                )
-            try:
-                await self.bot.send_message(admin_id, text)
-                delivered += 1
-            except TelegramAPIError as error:
-                log.warning("could not warn admin %s about the panel balance: %s", admin_id, error.message)
-        if delivered:
-            async with self.session_factory.begin() as session:
-                await SettingsRepository(session).set(LOW_WARNED, str(balance.amount))
-        return delivered > 0
+            now = utcnow()
+            queued = await queue_owner_alert(
+                session,
+                self.admin_ids,
+                Alert.PANEL_LOW,
+                now.isoformat(),  # each drop is its own alert; LOW_WARNED keeps it to one per drop
+                {
+                    "balance": str(balance.amount),
+                    "threshold": str(self.threshold),
+                    "currency": balance.currency or "",
+                },
+                now,
+            )
+            if queued:
+                await settings.set(LOW_WARNED, str(balance.amount))
+        return queued > 0
 
 
 async def run_panel_check(monitor: PanelMonitor) -> None:

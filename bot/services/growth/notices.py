@@ -1,0 +1,34 @@
+"""Which order notices a customer gets: every status change, or only completion and refunds.
+
+The choice is read where a notice is queued (bot/services/tracking.py `queue_order_notice`), in
+the same transaction, so a muted notice is never written to the outbox.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import NoticeLevel, NotificationKind
+from storage.repositories.growth import PrefsRepository
+
+# Status changes that are neither a completion nor a refund: muted under NoticeLevel.FINAL.
+PROGRESS_KINDS = frozenset({NotificationKind.ORDER_STARTED})
+
+
+async def wants_notice(session: AsyncSession, user_id: int, kind: str) -> bool:
+    if kind not in PROGRESS_KINDS:
+        return True
+    return await PrefsRepository(session).notices(user_id) == NoticeLevel.ALL
+
+
+class NoticeSettings:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.session_factory = session_factory
+
+    async def level(self, user_id: int) -> str:
+        async with self.session_factory() as session:
+            return await PrefsRepository(session).notices(user_id)
+
+    async def set_level(self, user_id: int, level: NoticeLevel) -> None:
+        async with self.session_factory.begin() as session:
+            await PrefsRepository(session).set_notices(user_id, level)
