@@ -85,6 +85,7 @@ from bot.telegram.conversation import ConversationMiddleware
 from bot.telegram.retry import RetryMiddleware
 from bot.telegram.session import create_session
 from bot.views.admin import BROADCAST_SCREENS, alert_keyboard
+from bot.views.growth import SUPPORT_SCREENS
 from bot.views.payments import DESK_SCREENS
 from storage.db import create_engine, create_session_factory
 from storage.fsm import SQLAlchemyStorage
@@ -299,7 +300,12 @@ def create_dispatcher(
         promos=promos,
         referrals=ReferralService(session_factory),
         support_desk=SupportDesk(
-            session_factory, bot, admin_ids=settings.admin_ids, default_locale=locale, on_blocked=users.forget
+            session_factory,
+            bot,
+            admin_ids=settings.admin_ids,
+            screens=SUPPORT_SCREENS,
+            default_locale=locale,
+            on_blocked=users.forget,
         ),
         owner_alerts=owner_alerts,
         notice_settings=NoticeSettings(session_factory),

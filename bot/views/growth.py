@@ -14,6 +14,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Html, t
+from bot.services.growth.support import SupportScreens
 from bot.telegram.callbacks import AdminCb, GrowthAdminCb, GrowthCb, MenuCb, TicketCb
 from bot.telegram.render import clip, money
 from bot.views.common import button_label, home_button
@@ -28,7 +29,6 @@ from storage.models import (
 )
 
 TEXT_LIMIT = 3000
-CAPTION_LIMIT = 1024
 
 
 def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -272,3 +272,8 @@ def alerts_screen(
     ]
     rows.append([_button(t("admin.button.menu"), AdminCb(screen="menu"))])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+SUPPORT_SCREENS = SupportScreens(
+    card=ticket_card, person=person, reply_for_customer=reply_for_customer, history=ticket_history
+)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,8 +26,12 @@ from storage.repositories.growth import AlertScanRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.settings import SettingsRepository
 
-if TYPE_CHECKING:
-    from bot.services.notifier import Notifier
+
+class PendingSender(Protocol):
+    """What the alerts job needs of the notifier (bot/services/notifier.py imports this module)."""
+
+    async def send_pending(self) -> Any: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +180,7 @@ class OwnerAlerts:
         return 0
 
 
-async def run_owner_alerts(alerts: OwnerAlerts, notifier: Notifier | None = None) -> None:
+async def run_owner_alerts(alerts: OwnerAlerts, notifier: PendingSender | None = None) -> None:
     """The scheduler job: queue order alerts, then deliver what is due. Never raises."""
     try:
         queued = await alerts.scan_orders()

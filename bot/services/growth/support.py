@@ -10,18 +10,17 @@ taker keeps the Reply button. Telegram is called outside every database session.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import Message
+from aiogram.types import InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, PoI18n, create_i18n, pick_locale, t
-from bot.views.growth import CAPTION_LIMIT, person, reply_for_customer, ticket_card, ticket_history
 from storage.models import SupportMessage, SupportTicket, TicketStatus, User, utcnow
 from storage.repositories.growth import SupportRepository
 from storage.repositories.users import UserRepository
@@ -76,6 +75,22 @@ class ReplyResult:
     taker: str | None = None
 
 
+CAPTION_LIMIT = 1024  # Telegram's limit on a media caption
+
+
+@dataclass(frozen=True)
+class SupportScreens:
+    """How tickets look (bot/views/growth.py `SUPPORT_SCREENS`).
+
+    Passed in by the composition root, so this service never imports a view.
+    """
+
+    card: Callable[..., tuple[str, InlineKeyboardMarkup | None]]
+    person: Callable[[User | None, int], str]
+    reply_for_customer: Callable[[int, str], str]
+    history: Callable[..., tuple[str, InlineKeyboardMarkup | None]]
+
+
 class SupportDesk:
     def __init__(
         self,
@@ -83,6 +98,7 @@ class SupportDesk:
         bot: Bot,
         *,
         admin_ids: Sequence[int],
+        screens: SupportScreens,
         default_locale: str = DEFAULT_LOCALE,
         i18n: PoI18n | None = None,
         on_blocked: Any = None,
@@ -93,6 +109,7 @@ class SupportDesk:
         self.default_locale = default_locale
         self.i18n = i18n or create_i18n(default_locale)
         self.on_blocked = on_blocked
+        self.screens = screens
 
     # --- people ---------------------------------------------------------------------------------
 
@@ -144,10 +161,10 @@ class SupportDesk:
     async def _card(
         self, ticket: SupportTicket, message: SupportMessage, admin_id: int, people: dict[int, User]
     ) -> tuple[str, Any]:
-        taker = person(people.get(ticket.taken_by), ticket.taken_by) if ticket.taken_by else None
+        taker = self.screens.person(people.get(ticket.taken_by), ticket.taken_by) if ticket.taken_by else None
         with self.i18n.context(), self.i18n.use_locale(self._locale(people.get(admin_id))):
             limit = CAPTION_LIMIT if message.kind in MEDIA_KINDS else 4096
-            return ticket_card(
+            return self.screens.card(
                 ticket, message, people.get(ticket.user_id), taker, for_admin=admin_id, limit=limit
             )
 
@@ -234,7 +251,7 @@ class SupportDesk:
         taker = None
         if ticket.taken_by is not None:
             people = await self._people([ticket.taken_by])
-            taker = person(people.get(ticket.taken_by), ticket.taken_by)
+            taker = self.screens.person(people.get(ticket.taken_by), ticket.taken_by)
         return TakeResult(False, ticket, taker)
 
     async def reply(self, ticket_id: int, admin_id: int, content: Content) -> ReplyResult:
@@ -251,8 +268,8 @@ class SupportDesk:
         customer = people.get(ticket.user_id)
         with self.i18n.context(), self.i18n.use_locale(self._locale(customer)):
             html = content.text or ""
-            text = reply_for_customer(ticket.id, html[:TEXT_LIMIT])
-            header = reply_for_customer(ticket.id, "")
+            text = self.screens.reply_for_customer(ticket.id, html[:TEXT_LIMIT])
+            header = self.screens.reply_for_customer(ticket.id, "")
         try:
             if content.kind == "photo" and content.file_id:
                 caption = text if len(text) <= CAPTION_LIMIT else header
@@ -265,10 +282,10 @@ class SupportDesk:
         except TelegramForbiddenError:
             if self.on_blocked is not None:
                 self.on_blocked(ticket.user_id)
-            return ReplyResult(ReplyOutcome.BLOCKED, ticket, person(customer, ticket.user_id))
+            return ReplyResult(ReplyOutcome.BLOCKED, ticket, self.screens.person(customer, ticket.user_id))
         except TelegramAPIError as error:
             log.warning("could not send the reply to ticket %s: %s", ticket.id, error.message)
-            return ReplyResult(ReplyOutcome.FAILED, ticket, person(customer, ticket.user_id))
+            return ReplyResult(ReplyOutcome.FAILED, ticket, self.screens.person(customer, ticket.user_id))
         now = utcnow()
         async with self.session_factory.begin() as session:
             repo = SupportRepository(session)
@@ -287,7 +304,7 @@ class SupportDesk:
             await repo.set_status(ticket.id, TicketStatus.ANSWERED, now, only_if_not=TicketStatus.CLOSED)
             ticket = await repo.get(ticket.id) or ticket
         await self.refresh_copies(ticket.id)
-        return ReplyResult(ReplyOutcome.SENT, ticket, person(customer, ticket.user_id))
+        return ReplyResult(ReplyOutcome.SENT, ticket, self.screens.person(customer, ticket.user_id))
 
     async def close(self, ticket_id: int, admin_id: int) -> SupportTicket | None:
         """Close the ticket (whoever holds it); the customer is told; None when there is no such ticket."""
@@ -335,4 +352,4 @@ class SupportDesk:
         if ticket is None:
             return None
         people = await self._people([ticket.user_id, ticket.taken_by, *(m.author_id for m in messages)])
-        return ticket_history(ticket, messages, people, admin_id)
+        return self.screens.history(ticket, messages, people, admin_id)
