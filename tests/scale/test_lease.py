@@ -8,7 +8,7 @@ from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import create_dispatcher
+from bot.app import check_panel_currency, create_dispatcher
 from bot.config import load_settings
 from bot.coordination import LEASE_JOB_ID, LeaderLease
 from bot.panel import PanelClient
@@ -156,6 +156,8 @@ async def test_every_scheduled_job_but_the_lease_tick_waits_for_the_lease(
         jobs = {job.id: job for job in scheduler.get_jobs()}
         assert {"order_tracking", "notifier", "catalog", "topup_expire", "cryptopay_poll"} <= set(jobs)
         assert jobs.pop(LEASE_JOB_ID).func == dispatcher.workflow_data["leader"].tick
+        # Every instance sells, so every instance checks the panel's currency (bot/app.py): not leased.
+        assert jobs.pop("panel_currency").func is check_panel_currency
         for job in jobs.values():
             assert await job.func(*job.args, **job.kwargs) is None, job.id
         assert sim.state.requests == []  # not even the panel was asked
