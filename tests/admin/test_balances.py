@@ -46,7 +46,9 @@ async def test_credit_and_debit_write_ledger_entries_and_tell_the_user(shop: Sho
     await admin.send_text("/takebalance @ann 2.5 correction")
     ask = await admin.wait_for_message(contains="Take 2.50 USD from user")
     await admin.press("✅ Yes, take", ask)
-    await admin.wait_for_message(contains="Took 2.50 USD from user 1001. Their balance: 10.00 USD.", edited=True)
+    await admin.wait_for_message(
+        contains="Took 2.50 USD from user 1001. Their balance: 10.00 USD.", edited=True
+    )
     debit = await ann.wait_for_message(contains="was deducted from your balance")
     assert "2.50 USD" in debit.text and "Balance: 10.00 USD" in debit.text
 
@@ -161,7 +163,9 @@ async def test_balance_from_the_menu_buttons(shop: Shop) -> None:
     await admin.send_text("7.25")
     ask = await admin.wait_for_message(contains="Take 7.25 USD from user")
     await admin.press("✅ Yes, take", ask)
-    await admin.wait_for_message(contains="Took 7.25 USD from user 1001. Their balance: 0.00 USD.", edited=True)
+    await admin.wait_for_message(
+        contains="Took 7.25 USD from user 1001. Their balance: 0.00 USD.", edited=True
+    )
     assert await shop.balance(1001) == (Decimal("0.0000"), Decimal("0.0000"))
 
 
