@@ -149,3 +149,30 @@ async def test_a_stale_yes_on_a_completed_order_says_so(shop: Shop) -> None:
     assert "Order #1 is already completed" in line.text
     assert shop.sim.state.count("cancel") == 0
     assert await shop.balance(1001) == (Decimal("49.8200"), Decimal("49.8200"))
+
+
+async def test_balance_history_reads_as_sentences_in_the_customers_language(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "50")
+    placed = await place_order(ann, "2", "https://instagram.com/ann", "100", drip=True)
+    await ann.press("Cancel order", placed)
+    await ann.wait_for_message(contains="Cancel order #1?")
+    await ann.press("Yes, cancel it")
+    await ann.wait_for_message(contains="Cancellation requested")
+    shop.sim.state.tick()  # the panel cancels it; the poller refunds
+    await ann.wait_for_message(contains="was canceled by the supplier", timeout=10)
+
+    await ann.send_text("/balance")
+    wallet = await ann.wait_for_message(contains="Your balance")
+    assert "Refund for order #1 (canceled): +0.18 USD" in wallet.text
+    assert "Order #1: −0.18 USD" in wallet.text
+    assert "Top-up: +50.00 USD" in wallet.text
+    assert "refund" not in wallet.text and "canceled:" not in wallet.text  # no internal notes
+
+    assert shop.app is not None
+    await shop.app.dispatcher.workflow_data["users"].set_locale(1001, "ru")
+    await ann.send_text("/balance")
+    wallet = await ann.wait_for_message(contains="Ваш баланс")
+    assert "Возврат за заказ #1 (отменён): +0.18 USD" in wallet.text
+    assert "Заказ #1: −0.18 USD" in wallet.text
+    assert "Пополнение: +50.00 USD" in wallet.text
