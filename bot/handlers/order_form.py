@@ -102,6 +102,33 @@ async def start_form(
     await ask_next(event, state, view, {}, draft)
 
 
+async def start_prefilled(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    view: ServiceView,
+    values: dict[str, Any],
+    orders: OrderService,
+    settings: Settings,
+    shop: ShopSettings,
+    *,
+    note: str,
+    error: str | None = None,
+) -> None:
+    """A new form whose answers are already in (order again): the summary with `note` on top, or,
+    when an answer is missing or `error` says one no longer passes, that question."""
+    paused = await shop.maintenance_message()
+    if paused:
+        await show(event, t("maintenance.orders_paused", text=paused), only_home())
+        return
+    draft = secrets.token_hex(6)
+    await state.set_state(OrderForm.filling)
+    await state.set_data({"draft": draft, "service_id": view.service_id, "values": {}, "field": None})
+    if error is None and next_field(rules_of(view), values) is None:
+        await show_summary(event, state, view, values, draft, orders, settings, note=note)
+    else:
+        await ask_next(event, state, view, values, draft, error=error or note)
+
+
 async def ask_next(
     event: Message | CallbackQuery,
     state: FSMContext,
