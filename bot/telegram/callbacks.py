@@ -60,7 +60,7 @@ class OrdersCb(CallbackData, prefix="os"):
 
 class OrderCb(CallbackData, prefix="o"):
     id: int
-    action: str = "view"  # view, refresh, refill, cancel
+    action: str = "view"  # view, refresh, refill, cancel (asks), cancel_yes (sends), again (order again)
 
 
 class LangCb(CallbackData, prefix="l"):

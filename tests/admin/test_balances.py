@@ -61,7 +61,7 @@ async def test_credit_and_debit_write_ledger_entries_and_tell_the_user(shop: Sho
     assert await shop.balance(1001) == (Decimal("10.0000"), Decimal("10.0000"))
     await ann.send_text("/balance")
     wallet = await ann.wait_for_message(contains="Your balance")
-    assert "10.00 USD" in wallet.text and "+12.50 USD  credit welcome bonus" in wallet.text
+    assert "10.00 USD" in wallet.text and "Credited by the shop: +12.50 USD" in wallet.text
 
     actions = [(row.action, row.args.get("outcome")) for row in await audit_rows(shop)]
     assert actions == [
