@@ -90,8 +90,46 @@ def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, Inlin
         rows.append(actions)
     rows.append(
         [
+            InlineKeyboardButton(
+                text=t("order.again_button"), callback_data=OrderCb(id=order.id, action="again").pack()
+            )
+        ]
+    )
+    rows.append(
+        [
             InlineKeyboardButton(text=t("button.my_orders"), callback_data=OrdersCb(page=0).pack()),
             home_button(),
         ]
     )
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def cancel_confirm(order: Order) -> tuple[str, InlineKeyboardMarkup]:
+    """Cancelling cannot be taken back: the customer says Yes once more before the panel is asked."""
+    text = "\n".join(
+        [
+            t("cancel_order.confirm", id=order.id),
+            t("order.service", name=clip(order.service_name, 200), id=order.service_id),
+            t("order.state", state=state_label(order)),
+        ]
+    )
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=t("cancel_order.yes"), callback_data=OrderCb(id=order.id, action="cancel_yes").pack()
+            ),
+            InlineKeyboardButton(
+                text=t("cancel_order.no"), callback_data=OrderCb(id=order.id, action="view").pack()
+            ),
+        ]
+    ]
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def reorder_gone(service_id: str) -> tuple[str, InlineKeyboardMarkup]:
+    """Order again of a service the shop no longer sells."""
+    rows = [
+        [InlineKeyboardButton(text=t("button.catalog"), callback_data=MenuCb(screen="catalog").pack())],
+        [home_button()],
+    ]
+    return t("order.again_gone", id=service_id[:32]), InlineKeyboardMarkup(inline_keyboard=rows)
