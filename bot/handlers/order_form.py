@@ -47,7 +47,6 @@ from bot.telegram.routes import Routes
 from bot.views.common import only_home
 from bot.views.form import edit_menu, field_prompt, summary
 from bot.views.orders import order_detail
-from bot.views.topup import topup_button
 
 log = logging.getLogger(__name__)
 router = Routes("order_form")
@@ -172,9 +171,8 @@ async def show_summary(
     settings: Settings,
     *,
     note: str | None = None,
-    short: Decimal | None = None,
 ) -> None:
-    """The summary with the price; `short`: the balance lacks this much, so offer a top-up first."""
+    """The summary with the price and the customer's balance (read fresh, in its own short session)."""
     try:
         _, price = orders.prepare(view, values)
     except FieldError as error:
@@ -186,13 +184,19 @@ async def show_summary(
     await state.set_state(OrderForm.confirming)
     await state.update_data(values=values, field=None, price=str(price.price))
     fields = applicable_fields(rules_of(view), values)
+    balance = await orders.balance(event.from_user.id) if event.from_user is not None else None
     text, markup = summary(
-        view, fields, values, price, draft, settings.currency, wallet_enabled=settings.wallet_enabled
+        view,
+        fields,
+        values,
+        price,
+        draft,
+        settings.currency,
+        wallet_enabled=settings.wallet_enabled,
+        balance=balance,
     )
     if note:
         text = f"{note}\n\n{text}"
-    if short is not None and short > 0:
-        markup.inline_keyboard.insert(0, [topup_button(suggest=short)])
     await show(event, text, markup)
 
 
@@ -567,7 +571,6 @@ async def confirm(
             orders,
             settings,
             note=text,
-            short=short.shortfall,
         )
         return
     except FieldError as error:

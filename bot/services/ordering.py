@@ -166,6 +166,14 @@ class OrderService:
         )
         return request, price
 
+    async def balance(self, user_id: int) -> Decimal | None:
+        """The wallet balance the summary compares the price with; None when the shop has no wallet
+        (pay-per-order: nothing is charged from a balance)."""
+        if not self.wallet_enabled:
+            return None
+        async with self.session_factory() as session:
+            return await LedgerRepository(session).balance(user_id)
+
     async def find_by_draft(self, user_id: int, draft_key: str) -> Order | None:
         async with self.session_factory() as session:
             order = await OrderRepository(session).by_draft_key(draft_key)
