@@ -70,3 +70,10 @@ def test_pending_adjustment_round_trip_and_expiry() -> None:
     assert back.expired(now=1000.0 + PENDING_SECONDS + 1)
     assert PendingAdjustment.from_data({"token": "x", "amount": "NaN"}) is None
     assert PendingAdjustment.from_data("forged") is None
+
+
+def test_zero_may_be_an_answer() -> None:
+    assert parse_money("0", maximum=MAX, allow_zero=True) == Decimal("0.00")
+    with pytest.raises(AmountError) as caught:
+        parse_money("-0.5", maximum=MAX, allow_zero=True)
+    assert caught.value.problem == AmountProblem.NEGATIVE
