@@ -38,11 +38,12 @@ class AmountError(ValueError):
         self.limit = limit
 
 
-def parse_money(text: str, *, maximum: Decimal, minimum: Decimal = CENT) -> Decimal:
+def parse_money(text: str, *, maximum: Decimal, minimum: Decimal = CENT, allow_zero: bool = False) -> Decimal:
     """`10`, `12.5`, `12,50`, `$10`, `10 USD` -> Decimal with 2 places, within minimum..maximum.
 
     Raises AmountError naming the first problem: not a number, NaN/Infinity, negative, zero, above
-    `maximum`, too many decimal places, below `minimum`."""
+    `maximum`, too many decimal places, below `minimum`. `allow_zero`: 0 is an answer (a refund
+    of nothing), not a mistake."""
     raw = text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
     if _NOT_FINITE.fullmatch(raw):
         raise AmountError(AmountProblem.NOT_FINITE)
@@ -56,12 +57,12 @@ def parse_money(text: str, *, maximum: Decimal, minimum: Decimal = CENT) -> Deci
         raise AmountError(AmountProblem.NOT_A_NUMBER) from None
     if value < 0:
         raise AmountError(AmountProblem.NEGATIVE)
-    if value == 0:
+    if value == 0 and not allow_zero:
         raise AmountError(AmountProblem.ZERO)
     if value > maximum:  # before quantize(), which cannot hold 40 digits
         raise AmountError(AmountProblem.TOO_LARGE, maximum)
     if value != value.quantize(CENT):
         raise AmountError(AmountProblem.TOO_PRECISE)
-    if value < minimum:
+    if value < minimum and not (value == 0 and allow_zero):
         raise AmountError(AmountProblem.TOO_SMALL, minimum)
     return value.quantize(CENT)

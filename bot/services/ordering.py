@@ -107,6 +107,11 @@ def can_refill(order: Order) -> bool:
     return order.can_refill and order.state in (OrderState.COMPLETED, OrderState.PARTIAL)
 
 
+def refill_is_open(refill: Refill) -> bool:
+    """Requested or running: no outcome yet, so no second request."""
+    return RefillState(refill.state).is_open
+
+
 def can_cancel(order: Order) -> bool:
     return order.can_cancel and order.state == OrderState.ACTIVE and order.cancel_requested_at is None
 

@@ -288,7 +288,7 @@ async def on_adjust_answer(
     whose change is gone (used, or replaced since) says what happened instead."""
     pending = await take_pending(state, callback_data.token)
     key = f"{query.from_user.id}:{callback_data.msg}"
-    if pending is None or pending.key != key:
+    if pending is None or pending.key != key or pending.expired():
         before = await balances.applied_before(key)
         if before is not None:
             text = adjustment_text(before, settings.currency)

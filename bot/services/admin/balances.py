@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +25,7 @@ from storage.repositories.users import UserRepository
 log = logging.getLogger(__name__)
 
 MAX_AMOUNT = Decimal("1000000")
+PENDING_SECONDS = 15 * 60  # how long a balance change waits for its Yes
 
 
 class AdjustOutcome(StrEnum):
@@ -61,10 +63,17 @@ class PendingAdjustment:
     credit: bool
     reason: str
     key: str
+    created: float = 0.0  # Unix time it was asked; a Yes much later would act on an old preview
 
     @classmethod
-    def new(cls, user_id: int, amount: Decimal, credit: bool, reason: str, key: str) -> PendingAdjustment:
-        return cls(secrets.token_hex(6), user_id, amount, credit, reason, key)
+    def new(
+        cls, user_id: int, amount: Decimal, credit: bool, reason: str, key: str, *, now: float | None = None
+    ) -> PendingAdjustment:
+        created = time.time() if now is None else now
+        return cls(secrets.token_hex(6), user_id, amount, credit, reason, key, created)
+
+    def expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) - self.created > PENDING_SECONDS
 
     def to_data(self) -> dict[str, object]:
         return {
@@ -74,6 +83,7 @@ class PendingAdjustment:
             "credit": self.credit,
             "reason": self.reason,
             "key": self.key,
+            "created": self.created,
         }
 
     @classmethod
@@ -89,6 +99,7 @@ class PendingAdjustment:
                 credit=bool(data["credit"]),
                 reason=str(data.get("reason") or ""),
                 key=str(data["key"]),
+                created=float(data.get("created") or 0),
             )
         except (KeyError, TypeError, ValueError):
             return None
