@@ -11,9 +11,10 @@ from bot.i18n import t
 from bot.services.topups import TopUpService
 from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import MenuCb
-from bot.telegram.render import clip, money, show
+from bot.telegram.render import money, show
 from bot.telegram.routes import Routes
 from bot.views.common import home_button, only_home
+from bot.views.ledger import statement_lines
 from bot.views.topup import topup_button
 
 
@@ -22,23 +23,12 @@ async def balance_text(
 ) -> str:
     if not settings.wallet_enabled:
         return t("balance.wallet_off")
-    amount, entries = await users.wallet(user.id)
+    amount, entries = await users.statement(user.id)
     lines = [t("balance.title", amount=money(amount, settings.currency))]
     if entries:
         lines.append("")
         lines.append(t("balance.history"))
-        for entry in entries:
-            sign = "+" if entry.amount > 0 else "−"
-            lines.append(
-                t(
-                    "balance.line",
-                    when=entry.created_at.strftime("%Y-%m-%d"),
-                    sign=sign,
-                    amount=money(abs(entry.amount), settings.currency),
-                    kind=t(f"ledger.{entry.kind}"),
-                    note=clip(entry.note or "", 60),
-                )
-            )
+        lines.extend(statement_lines(entries, settings.currency))
     else:
         lines.append(t("balance.no_history"))
     lines.append("")

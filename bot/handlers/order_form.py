@@ -47,7 +47,6 @@ from bot.telegram.routes import Routes
 from bot.views.common import only_home
 from bot.views.form import edit_menu, field_prompt, summary
 from bot.views.orders import order_detail
-from bot.views.topup import topup_button
 
 log = logging.getLogger(__name__)
 router = Routes("order_form")
@@ -103,6 +102,33 @@ async def start_form(
     await ask_next(event, state, view, {}, draft)
 
 
+async def start_prefilled(
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    view: ServiceView,
+    values: dict[str, Any],
+    orders: OrderService,
+    settings: Settings,
+    shop: ShopSettings,
+    *,
+    note: str,
+    error: str | None = None,
+) -> None:
+    """A new form whose answers are already in (order again): the summary with `note` on top, or,
+    when an answer is missing or `error` says one no longer passes, that question."""
+    paused = await shop.maintenance_message()
+    if paused:
+        await show(event, t("maintenance.orders_paused", text=paused), only_home())
+        return
+    draft = secrets.token_hex(6)
+    await state.set_state(OrderForm.filling)
+    await state.set_data({"draft": draft, "service_id": view.service_id, "values": {}, "field": None})
+    if error is None and next_field(rules_of(view), values) is None:
+        await show_summary(event, state, view, values, draft, orders, settings, note=note)
+    else:
+        await ask_next(event, state, view, values, draft, error=error or note)
+
+
 async def ask_next(
     event: Message | CallbackQuery,
     state: FSMContext,
@@ -145,9 +171,8 @@ async def show_summary(
     settings: Settings,
     *,
     note: str | None = None,
-    short: Decimal | None = None,
 ) -> None:
-    """The summary with the price; `short`: the balance lacks this much, so offer a top-up first."""
+    """The summary with the price and the customer's balance (read fresh, in its own short session)."""
     try:
         _, price = orders.prepare(view, values)
     except FieldError as error:
@@ -159,13 +184,19 @@ async def show_summary(
     await state.set_state(OrderForm.confirming)
     await state.update_data(values=values, field=None, price=str(price.price))
     fields = applicable_fields(rules_of(view), values)
+    balance = await orders.balance(event.from_user.id) if event.from_user is not None else None
     text, markup = summary(
-        view, fields, values, price, draft, settings.currency, wallet_enabled=settings.wallet_enabled
+        view,
+        fields,
+        values,
+        price,
+        draft,
+        settings.currency,
+        wallet_enabled=settings.wallet_enabled,
+        balance=balance,
     )
     if note:
         text = f"{note}\n\n{text}"
-    if short is not None and short > 0:
-        markup.inline_keyboard.insert(0, [topup_button(suggest=short)])
     await show(event, text, markup)
 
 
@@ -540,7 +571,6 @@ async def confirm(
             orders,
             settings,
             note=text,
-            short=short.shortfall,
         )
         return
     except FieldError as error:

@@ -108,8 +108,22 @@ def can_refill(order: Order) -> bool:
     return order.can_refill and order.state in (OrderState.COMPLETED, OrderState.PARTIAL)
 
 
+def refill_is_open(refill: Refill) -> bool:
+    """Requested or running: no outcome yet, so no second request."""
+    return RefillState(refill.state).is_open
+
+
 def can_cancel(order: Order) -> bool:
     return order.can_cancel and order.state == OrderState.ACTIVE and order.cancel_requested_at is None
+
+
+def cancel_refusal_key(order: Order) -> str:
+    """Why a cancel cannot be sent (the locale key): asked already, the order ended, or never allowed."""
+    if order.cancel_requested_at is not None and order.state == OrderState.ACTIVE:
+        return "cancel_order.in_progress"
+    if order.state in (OrderState.COMPLETED, OrderState.PARTIAL, OrderState.CANCELED, OrderState.REFUSED):
+        return "cancel_order.already_final"
+    return "cancel_order.not_allowed"
 
 
 class OrderService:
@@ -152,6 +166,14 @@ class OrderService:
             flat_types=self.flat_types,
         )
         return request, price
+
+    async def balance(self, user_id: int) -> Decimal | None:
+        """The wallet balance the summary compares the price with; None when the shop has no wallet
+        (pay-per-order: nothing is charged from a balance)."""
+        if not self.wallet_enabled:
+            return None
+        async with self.session_factory() as session:
+            return await LedgerRepository(session).balance(user_id)
 
     async def find_by_draft(self, user_id: int, draft_key: str) -> Order | None:
         async with self.session_factory() as session:

@@ -61,16 +61,25 @@ def quote(
     lines: int | None = None,
     flat_types: frozenset[str] = FLAT_RATE_TYPES,
 ) -> Quote:
-    """Rate per 1000 × units (flat rate for the `flat_types`) × (1 + markup), rounded up to the cent."""
+    """The shown unit price (`price_per_thousand`) × units / 1000, rounded up to the cent; for the
+    `flat_types` the shown package price itself.
+
+    Charging from the shown price, not from the raw rate, keeps the catalog honest: a rate of 0.364
+    shows 0.37 per 1000, and 5000 then cost 1.85 on the summary and on the ledger (the raw rate
+    gave 1.82). The shown price is never below rate × (1 + markup), so neither is the charge.
+    """
     if isinstance(rate, float) or isinstance(markup_percent, float):
         raise TypeError("prices are Decimal, never float")
     units = billable_units(type_key, quantity=quantity, runs=runs, lines=lines, flat_types=flat_types)
-    base = rate if type_key in flat_types else rate * units / 1000
+    flat = type_key in flat_types
+    base = rate if flat else rate * units / 1000
     cost = base.quantize(COST_PLACES, rounding=ROUND_CEILING)
-    price = (base * (HUNDRED + markup_percent) / HUNDRED).quantize(CENT, rounding=ROUND_CEILING)
+    shown = price_per_thousand(rate, markup_percent)
+    price = shown if flat else (shown * units / 1000).quantize(CENT, rounding=ROUND_CEILING)
     return Quote(units=units, cost=cost, price=price)
 
 
 def price_per_thousand(rate: Decimal, markup_percent: Decimal) -> Decimal:
-    """The catalog's "price per 1000" for a service, with markup, rounded up to the cent."""
+    """The catalog's "price per 1000" (or per package) with markup, rounded up to the cent: the one
+    number a customer sees and `quote` charges from."""
     return (rate * (HUNDRED + markup_percent) / HUNDRED).quantize(CENT, rounding=ROUND_CEILING)

@@ -27,6 +27,38 @@ PROFILE_TTL = 5.0
 PROFILES_KEPT = 20_000
 
 
+# Top-up credits are keyed by how they were paid (bot/services/topups/service.py `*_key`).
+TOPUP_METHOD_OF_KEY = (
+    ("topup:stars:", "stars"),
+    ("topup:cryptopay:", "cryptopay"),
+    ("topup:manual:", "manual"),
+)
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One balance change as the customer reads it: what happened, never the internal note."""
+
+    when: datetime
+    amount: Decimal
+    kind: str
+    order_id: int | None = None
+    order_state: str | None = None  # the order's state now (a refund says why it came back)
+    method: str | None = None  # a top-up's payment method, when its key names one
+
+    @classmethod
+    def of(cls, entry: LedgerEntry, order_state: str | None) -> StatementLine:
+        method = next((name for prefix, name in TOPUP_METHOD_OF_KEY if entry.key.startswith(prefix)), None)
+        return cls(
+            when=entry.created_at,
+            amount=entry.amount,
+            kind=entry.kind,
+            order_id=entry.order_id,
+            order_state=order_state,
+            method=method,
+        )
+
+
 @dataclass(frozen=True)
 class UserProfile:
     id: int
@@ -135,6 +167,14 @@ class UserService:
         async with self.session_factory() as session:
             ledger = LedgerRepository(session)
             return await ledger.balance(user_id), await ledger.history(user_id, limit=history)
+
+    async def statement(self, user_id: int, *, history: int = 10) -> tuple[Decimal, list[StatementLine]]:
+        """The balance and the newest ledger entries as facts a customer's sentence is made of."""
+        async with self.session_factory() as session:
+            ledger = LedgerRepository(session)
+            balance = await ledger.balance(user_id)
+            rows = await ledger.history_with_order_states(user_id, limit=history)
+        return balance, [StatementLine.of(entry, state) for entry, state in rows]
 
     async def mark_blocked(self, user_id: int, blocked: bool = True) -> None:
         """The user blocked the bot: stop messaging them until they write again."""

@@ -67,7 +67,7 @@ class OrdersCb(CallbackData, prefix="os"):
 
 class OrderCb(CallbackData, prefix="o"):
     id: int
-    action: str = "view"  # view, refresh, refill, cancel
+    action: str = "view"  # view, refresh, refill, cancel (asks), cancel_yes (sends), again (order again)
 
 
 class LangCb(CallbackData, prefix="l"):
@@ -101,7 +101,16 @@ class BroadcastCb(CallbackData, prefix="abc"):
 
 class AdminUserCb(CallbackData, prefix="au"):
     id: int
-    action: str  # view, ban, unban, add, take (ask for an amount)
+    action: str  # view, ban (asks), ban_yes, ban_no, unban, add, take (ask for an amount)
+
+
+class AdminAdjustCb(CallbackData, prefix="aadj"):
+    """Yes/No under a balance change an admin must confirm: `token` names the pending change kept
+    in the admin's conversation data, `msg` the admin's message whose ledger key it is written under."""
+
+    token: str
+    msg: int
+    yes: bool
 
 
 class ProblemCb(CallbackData, prefix="apr"):

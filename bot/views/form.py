@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -14,6 +15,7 @@ from bot.services.platforms import BY_SLUG
 from bot.services.pricing import Quote
 from bot.telegram.callbacks import FormAction, FormCb
 from bot.telegram.render import clip, money
+from bot.views.topup import topup_button
 
 VALUE_LIMIT = 300
 LIST_PREVIEW = 5
@@ -99,7 +101,10 @@ def summary(
     currency: str,
     *,
     wallet_enabled: bool,
+    balance: Decimal | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
+    """The answers, the price and, with a wallet, the balance before and after the order; a short
+    balance is said before Confirm, with a Top up button for the missing amount."""
     lines = [t("summary.title"), t("summary.service", name=clip(view.name, 200), id=view.service_id)]
     for item in fields:
         if item.name in values and values[item.name] not in (None, ""):
@@ -111,10 +116,23 @@ def summary(
             lines.append(t("summary.line", label=t(f"label.{item.name}"), value=t("summary.not_set")))
     lines.append("")
     lines.append(t("summary.price", price=money(price.price, currency)))
-    if not wallet_enabled:
+    short = Decimal(0)
+    if not wallet_enabled or balance is None:
         lines.append(t("summary.wallet_off"))
+    else:
+        lines.append(t("summary.balance", balance=money(balance, currency)))
+        short = price.price - balance
+        if short > 0:
+            lines.append("")
+            lines.append(t("summary.short", shortfall=money(short, currency)))
+        else:
+            lines.append(t("summary.after", balance=money(balance - price.price, currency)))
+    rows: list[list[InlineKeyboardButton]] = []
+    if short > 0:  # before Confirm: top up first (Confirm stays, for a top-up made meanwhile)
+        rows.append([topup_button(suggest=short)])
     markup = InlineKeyboardMarkup(
         inline_keyboard=[
+            *rows,
             [
                 InlineKeyboardButton(
                     text=t("button.confirm"),

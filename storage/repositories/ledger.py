@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from storage.models import LedgerEntry, User
+from storage.models import LedgerEntry, Order, User
 from storage.repositories.rows import insert_new
 from storage.types import Money, to_money
 
@@ -168,6 +168,19 @@ class LedgerRepository:
             .offset(offset)
         )
         return list(result.scalars())
+
+    async def history_with_order_states(
+        self, user_id: int, *, limit: int = 10
+    ) -> list[tuple[LedgerEntry, str | None]]:
+        """The newest entries, each with the state of its order (None when it has none)."""
+        result = await self.session.execute(
+            select(LedgerEntry, Order.state)
+            .outerjoin(Order, Order.id == LedgerEntry.order_id)
+            .where(LedgerEntry.user_id == user_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(limit)
+        )
+        return [(row[0], row[1]) for row in result.all()]
 
     async def for_order(self, order_id: int) -> list[LedgerEntry]:
         result = await self.session.execute(

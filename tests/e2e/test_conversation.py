@@ -135,6 +135,8 @@ async def test_refill_and_cancel_buttons_follow_the_service(shop: Shop) -> None:
     assert "Cancel order" in " ".join(placed.button_texts)
     assert "Refill" not in " ".join(placed.button_texts)  # not completed yet
     await ann.press("Cancel order")
+    await ann.wait_for_message(contains="Cancel order #1?")
+    await ann.press("Yes, cancel it")
     asked = await ann.wait_for_message(contains="Cancellation requested")
     assert "Cancel order" not in " ".join(asked.button_texts)
     assert await shop.balance(1001) == (Decimal("49.8200"), Decimal("49.8200"))  # nothing back until canceled

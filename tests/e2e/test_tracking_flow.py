@@ -39,7 +39,7 @@ async def test_partial_is_refunded_and_shown(shop: Shop) -> None:
     assert await shop.balance(1001) == (Decimal("9.1900"), Decimal("9.1900"))
     await ann.send_text("/balance")
     wallet = await ann.wait_for_message(contains="Your balance")
-    assert "+0.27 USD" in wallet.text and "refund" in wallet.text
+    assert "(partially completed): +0.27 USD" in wallet.text and "Refund for order #" in wallet.text
 
 
 async def test_user_who_blocked_the_bot_is_skipped(shop: Shop) -> None:

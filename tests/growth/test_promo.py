@@ -123,7 +123,7 @@ async def test_a_percent_bonus_applies_to_the_next_big_enough_top_up_once(pay_sh
     assert await pay_shop.balance(1001) == (Decimal("95.0000"), Decimal("95.0000"))
     await ann.send_text("/balance")
     wallet = await ann.wait_for_message(contains="Your balance")
-    assert "+5.00 USD" in wallet.text and "Promo bonus" in wallet.text
+    assert "Promo code bonus on a top-up: +5.00 USD" in wallet.text
 
 
 async def test_expired_and_minimum_top_up_codes_are_refused_with_a_reason(pay_shop: PayShop) -> None:

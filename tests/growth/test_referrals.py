@@ -83,8 +83,8 @@ async def test_earning_on_completion_is_reversed_pro_rata_by_a_partial_refund(pa
 
     await ann.send_text("/balance")
     wallet = await ann.wait_for_message(contains="Your balance")
-    assert "Referral earning reversed" in wallet.text and "−0.27 USD" in wallet.text
-    assert wallet.text.count("+1.08 USD") == 2
+    assert "Reward taken back (the friend's order was refunded): −0.27 USD" in wallet.text
+    assert wallet.text.count("Reward for an invited friend's order: +1.08 USD") == 2
     await ann.send_text("/referrals")
     screen = await ann.wait_for_message(contains="Your link")
     assert "Earned: 1.89 USD" in screen.text

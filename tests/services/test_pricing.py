@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
@@ -57,3 +57,44 @@ def test_most_specific_markup_wins() -> None:
 def test_price_per_thousand_rounds_up() -> None:
     assert price_per_thousand(Decimal("0.8000"), Decimal("25")) == Decimal("1.00")
     assert price_per_thousand(Decimal("0.801"), Decimal("0")) == Decimal("0.81")
+
+
+@pytest.mark.parametrize(
+    ("rate", "markup", "quantity", "per_thousand", "price"),
+    [
+        ("0.364", "0", 5000, "0.37", "1.85"),  # the issue's example: the raw rate gave 1.82
+        ("0.3661", "25", 5000, "0.46", "2.30"),  # 0.457625 shown as 0.46; the raw rate gave 2.29
+        ("0.3661", "25", 1, "0.46", "0.01"),
+        ("0.3661", "25", 333, "0.46", "0.16"),  # 0.15318 rounds up
+    ],
+)
+def test_the_charge_is_the_shown_per_thousand_price_times_the_quantity(
+    rate: str, markup: str, quantity: int, per_thousand: str, price: str
+) -> None:
+    shown = price_per_thousand(Decimal(rate), Decimal(markup))
+    charged = quote(rate=Decimal(rate), type_key="default", markup_percent=Decimal(markup), quantity=quantity)
+    assert shown == Decimal(per_thousand)
+    assert charged.price == Decimal(price)
+
+
+def test_a_package_costs_its_shown_package_price() -> None:
+    shown = price_per_thousand(Decimal("10.824"), Decimal("20"))
+    charged = quote(rate=Decimal("10.824"), type_key="package", markup_percent=Decimal("20"), quantity=None)
+    assert shown == charged.price == Decimal("12.99")
+
+
+def test_the_charge_never_goes_below_cost_with_markup() -> None:
+    """The margin guard's premise: price ≥ upstream cost × (1 + markup) for every rate and quantity."""
+    for rate in ("0.0001", "0.0037", "0.3661", "0.364", "1.2345", "17.9999"):
+        for markup in ("0", "7.5", "25", "100"):
+            for quantity in (1, 9, 10, 333, 999, 1000, 1001, 5000, 123457):
+                result = quote(
+                    rate=Decimal(rate), type_key="default", markup_percent=Decimal(markup), quantity=quantity
+                )
+                floor = Decimal(rate) * quantity / 1000 * (100 + Decimal(markup)) / 100
+                assert result.price >= floor
+                assert result.price >= result.cost
+                shown = price_per_thousand(Decimal(rate), Decimal(markup))
+                assert result.price == (shown * quantity / 1000).quantize(
+                    Decimal("0.01"), rounding=ROUND_CEILING
+                )
