@@ -1,7 +1,7 @@
 """category platform: the owner's choice of a category's platform (catalog by platform, issue #15)
 
 Revision ID: category_platform
-Revises: growth
+Revises: refill_outcomes
 Create Date: 2026-12-06 20:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "category_platform"
-down_revision: str | None = "growth"
+down_revision: str | None = "refill_outcomes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
