@@ -202,6 +202,8 @@ class Category(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     title: Mapped[str | None] = mapped_column(Text)
     markup_percent: Mapped[Decimal | None] = mapped_column(DecimalText)
+    # The owner's choice of platform (a slug of bot/services/platforms.py); None: read from the name.
+    platform: Mapped[str | None] = mapped_column(String(32))
 
 
 class AppSetting(Base):

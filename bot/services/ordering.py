@@ -100,6 +100,7 @@ def rules_of(view: ServiceView) -> ServiceRules:
         min_quantity=view.min_quantity,
         max_quantity=view.max_quantity,
         dripfeed=view.dripfeed,
+        platform=view.platform,
     )
 
 

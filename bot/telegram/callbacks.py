@@ -15,6 +15,13 @@ class CategoriesCb(CallbackData, prefix="cs"):
     page: int = 0
 
 
+class PlatformCb(CallbackData, prefix="pf"):
+    """A platform of the catalog's first level: its categories (bot/services/platforms.py)."""
+
+    slug: str
+    page: int = 0
+
+
 class CategoryCb(CallbackData, prefix="c"):
     id: int
     page: int = 0

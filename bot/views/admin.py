@@ -16,6 +16,7 @@ from bot.services.admin.chart import ChartLabels
 from bot.services.amounts import AmountError, AmountProblem
 from bot.telegram.callbacks import AdminAdjustCb, AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
 from bot.telegram.render import clip, money
+from bot.views.catalog import platform_name
 from bot.views.common import button_label, nav_row
 from storage.models import BroadcastState, LedgerEntry, Order, OrderState
 from storage.repositories.broadcasts import AUDIENCE_ALL, AUDIENCE_BUYERS, active_audience, active_days
@@ -111,6 +112,7 @@ USAGE_KEYS: Mapping[str, str] = {
     "showcat": "admin.usage.showcat",
     "rename": "admin.usage.rename",
     "renamecat": "admin.usage.renamecat",
+    "platform": "admin.usage.platform",
     "markup": "admin.usage.markup",
     "attach": "admin.usage.attach",
     "notplaced": "admin.usage.notplaced",
@@ -633,6 +635,11 @@ def markup_text(own: Decimal | None, inherited: Decimal) -> str:
     return t("admin.catalog.inherited", value=percent(inherited))
 
 
+def platform_label(slug: str) -> str:
+    """`YouTube (youtube)`: the name customers see and the word /platform takes."""
+    return f"{platform_name(slug)} ({slug})"
+
+
 def admin_categories(page: Page[AdminCategory], global_markup: Decimal) -> tuple[str, InlineKeyboardMarkup]:
     rows = [
         [
@@ -665,6 +672,10 @@ def admin_category(
         upstream=clip(category.name, NAME_LIMIT),
         visible=yes_no(not category.hidden),
         markup=markup_text(category.markup, global_markup),
+        platform=t(
+            "admin.catalog.platform_own" if category.platform_set else "admin.catalog.platform_detected",
+            platform=platform_label(category.platform),
+        ),
         services=page.total,
         page=page.page + 1,
         pages=page.pages,

@@ -50,6 +50,7 @@ ADMIN_COMMANDS = [
     "/showcat 1",
     "/rename 1 Hacked",
     "/renamecat 1 Hacked",
+    "/platform 1 youtube",
     "/markup",
     "/markup 0",
     "/markup cat 1 0",
