@@ -274,7 +274,12 @@ def create_dispatcher(
         audit=audit,
         broadcasts=broadcasts,
         balances=BalanceService(
-            session_factory, bot, currency=settings.currency, default_locale=locale, on_blocked=users.forget
+            session_factory,
+            bot,
+            currency=settings.currency,
+            default_locale=locale,
+            on_blocked=users.forget,
+            confirm_credit_above=settings.confirm_credit_above,
         ),
         admin_users=AdminUsers(session_factory, users),
         stats=StatsService(session_factory, reconcile),

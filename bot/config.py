@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     catalog_refresh_minutes: float = Field(default=30.0, gt=0)
     currency: str = "USD"
     wallet_enabled: bool = True
+    # An admin's /addbalance above this (in `currency`) asks "are you sure?" first; /takebalance always asks.
+    confirm_credit_above: Decimal = Field(default=Decimal("100"), ge=0, le=1_000_000)
     allowed_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     default_locale: str = "en"
     broadcast_rate_per_second: float = Field(default=29.0, gt=0, le=30)

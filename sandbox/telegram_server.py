@@ -382,6 +382,7 @@ class FakeTelegramServer:
         app.router.add_post("/_fake/users/{user_id}/unblock", self._control_unblock)
         app.router.add_post("/_fake/users/{user_id}/pay", self.payments.control_pay)
         app.router.add_get("/_fake/users/{user_id}/messages", self._control_messages)
+        app.router.add_get("/_fake/users/{user_id}/media/{message_id}", self._control_media)
         app.router.add_get("/_fake/violations", self._control_violations)
         app.router.add_route("*", "/bot{token}/{method}", self._http_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._http_file)
@@ -1602,6 +1603,27 @@ class FakeTelegramServer:
         query = await user.press_data(data, msg)
         return web.json_response({"ok": True, "callback_query_id": query.id, "version": self.version})
 
+    async def _control_media(self, request: web.Request) -> web.Response:
+        """The bytes of a photo or document the bot sent to this user (as uploaded or re-sent)."""
+        user = self._control_user(request)
+        try:
+            message_id = int(request.match_info["message_id"])
+        except ValueError:
+            raise web.HTTPBadRequest(text="message_id must be an integer") from None
+        msg = user.chat.messages.get(message_id)
+        if msg is None or not msg.from_bot:
+            raise web.HTTPNotFound(text="message not found")
+        if msg.photo_data is not None:
+            return web.Response(
+                body=msg.photo_data,
+                content_type="image/png" if msg.photo_is_png else "application/octet-stream",
+            )
+        if msg.document_data is not None:
+            return web.Response(
+                body=msg.document_data, content_type=msg.document_mime or "application/octet-stream"
+            )
+        raise web.HTTPNotFound(text="the message has no uploaded photo or document")
+
     async def _control_block(self, request: web.Request) -> web.Response:
         self._control_user(request).block_bot()
         return web.json_response({"ok": True})
@@ -1671,6 +1693,7 @@ class FakeTelegramServer:
             "reply_keyboard": msg.reply_keyboard,
             "edited": msg.edited,
             "photo": msg.has_photo,
+            "file_id": msg.file_id,
             "document_name": msg.document_name,
             "date": msg.date,
             "invoice": msg.extra.get("invoice"),

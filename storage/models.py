@@ -202,6 +202,8 @@ class Category(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     title: Mapped[str | None] = mapped_column(Text)
     markup_percent: Mapped[Decimal | None] = mapped_column(DecimalText)
+    # The owner's choice of platform (a slug of bot/services/platforms.py); None: read from the name.
+    platform: Mapped[str | None] = mapped_column(String(32))
 
 
 class AppSetting(Base):
@@ -229,10 +231,22 @@ class RefillState(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     REJECTED = "rejected"
+    # Settled without a result the panel would tell: it accepted the refill but shows nothing we
+    # can follow (bot/services/tracking.py). The customer is told so and pointed to support.
+    UNCONFIRMED = "unconfirmed"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (RefillState.REQUESTED, RefillState.RUNNING)
 
 
 class Refill(Base):
-    """A refill request of one order; its status is polled until final."""
+    """A refill request of one order; its status is polled until final.
+
+    `checks` counts the checks in a row that brought no news (an order without a refill id still
+    showing its old status) or an error for this refill; bot/services/tracking.py settles the refill
+    after a few. `reason` keeps the panel's own words when it refused or lost the refill.
+    """
 
     __tablename__ = "refills"
 
@@ -242,8 +256,11 @@ class Refill(Base):
     upstream_refill_id: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=RefillState.REQUESTED, index=True)
     status_raw: Mapped[str | None] = mapped_column(String(64))
+    checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
 
 
 class NotificationKind(StrEnum):
@@ -256,6 +273,7 @@ class NotificationKind(StrEnum):
     ORDER_NOT_PLACED = "order_not_placed"
     REFILL_COMPLETED = "refill_completed"
     REFILL_REJECTED = "refill_rejected"
+    REFILL_UNCONFIRMED = "refill_unconfirmed"
     ADMIN_ALERT = "admin_alert"
     OWNER_ALERT = "owner_alert"  # switchable owner alerts (bot/services/growth/alerts.py)
 

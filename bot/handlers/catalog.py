@@ -1,4 +1,4 @@
-"""Browsing the catalog: categories, services, search, the service card."""
+"""Browsing the catalog: platforms, categories, services, search, the service card."""
 
 from __future__ import annotations
 
@@ -7,20 +7,23 @@ import re
 from aiogram import F
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.config import Settings
 from bot.handlers.states import SearchForm
 from bot.i18n import t
 from bot.services.catalog import CatalogService
-from bot.telegram.callbacks import CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
+from bot.telegram.callbacks import CategoriesCb, CategoryCb, MenuCb, PlatformCb, SearchPageCb, ServiceCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
 from bot.views.catalog import (
     CATEGORIES_PER_PAGE,
+    PLATFORM_CATEGORIES_PER_PAGE,
     SERVICES_PER_PAGE,
     categories_screen,
+    platform_screen,
+    platforms_screen,
     search_prompt,
     search_screen,
     service_card,
@@ -38,16 +41,43 @@ async def leave_search(state: FSMContext) -> None:
         await state.set_state(None)
 
 
+async def catalog_root(catalog: CatalogService) -> tuple[str, InlineKeyboardMarkup]:
+    """The platforms, or straight the categories when every service is on one platform."""
+    grouping = await catalog.platforms()
+    if grouping.grouped:
+        return platforms_screen(grouping)
+    return categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE))
+
+
 @router.message(Command("services", "catalog"))
 async def cmd_services(message: Message, state: FSMContext, catalog: CatalogService) -> None:
     await leave_search(state)
-    await show(message, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
+    await show(message, *await catalog_root(catalog))
 
 
 @router.callback_query(MenuCb.filter(F.screen == "catalog"))
 async def on_catalog(query: CallbackQuery, state: FSMContext, catalog: CatalogService) -> None:
     await state.clear()
-    await show(query, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
+    await show(query, *await catalog_root(catalog))
+
+
+@router.callback_query(PlatformCb.filter())
+async def on_platform(
+    query: CallbackQuery, callback_data: PlatformCb, catalog: CatalogService, callback_answer: CallbackAnswer
+) -> None:
+    if not (await catalog.platforms()).grouped:  # one platform (left): its categories are the catalog
+        await show(
+            query, *categories_screen(await catalog.categories(callback_data.page, CATEGORIES_PER_PAGE))
+        )
+        return
+    found = await catalog.platform_categories(
+        callback_data.slug, callback_data.page, PLATFORM_CATEGORIES_PER_PAGE
+    )
+    if found is None:  # a platform with nothing left to sell, or a forged button
+        callback_answer.text = t("catalog.platform_gone")
+        await show(query, *await catalog_root(catalog))
+        return
+    await show(query, *platform_screen(callback_data.slug, found))
 
 
 @router.callback_query(CategoriesCb.filter())
@@ -68,7 +98,7 @@ async def on_category(
     found = await catalog.services(callback_data.id, callback_data.page, SERVICES_PER_PAGE)
     if found is None:
         callback_answer.text, callback_answer.show_alert = t("catalog.category_gone"), True
-        await show(query, *categories_screen(await catalog.categories(0, CATEGORIES_PER_PAGE)))
+        await show(query, *await catalog_root(catalog))
         return
     category, page = found
     await show(query, *services_screen(category, page, settings.currency))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.panel import PanelClient
 from bot.panel.bounds import RATE_PLACES
 from bot.services.panel_guard import PanelGuard
+from bot.services.platforms import OTHER, platform_of, sort_key
 from bot.services.pricing import effective_markup, price_per_thousand
 from bot.services.upstream_alerts import queue_admin_alert, subject_key
 from storage.models import Category, Service, utcnow
@@ -42,6 +43,29 @@ class CategoryView:
     category_id: int
     title: str
     services: int
+    platform: str = OTHER  # a slug of bot/services/platforms.py
+
+
+@dataclass(frozen=True)
+class PlatformView:
+    """One platform of the catalog's first level: how many categories and services it has."""
+
+    slug: str
+    categories: int
+    services: int
+
+
+@dataclass(frozen=True)
+class PlatformGrouping:
+    """The visible catalog grouped by platform, in the panel's order with Other last."""
+
+    platforms: tuple[PlatformView, ...]
+    categories: dict[str, tuple[CategoryView, ...]]
+
+    @property
+    def grouped(self) -> bool:
+        """Worth a level of its own: a small panel selling for one platform skips it."""
+        return len(self.platforms) > 1
 
 
 @dataclass(frozen=True)
@@ -63,6 +87,12 @@ class ServiceView:
     cancel: bool
     description: str
     average_time: str | None
+    platform: str = OTHER  # the category's platform: which links the order form takes
+
+
+def category_platform(category: Category) -> str:
+    """The owner's choice, else what the panel's (or the shop's) category name says."""
+    return platform_of(category.platform, category.name, category.title)
 
 
 def clamp_page(page: int, total: int, per_page: int) -> tuple[int, int]:
@@ -193,6 +223,7 @@ class CatalogService:
             cancel=service.cancel,
             description=service.description,
             average_time=service.average_time,
+            platform=category_platform(category),
         )
 
     async def _remembered(self, key: tuple[Any, ...], build: Callable[[], Awaitable[T]]) -> T:
@@ -217,8 +248,35 @@ class CatalogService:
             page, pages = clamp_page(page, total, per_page)
             if page != wanted:
                 rows, total = await repo.categories_page(offset=page * per_page, limit=per_page)
-        items = [CategoryView(c.id, c.title or c.name, n) for c, n in rows]
+        items = [CategoryView(c.id, c.title or c.name, n, category_platform(c)) for c, n in rows]
         return Page(items, page, pages, total)
+
+    async def platforms(self) -> PlatformGrouping:
+        """The first level of the catalog, built with one query and kept like the other views."""
+        return await self._remembered(("platforms",), self._platforms)
+
+    async def _platforms(self) -> PlatformGrouping:
+        async with self.session_factory() as session:
+            rows = await CatalogRepository(session).visible_categories()
+        groups: dict[str, list[CategoryView]] = {}
+        for category, services in rows:
+            view = CategoryView(
+                category.id, category.title or category.name, services, category_platform(category)
+            )
+            groups.setdefault(view.platform, []).append(view)
+        order = [slug for _, slug in sorted((sort_key(slug, i), slug) for i, slug in enumerate(groups))]
+        platforms = tuple(
+            PlatformView(slug, len(groups[slug]), sum(c.services for c in groups[slug])) for slug in order
+        )
+        return PlatformGrouping(platforms, {slug: tuple(items) for slug, items in groups.items()})
+
+    async def platform_categories(self, slug: str, page: int, per_page: int) -> Page[CategoryView] | None:
+        """A platform's categories; None when no visible category is on that platform (any more)."""
+        found = (await self.platforms()).categories.get(slug)
+        if not found:
+            return None
+        page, pages = clamp_page(page, len(found), per_page)
+        return Page(found[page * per_page : (page + 1) * per_page], page, pages, len(found))
 
     async def services(
         self, category_id: int, page: int, per_page: int
@@ -246,9 +304,8 @@ class CatalogService:
                 rows, total = await repo.services_page(category_id, offset=page * per_page, limit=per_page)
             markup = await self.global_markup(session)
         views = [self._view(s, category, markup) for s in rows]
-        return CategoryView(category.id, category.title or category.name, total), Page(
-            views, page, pages, total
-        )
+        head = CategoryView(category.id, category.title or category.name, total, category_platform(category))
+        return head, Page(views, page, pages, total)
 
     async def search(self, query: str, page: int, per_page: int) -> Page[ServiceView]:
         async with self.session_factory() as session:

@@ -14,6 +14,8 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.services.platforms import OTHER, LinkMismatch, check_link
+
 MAX_LIST_LINES = 10_000
 MAX_LINE_LENGTH = 500
 MAX_RUNS = 1000
@@ -43,6 +45,7 @@ class ServiceRules:
     min_quantity: int
     max_quantity: int
     dripfeed: bool
+    platform: str = OTHER  # bot.services.platforms: which links fit the order's `link`
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,12 @@ def parse_int(text: str) -> int:
     return int(cleaned)
 
 
-def validate_link(text: str) -> str:
-    """A web link with a real-looking host; `instagram.com/x` gets https:// added."""
+def validate_link(text: str, platform: str = OTHER) -> str:
+    """A web link with a real-looking host; `instagram.com/x` gets https:// added.
+
+    For a known platform the link must not be another platform's nor a bare site address
+    (bot.services.platforms.check_link); any web link fits an unknown one.
+    """
     value = text.strip()
     if not value or any(ch.isspace() for ch in value) or len(value) > 2000:
         raise FieldError("form.error.link")
@@ -171,6 +178,18 @@ def validate_link(text: str) -> str:
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme not in ("http", "https") or not _HOST_RE.match(host):
         raise FieldError("form.error.link")
+    try:
+        check_link(value, platform)
+    except LinkMismatch as error:
+        expected = error.expected
+        if error.other is not None:
+            raise FieldError(
+                "form.error.link_platform",
+                platform=expected.name,
+                other=error.other.name,
+                example=expected.example,
+            ) from None
+        raise FieldError("form.error.link_bare", platform=expected.name, example=expected.example) from None
     return value
 
 
@@ -227,7 +246,8 @@ def validate(
     """Check one answer; returns the value to keep (str, int or list of lines)."""
     kind = item.kind
     if kind == "link":
-        return validate_link(text)
+        # The order's own link fits the service's platform; other links (a referrer) are any link.
+        return validate_link(text, rules.platform if item.name == "link" else OTHER)
     if kind == "quantity":
         runs_known = values.get("dripfeed") == "yes"
         return (

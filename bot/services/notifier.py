@@ -54,6 +54,7 @@ HEADLINE_KEYS: Mapping[str, str] = {
     NotificationKind.ORDER_NOT_PLACED: "notify.order_not_placed",
     NotificationKind.REFILL_COMPLETED: "notify.refill_completed",
     NotificationKind.REFILL_REJECTED: "notify.refill_rejected",
+    NotificationKind.REFILL_UNCONFIRMED: "notify.refill_unconfirmed",
 }
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -280,6 +281,9 @@ class Notifier:
             NotificationKind.ORDER_NOT_PLACED,
         ):
             lines.append(self._text(locale, "notify.refund", amount=money(refund, currency)))
+        reason = payload.get("refill_reason")
+        if kind == NotificationKind.REFILL_REJECTED and reason:
+            lines.append(self._text(locale, "notify.refill_reason", reason=clip(str(reason), 300)))
         return "\n".join(lines)
 
     def _admin_alert(self, locale: str, payload: dict[str, Any]) -> str:

@@ -100,11 +100,17 @@ def rules_of(view: ServiceView) -> ServiceRules:
         min_quantity=view.min_quantity,
         max_quantity=view.max_quantity,
         dripfeed=view.dripfeed,
+        platform=view.platform,
     )
 
 
 def can_refill(order: Order) -> bool:
     return order.can_refill and order.state in (OrderState.COMPLETED, OrderState.PARTIAL)
+
+
+def refill_is_open(refill: Refill) -> bool:
+    """Requested or running: no outcome yet, so no second request."""
+    return RefillState(refill.state).is_open
 
 
 def can_cancel(order: Order) -> bool:

@@ -25,10 +25,6 @@ class Prefill:
     values: dict[str, Any]
     failed: FieldError | None = None
 
-    @property
-    def complete(self) -> bool:
-        return self.failed is None
-
 
 def _as_text(value: Any) -> str:
     if isinstance(value, list):

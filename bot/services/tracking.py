@@ -86,6 +86,17 @@ NOTICE_OF_STATE: Mapping[OrderState, NotificationKind] = {
     OrderState.PARTIAL: NotificationKind.ORDER_PARTIAL,
     OrderState.CANCELED: NotificationKind.ORDER_CANCELED,
 }
+# Refills (StatusPoller.poll_refills): a refill without an upstream id is settled after this many
+# refill cycles (one a minute or slower, bot/app.py) in which its order showed nothing new; one
+# the panel answers errors about, after this many errors in a row; any refill, after this long.
+IDLESS_REFILL_CHECKS = 3
+REFILL_ERROR_LIMIT = 5
+REFILL_MAX_OPEN = timedelta(days=7)
+REFILL_NOTICE_OF: Mapping[RefillState, NotificationKind] = {
+    RefillState.COMPLETED: NotificationKind.REFILL_COMPLETED,
+    RefillState.REJECTED: NotificationKind.REFILL_REJECTED,
+    RefillState.UNCONFIRMED: NotificationKind.REFILL_UNCONFIRMED,
+}
 REFILL_STATE_OF: Mapping[UpstreamRefillState, RefillState] = {
     UpstreamRefillState.PENDING: RefillState.REQUESTED,
     UpstreamRefillState.RUNNING: RefillState.RUNNING,
@@ -393,12 +404,18 @@ class _RefillSnapshot:
     upstream_refill_id: str | None
     order_upstream_id: str | None
     created_at: datetime
+    checks: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Verdict:
+    """What one check makes of a refill: its state, the raw status, and the checks without news."""
+
     state: RefillState
     raw: str
+    reason: str | None = None
+    checks: int = 0
+    error: PanelError | None = None  # this check failed (counted in `checks`)
 
 
 @dataclass
@@ -419,7 +436,9 @@ class StatusPoller:
         max_orders_per_cycle: int = 2000,
         batch_size: int = STATUS_BATCH,
         max_refills_per_cycle: int = 500,
-        idless_refill_after: timedelta = timedelta(hours=12),
+        idless_refill_checks: int = IDLESS_REFILL_CHECKS,
+        refill_error_limit: int = REFILL_ERROR_LIMIT,
+        refill_max_open: timedelta = REFILL_MAX_OPEN,
         upstream_timeout: float | None = 90.0,
         admin_ids: Sequence[int] = (),
         charge_factor: Decimal = Decimal(1),
@@ -432,7 +451,9 @@ class StatusPoller:
         self.max_orders_per_cycle = max_orders_per_cycle
         self.batch_size = max(1, min(batch_size, STATUS_BATCH))
         self.max_refills_per_cycle = max_refills_per_cycle
-        self.idless_refill_after = idless_refill_after
+        self.idless_refill_checks = max(1, idless_refill_checks)
+        self.refill_error_limit = max(1, refill_error_limit)
+        self.refill_max_open = refill_max_open
         self.upstream_timeout = upstream_timeout
         self.admin_ids = tuple(admin_ids)
         self.charge_factor = charge_factor  # PANEL_CURRENCY_RATE: the panel's charge in our money
@@ -657,12 +678,24 @@ class StatusPoller:
     # --- refills ---------------------------------------------------------------------------------
 
     async def poll_refills(self, now: datetime | None = None) -> RefillReport:
-        """Check open refills: by refill id in bulk; without an id, by the order's own status.
+        """Check open refills until each has an outcome the customer is told once.
 
-        A refill without an upstream id (our seed panel's refill reply has none) cannot be asked
-        about. After `idless_refill_after` it is settled from the order's status: Completed or
-        Partial → the refill is taken as completed, Canceled → rejected, anything else → keep
-        waiting.
+        With a refill id: its status in bulk (`refill_status refills=`). Pending/In progress keep it
+        open, Completed and Rejected (Canceled, Error, Failed) settle it. An error for the refill
+        itself ("Refill not found", "Order not eligible for refill.") counts as a check without
+        news; after `refill_error_limit` in a row the refill is settled as rejected with the
+        panel's words as the reason. Unknown status spellings read as running.
+
+        Without a refill id (the seed panel's reply has none) the order's own status is watched
+        from the next cycle on: In progress/Processing/Pending again → the refill is running; then
+        Completed or Partial → completed; Canceled → rejected. An order that keeps showing its old
+        final status for `idless_refill_checks` cycles is settled as UNCONFIRMED: the panel took
+        the request but shows nothing we can follow. That is what the customer is told, with a
+        pointer to support if the count has not come back, rather than a "done" nobody saw; the
+        Refill button comes back, and the panel itself refuses a second refill while one runs.
+
+        Any refill still open after `refill_max_open` is settled as UNCONFIRMED too, so nothing
+        stays "requested" for ever. The panel being unreachable counts for nothing but that cap.
         """
         now = now or utcnow()
         report = RefillReport()
@@ -678,17 +711,12 @@ class StatusPoller:
                     upstream_refill_id=refill.upstream_refill_id,
                     order_upstream_id=order.upstream_id,
                     created_at=refill.created_at,
+                    checks=refill.checks or 0,
                 )
                 for refill, order in rows
             ]
         by_id = [snap for snap in snaps if snap.upstream_refill_id]
-        idless = [
-            snap
-            for snap in snaps
-            if not snap.upstream_refill_id
-            and snap.order_upstream_id
-            and now - snap.created_at >= self.idless_refill_after
-        ]
+        idless = [snap for snap in snaps if not snap.upstream_refill_id and snap.order_upstream_id]
         verdicts: dict[int, _Verdict | PanelError] = {}
         try:
             for start in range(0, len(by_id), self.batch_size):
@@ -700,7 +728,7 @@ class StatusPoller:
                 report.asked += len(chunk)
                 for snap in chunk:
                     verdicts[snap.id] = self._refill_verdict(
-                        refill_statuses.get(snap.upstream_refill_id or "")
+                        snap, refill_statuses.get(snap.upstream_refill_id or "")
                     )
             for start in range(0, len(idless), self.batch_size):
                 chunk = idless[start : start + self.batch_size]
@@ -710,30 +738,65 @@ class StatusPoller:
                 )
                 report.asked += len(chunk)
                 for snap in chunk:
-                    verdicts[snap.id] = self._idless_verdict(order_statuses.get(snap.order_upstream_id or ""))
+                    verdicts[snap.id] = self._idless_verdict(
+                        snap, order_statuses.get(snap.order_upstream_id or "")
+                    )
         except PanelError as error:
             report.unavailable = error.message
             log.warning("refill poll stopped: %s", error.message)
+        for snap in snaps:
+            verdict = verdicts.get(snap.id)
+            settled = isinstance(verdict, _Verdict) and not RefillState(verdict.state).is_open
+            if not settled and now - snap.created_at >= self.refill_max_open:
+                raw = verdict.raw if isinstance(verdict, _Verdict) else snap.status_raw or ""
+                verdicts[snap.id] = _Verdict(RefillState.UNCONFIRMED, raw, checks=snap.checks)
         if verdicts:
             await self._write_refills(snaps, verdicts, now, report)
         return report
 
-    @staticmethod
-    def _refill_verdict(result: RefillStatus | PanelError | None) -> _Verdict | PanelError:
+    def _refill_verdict(
+        self, snap: _RefillSnapshot, result: RefillStatus | PanelError | None
+    ) -> _Verdict | PanelError:
         if isinstance(result, RefillStatus):
-            return _Verdict(REFILL_STATE_OF[result.state], result.status_raw.strip()[:64])
-        return result if isinstance(result, PanelError) else PanelError("missing from the reply")
+            raw = result.status_raw.strip()[:64]
+            state = REFILL_STATE_OF[result.state]
+            # "Rejected" says nothing more; "Canceled", "Error", "Failed" are the panel's reason.
+            reason = raw if state == RefillState.REJECTED and raw.casefold() != "rejected" else None
+            return _Verdict(state, raw, reason=reason)
+        error = result if isinstance(result, PanelError) else PanelError("missing from the reply")
+        return self._refill_error(snap, error, settle_as=RefillState.REJECTED)
 
-    @staticmethod
-    def _idless_verdict(result: OrderStatus | PanelError | None) -> _Verdict | PanelError:
+    def _idless_verdict(
+        self, snap: _RefillSnapshot, result: OrderStatus | PanelError | None
+    ) -> _Verdict | PanelError:
         if not isinstance(result, OrderStatus):
-            return result if isinstance(result, PanelError) else PanelError("missing from the reply")
+            error = result if isinstance(result, PanelError) else PanelError("missing from the reply")
+            return self._refill_error(snap, error, settle_as=RefillState.UNCONFIRMED)
         raw = _raw(result)
-        if result.status in (StatusGroup.COMPLETED, StatusGroup.PARTIAL):
-            return _Verdict(RefillState.COMPLETED, raw)
+        if result.status in (StatusGroup.PENDING, StatusGroup.RUNNING):
+            return _Verdict(RefillState.RUNNING, raw)
         if result.status == StatusGroup.CANCELED:
-            return _Verdict(RefillState.REJECTED, raw)
-        return _Verdict(RefillState.RUNNING, raw)
+            return _Verdict(RefillState.REJECTED, raw, reason=raw)
+        if snap.state == RefillState.RUNNING:  # it ran, and the order is finished again
+            return _Verdict(RefillState.COMPLETED, raw)
+        checks = snap.checks + 1  # still the old final status: nothing to follow yet
+        if checks >= self.idless_refill_checks:
+            return _Verdict(RefillState.UNCONFIRMED, raw, checks=checks)
+        return _Verdict(RefillState(snap.state), raw, checks=checks)
+
+    def _refill_error(
+        self, snap: _RefillSnapshot, error: PanelError, *, settle_as: RefillState
+    ) -> _Verdict | PanelError:
+        """An error about this refill (or its order): counted, and settled after a few in a row.
+
+        The panel being unreachable is not about this refill: nothing is counted.
+        """
+        if isinstance(error, UpstreamUnavailable):
+            return error
+        checks = snap.checks + 1
+        if checks < self.refill_error_limit:
+            return _Verdict(RefillState(snap.state), snap.status_raw or "", checks=checks, error=error)
+        return _Verdict(settle_as, snap.status_raw or "", reason=error.message[:300], checks=checks)
 
     async def _write_refills(
         self,
@@ -754,17 +817,27 @@ class StatusPoller:
                     log.warning("refill %s: %s", snap.id, verdict.message)
                     untouched.append(snap.id)
                     continue
-                if verdict.state == snap.state and _same_raw(snap.status_raw, verdict.raw):
+                if verdict.error is not None:
+                    report.errors += 1
+                    log.warning("refill %s: %s (%d in a row)", snap.id, verdict.error.message, verdict.checks)
+                if (
+                    verdict.state == snap.state
+                    and _same_raw(snap.status_raw, verdict.raw)
+                    and verdict.checks == snap.checks
+                ):
                     untouched.append(snap.id)
                     continue
                 refill = await tracking.refill_for_update(snap.id)
-                if refill is None or refill.state not in (RefillState.REQUESTED, RefillState.RUNNING):
+                if refill is None or not RefillState(refill.state).is_open:
                     continue
                 refill.state = verdict.state
-                refill.status_raw = verdict.raw
+                refill.status_raw = verdict.raw[:64] or refill.status_raw
+                refill.checks = verdict.checks
                 refill.updated_at = now
                 report.changed += 1
-                if verdict.state in (RefillState.COMPLETED, RefillState.REJECTED):
+                if not RefillState(verdict.state).is_open:
+                    refill.reason = verdict.reason
+                    refill.finished_at = now
                     report.finished += 1
                     report.notices += await self._queue_refill_notice(session, refill, now)
             if untouched:
@@ -772,20 +845,19 @@ class StatusPoller:
 
     @staticmethod
     async def _queue_refill_notice(session: AsyncSession, refill: Refill, now: datetime) -> bool:
+        """One message per refill and outcome (the outbox's dedupe key), whoever settles it."""
         order = await session.get(Order, refill.order_id)
         if order is None:
             return False
-        kind = (
-            NotificationKind.REFILL_COMPLETED
-            if refill.state == RefillState.COMPLETED
-            else NotificationKind.REFILL_REJECTED
-        )
+        kind = REFILL_NOTICE_OF[RefillState(refill.state)]
         return await OutboxRepository(session).add(
             user_id=refill.user_id,
             order_id=order.id,
             kind=kind,
             dedupe_key=f"refill:{refill.id}:{kind}",
-            payload=order_payload(order, refill_id=refill.id, refill_status=refill.status_raw),
+            payload=order_payload(
+                order, refill_id=refill.id, refill_status=refill.status_raw, refill_reason=refill.reason
+            ),
             now=now,
         )
 

@@ -15,6 +15,13 @@ class CategoriesCb(CallbackData, prefix="cs"):
     page: int = 0
 
 
+class PlatformCb(CallbackData, prefix="pf"):
+    """A platform of the catalog's first level: its categories (bot/services/platforms.py)."""
+
+    slug: str
+    page: int = 0
+
+
 class CategoryCb(CallbackData, prefix="c"):
     id: int
     page: int = 0
@@ -94,7 +101,16 @@ class BroadcastCb(CallbackData, prefix="abc"):
 
 class AdminUserCb(CallbackData, prefix="au"):
     id: int
-    action: str  # view, ban, unban, add, take (ask for an amount)
+    action: str  # view, ban (asks), ban_yes, ban_no, unban, add, take (ask for an amount)
+
+
+class AdminAdjustCb(CallbackData, prefix="aadj"):
+    """Yes/No under a balance change an admin must confirm: `token` names the pending change kept
+    in the admin's conversation data, `msg` the admin's message whose ledger key it is written under."""
+
+    token: str
+    msg: int
+    yes: bool
 
 
 class ProblemCb(CallbackData, prefix="apr"):

@@ -13,14 +13,17 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import t, tn
 from bot.services.admin.broadcast import BroadcastScreens, Progress
 from bot.services.admin.chart import ChartLabels
-from bot.telegram.callbacks import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
+from bot.services.amounts import AmountError, AmountProblem
+from bot.telegram.callbacks import AdminAdjustCb, AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
 from bot.telegram.render import clip, money
+from bot.views.catalog import platform_name
 from bot.views.common import button_label, nav_row
 from storage.models import BroadcastState, LedgerEntry, Order, OrderState
 from storage.repositories.broadcasts import AUDIENCE_ALL, AUDIENCE_BUYERS, active_audience, active_days
 
 if TYPE_CHECKING:
     from bot.panel import Balance
+    from bot.services.admin.balances import PendingAdjustment, Preview
     from bot.services.admin.catalog import AdminCategory, AdminService
     from bot.services.admin.problems import Problems
     from bot.services.admin.stats import ShopStats
@@ -109,6 +112,7 @@ USAGE_KEYS: Mapping[str, str] = {
     "showcat": "admin.usage.showcat",
     "rename": "admin.usage.rename",
     "renamecat": "admin.usage.renamecat",
+    "platform": "admin.usage.platform",
     "markup": "admin.usage.markup",
     "attach": "admin.usage.attach",
     "notplaced": "admin.usage.notplaced",
@@ -284,6 +288,69 @@ def user_card(card: UserCard, currency: str, *, is_admin: bool) -> tuple[str, In
             rows.append([_button(t("admin.button.ban"), AdminUserCb(id=user.id, action="ban"))])
     rows.append([admin_menu_button()])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def ban_confirm(card: UserCard) -> tuple[str, InlineKeyboardMarkup]:
+    """Banning asks once more (unbanning is one tap: it only gives access back)."""
+    user = card.user
+    text = t("admin.user.ban_confirm", name=clip(user.first_name or "—", NAME_LIMIT), id=user.id)
+    rows = [
+        [
+            _button(t("admin.button.ban_yes"), AdminUserCb(id=user.id, action="ban_yes")),
+            _button(t("admin.button.ban_no"), AdminUserCb(id=user.id, action="ban_no")),
+        ]
+    ]
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def adjust_confirm(
+    pending: PendingAdjustment, preview: Preview, msg: int, currency: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    """ "Take 5.00 USD from user Ann (1001)? Balance 12.00 → 7.00" with Yes/No bound to `pending`."""
+    values = {
+        "amount": money(pending.amount, currency),
+        "name": clip(preview.name or "—", NAME_LIMIT),
+        "id": pending.user_id,
+        "balance": money(preview.balance or Decimal(0), currency),
+        "after": money(preview.after or Decimal(0), currency),
+    }
+    if pending.credit:
+        lines = [t("admin.balance.confirm_add", **values)]
+        yes = t("admin.button.add_yes")
+    else:
+        lines = [t("admin.balance.confirm_take", **values)]
+        yes = t("admin.button.take_yes")
+    if pending.reason:
+        lines.append(t("admin.balance.user_reason", reason=pending.reason))
+    rows = [
+        [
+            _button(yes, AdminAdjustCb(token=pending.token, msg=msg, yes=True)),
+            _button(t("admin.button.adjust_no"), AdminAdjustCb(token=pending.token, msg=msg, yes=False)),
+        ]
+    ]
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def amount_error(error: AmountError, typed: str, currency: str, *, credit: bool) -> str:
+    """The real problem with a typed amount, in words, for the balance commands and prompts."""
+    amount = clip(typed, 30)
+    limit = money(error.limit, currency) if error.limit is not None else ""
+    problem = error.problem
+    if problem == AmountProblem.NOT_FINITE:
+        return t("admin.amount.not_finite", amount=amount)
+    if problem == AmountProblem.NEGATIVE:
+        if credit:
+            return t("admin.amount.negative_add", amount=amount)
+        return t("admin.amount.negative_take", amount=amount)
+    if problem == AmountProblem.ZERO:
+        return t("admin.amount.zero", amount=amount)
+    if problem == AmountProblem.TOO_LARGE:
+        return t("admin.amount.too_large", amount=amount, max=limit)
+    if problem == AmountProblem.TOO_SMALL:
+        return t("admin.amount.too_small", amount=amount, min=limit)
+    if problem == AmountProblem.TOO_PRECISE:
+        return t("admin.amount.too_precise", amount=amount)
+    return t("admin.amount.not_a_number", amount=amount)
 
 
 def ledger_line(entry: LedgerEntry, currency: str) -> str:
@@ -568,6 +635,11 @@ def markup_text(own: Decimal | None, inherited: Decimal) -> str:
     return t("admin.catalog.inherited", value=percent(inherited))
 
 
+def platform_label(slug: str) -> str:
+    """`YouTube (youtube)`: the name customers see and the word /platform takes."""
+    return f"{platform_name(slug)} ({slug})"
+
+
 def admin_categories(page: Page[AdminCategory], global_markup: Decimal) -> tuple[str, InlineKeyboardMarkup]:
     rows = [
         [
@@ -600,6 +672,10 @@ def admin_category(
         upstream=clip(category.name, NAME_LIMIT),
         visible=yes_no(not category.hidden),
         markup=markup_text(category.markup, global_markup),
+        platform=t(
+            "admin.catalog.platform_own" if category.platform_set else "admin.catalog.platform_detected",
+            platform=platform_label(category.platform),
+        ),
         services=page.total,
         page=page.page + 1,
         pages=page.pages,

@@ -5,16 +5,88 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t, tn
-from bot.services.catalog import CategoryView, Page, ServiceView
+from bot.services.catalog import CategoryView, Page, PlatformGrouping, ServiceView
+from bot.services.platforms import BY_SLUG, OTHER
 from bot.services.pricing import FLAT_RATE_TYPES
-from bot.telegram.callbacks import BuyCb, CategoriesCb, CategoryCb, MenuCb, SearchPageCb, ServiceCb
+from bot.telegram.callbacks import (
+    BuyCb,
+    CategoriesCb,
+    CategoryCb,
+    MenuCb,
+    PlatformCb,
+    SearchPageCb,
+    ServiceCb,
+)
 from bot.telegram.render import clip, money
 from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, nav_row
 
 CATEGORIES_PER_PAGE = 10
+# A platform's categories on one page wherever possible: Catalog → platform → category → service
+# is then four taps at most (the demo's biggest platform has 49 categories; Telegram allows 100
+# buttons a message).
+PLATFORM_CATEGORIES_PER_PAGE = 60
+PLATFORMS_PER_ROW = 2
 SERVICES_PER_PAGE = 8
 DESCRIPTION_LIMIT = 1500
 NAME_LIMIT = 300
+
+
+def platform_name(slug: str) -> str:
+    """A platform's name for customers: the brand as is, `Other` and the like translated."""
+    platform = BY_SLUG.get(slug) or BY_SLUG[OTHER]
+    return t(platform.label_key) if platform.label_key else platform.name
+
+
+def _search_and_home() -> list[InlineKeyboardButton]:
+    return [
+        InlineKeyboardButton(text=t("button.search"), callback_data=MenuCb(screen="search").pack()),
+        home_button(),
+    ]
+
+
+def platforms_screen(grouping: PlatformGrouping) -> tuple[str, InlineKeyboardMarkup]:
+    """The catalog's first level: each platform that has services, with its count, Other last."""
+    buttons = [
+        InlineKeyboardButton(
+            text=button_label(f"{platform_name(item.slug)} ({item.services})"),
+            callback_data=PlatformCb(slug=item.slug).pack(),
+        )
+        for item in grouping.platforms
+    ]
+    rows = [buttons[i : i + PLATFORMS_PER_ROW] for i in range(0, len(buttons), PLATFORMS_PER_ROW)]
+    rows.append(_search_and_home())
+    total = sum(item.services for item in grouping.platforms)
+    return t("catalog.platforms", total=total), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def platform_screen(slug: str, page: Page[CategoryView]) -> tuple[str, InlineKeyboardMarkup]:
+    """One platform's categories (with their counts of services)."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=button_label(f"{item.title} ({item.services})"),
+                callback_data=CategoryCb(id=item.category_id).pack(),
+            )
+        ]
+        for item in page.items
+    ]
+    rows.append(nav_row(page.page, page.pages, lambda n: PlatformCb(slug=slug, page=n)))
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=t("catalog.button.platforms"), callback_data=MenuCb(screen="catalog").pack()
+            ),
+            *_search_and_home(),
+        ]
+    )
+    text = t(
+        "catalog.platform",
+        platform=platform_name(slug),
+        total=page.total,
+        page=page.page + 1,
+        pages=page.pages,
+    )
+    return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
 
 def categories_screen(page: Page[CategoryView]) -> tuple[str, InlineKeyboardMarkup]:
@@ -67,7 +139,10 @@ def services_screen(
     rows.append(nav_row(page.page, page.pages, lambda n: CategoryCb(id=category.category_id, page=n)))
     rows.append(
         [
-            InlineKeyboardButton(text=t("button.back_categories"), callback_data=CategoriesCb(page=0).pack()),
+            # Back to the category's platform (the whole list when the catalog has only one).
+            InlineKeyboardButton(
+                text=t("button.back_categories"), callback_data=PlatformCb(slug=category.platform).pack()
+            ),
             home_button(),
         ]
     )

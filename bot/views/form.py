@@ -11,6 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import Html, t, tn
 from bot.services.catalog import ServiceView
 from bot.services.forms import FormField
+from bot.services.platforms import BY_SLUG
 from bot.services.pricing import Quote
 from bot.telegram.callbacks import FormAction, FormCb
 from bot.telegram.render import clip, money
@@ -46,11 +47,19 @@ def choice_label(item: FormField, choice: str) -> str:
     return t(f"choice.{item.name}.{choice}")
 
 
+def link_prompt(view: ServiceView, item: FormField) -> str | None:
+    """The order's link asked for the service's platform, with an example of its links."""
+    platform = BY_SLUG.get(view.platform)
+    if item.name != "link" or platform is None or not platform.checks_links:
+        return None
+    return t("field.link_platform", platform=platform.name, example=platform.example)
+
+
 def field_prompt(
     view: ServiceView, item: FormField, draft: str, *, first: bool, error: str | None = None
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The question for one field; choices are buttons, every step has Back and Cancel."""
-    prompt = t(
+    prompt = link_prompt(view, item) or t(
         f"field.{item.name}",
         min=view.min_quantity,
         max=view.max_quantity,

@@ -6,11 +6,11 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
 from bot.services.catalog import Page
-from bot.services.ordering import can_cancel, can_refill
+from bot.services.ordering import can_cancel, can_refill, refill_is_open
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
 from bot.telegram.render import clip, money
 from bot.views.common import button_label, home_button, nav_row
-from storage.models import Order, Refill
+from storage.models import Order, Refill, RefillState
 
 ORDERS_PER_PAGE = 8
 
@@ -62,8 +62,19 @@ def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, Inlin
         lines.append(t("order.reason", reason=clip(order.error, 300)))
     if order.cancel_requested_at is not None and order.state == "active":
         lines.append(t("order.cancel_requested"))
-    if refill is not None:
+    open_refill = refill is not None and refill_is_open(refill)
+    if refill is not None and open_refill:
+        lines.append(
+            t(
+                "order.refill_open",
+                when=refill.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                state=t(f"refill.{refill.state}"),
+            )
+        )
+    elif refill is not None:
         lines.append(t("order.refill_state", state=t(f"refill.{refill.state}")))
+        if refill.reason and refill.state == RefillState.REJECTED:
+            lines.append(t("order.refill_reason", reason=clip(refill.reason, 300)))
     lines.append(t("order.created", when=order.created_at.strftime("%Y-%m-%d %H:%M UTC")))
 
     rows = [
@@ -74,7 +85,7 @@ def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, Inlin
         ]
     ]
     actions = []
-    if can_refill(order):
+    if can_refill(order) and not open_refill:  # one refill at a time: the button waits for its outcome
         actions.append(
             InlineKeyboardButton(
                 text=t("button.refill"), callback_data=OrderCb(id=order.id, action="refill").pack()

@@ -12,6 +12,10 @@ Input rules (see `INPUT_RULES`):
 * ``\\text`` sends ``text`` as it is (``\\#1`` sends "#1", ``\\/quit`` sends "/quit");
 * ``/quit`` (or ``/exit``) leaves;
 * anything else is sent to the bot as a text message (so ``5`` answers "How many?").
+
+Photos and documents the bot sends (the admin's stats chart, an export) cannot be shown in a
+terminal: their bytes are saved to numbered files in ``media_dir`` (a temporary directory when
+none is given) and the path is printed under the message.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -41,6 +47,8 @@ _PRESS = re.compile(r"^#\s*(\d+)$")
 SIMULATED_PAY_PAGE = "/_sim/pay/"  # sandbox/cryptopay_simulator.py: an invoice's page
 _QUIT = frozenset({"/quit", "/exit"})
 _INDENT = "  "
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_NAME_LIMIT = 60
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class ChatSession:
         first_name: str = "Demo",
         language_code: str = "en",
         poll_timeout: float = 25.0,
+        media_dir: Path | None = None,
     ) -> None:
         self.base_url = telegram_url.rstrip("/")
         self.user_id = user_id
@@ -73,6 +82,9 @@ class ChatSession:
         self.first_name = first_name
         self.language_code = language_code
         self.poll_timeout = poll_timeout
+        self.media_dir = media_dir  # created on the first photo or document
+        self.saved_media: list[Path] = []
+        self._media_seen: set[tuple[int, str]] = set()  # (message id, file id) already saved
         self.version = 0
         self.messages: dict[int, dict[str, Any]] = {}  # bot messages as last shown
         self.transcript: list[Shown] = []
@@ -393,11 +405,13 @@ class ChatSession:
             if failures >= 3:
                 self._notice("Connected again.")
             failures = 0
-            self._apply(data)
+            await self._save_media(self._apply(data))
             self._first_poll.set()
             self._first_attempt.set()
 
-    def _apply(self, data: Mapping[str, Any]) -> None:
+    def _apply(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Show the changes; returns the photo and document messages whose files to save."""
+        media: list[dict[str, Any]] = []
         for message in data.get("messages", []):
             message_id = int(message["message_id"])
             if message.get("deleted"):
@@ -413,6 +427,10 @@ class ChatSession:
                 self.render_message(message, edited=edited),
                 message_id=message_id,
             )
+            seen = (message_id, str(message.get("file_id") or ""))
+            if message.get("kind") in ("photo", "document") and seen not in self._media_seen:
+                self._media_seen.add(seen)
+                media.append(dict(message))
         for answer in data.get("callback_answers", []):
             text = answer.get("text")
             if text:
@@ -423,3 +441,47 @@ class ChatSession:
         version = data.get("version")
         if isinstance(version, int) and version > self.version:
             self.version = version
+        return media
+
+    # -- photos and documents ---------------------------------------------------------------------
+    async def _save_media(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            kind = str(message.get("kind"))
+            data = await self._fetch_media(int(message["message_id"]))
+            if data is None:
+                self._emit(
+                    "notice",
+                    _INDENT + self.theme.style(f"[{kind}] not saved: the server has no file for it", "hint"),
+                    message_id=int(message["message_id"]),
+                )
+                continue
+            path = self._media_path(kind, data, str(message.get("document_name") or ""))
+            path.write_bytes(data)
+            self.saved_media.append(path)
+            self._emit(
+                "notice",
+                _INDENT + self.theme.style(f"[{kind}] saved to {path}", "notice"),
+                message_id=int(message["message_id"]),
+            )
+
+    async def _fetch_media(self, message_id: int) -> bytes | None:
+        assert self._http is not None
+        try:
+            async with self._http.get(self._url(f"media/{message_id}")) as response:
+                if response.status != 200:
+                    return None
+                return await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+
+    def _media_path(self, kind: str, data: bytes, name: str) -> Path:
+        """`photo-1.png`, `document-2-report.csv`: numbered in the order they arrived."""
+        if self.media_dir is None:
+            self.media_dir = Path(tempfile.mkdtemp(prefix="smmbot-chat-media-"))
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        number = len(self.saved_media) + 1
+        if kind == "photo":
+            suffix = ".png" if data.startswith(b"\x89PNG\r\n\x1a\n") else ".jpg"
+            return self.media_dir / f"photo-{number}{suffix}"
+        safe = _UNSAFE_NAME.sub("_", Path(name).name).strip("._")[-_NAME_LIMIT:]
+        return self.media_dir / (f"{kind}-{number}-{safe}" if safe else f"{kind}-{number}")

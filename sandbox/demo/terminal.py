@@ -394,6 +394,8 @@ async def _demo_chat(args: argparse.Namespace, console: Console, workdir: Path, 
                 "Top up with /topup: Telegram Stars and Crypto Pay are paid right here (simulated); a "
                 "manual receipt goes to the admins (approve it yourself with --as-admin).",
                 "Nothing leaves this machine; the database is thrown away at exit.",
+                f"Photos and files the bot sends (the admins' /chart) are saved in {workdir / 'media'} "
+                "(deleted at exit unless --keep).",
                 f"Logs: {log_file}" if not args.verbose else "Logs: shown in the chat (--verbose).",
             ]
             console.write(banner("SMM Storefront — offline demo", details, theme))
@@ -404,6 +406,7 @@ async def _demo_chat(args: argparse.Namespace, console: Console, workdir: Path, 
                 theme=theme,
                 first_name=env.user.first_name,
                 language_code=args.lang,
+                media_dir=workdir / "media",
             ) as session:
                 lines = await open_lines(sys.stdin, console)
                 await chat_loop(session, lines, stop, scripted=not console.interactive)

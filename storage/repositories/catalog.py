@@ -222,6 +222,12 @@ class CatalogRepository:
         )
         return [(row[0], int(row[1])) for row in rows], int(total)
 
+    async def visible_categories(self) -> list[tuple[Category, int]]:
+        """Every visible category with its count of visible services, in the panel's order: the
+        catalog's platform grouping is built from this once and kept (bot/services/catalog.py)."""
+        rows, _ = await self.categories_page(offset=0, limit=1_000_000)
+        return rows
+
     async def services_page(self, category_id: int, *, offset: int, limit: int) -> tuple[list[Service], int]:
         where = (Service.category_id == category_id, visible_service())
         base = select(Service).join(Category, Service.category_id == Category.id).where(*where)

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.telegram.callbacks import AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
+from bot.telegram.callbacks import AdminAdjustCb, AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
 from sandbox.panel_simulator import PanelState, run_panel_simulator
 from sandbox.telegram_server import FakeUser, run_fake_telegram
 from storage.models import AdminAudit, AppSetting, Broadcast, LedgerEntry, Service, User
@@ -50,6 +50,7 @@ ADMIN_COMMANDS = [
     "/showcat 1",
     "/rename 1 Hacked",
     "/renamecat 1 Hacked",
+    "/platform 1 youtube",
     "/markup",
     "/markup 0",
     "/markup cat 1 0",
@@ -89,6 +90,8 @@ FORGED_BUTTONS = [
     BroadcastCb(action="stop", id=1).pack(),
     AdminUserCb(id=VICTIM, action="view").pack(),
     AdminUserCb(id=VICTIM, action="ban").pack(),
+    AdminUserCb(id=VICTIM, action="ban_yes").pack(),
+    AdminAdjustCb(token="0123456789ab", msg=1, yes=True).pack(),
     AdminUserCb(id=MALLORY, action="unban").pack(),
     AdminUserCb(id=MALLORY, action="add").pack(),
     AdminUserCb(id=VICTIM, action="take").pack(),

@@ -40,9 +40,11 @@ async def test_order_through_the_terminal_chat_until_completed(env: DemoEnvironm
         assert "[1] 🛍 Services" in welcome.text
 
         await press(chat, "Services")
-        categories = await chat.wait_for("Categories")
-        assert categories.kind == "edit" and categories.text.startswith("bot (edited): ")
-        assert "\x1b[1mCategories\x1b[0m" in shown[-1]  # <b> is bold on the terminal
+        platforms = await chat.wait_for("Choose a platform")
+        assert platforms.kind == "edit" and platforms.text.startswith("bot (edited): ")
+        assert "\x1b[1mCatalog\x1b[0m" in shown[-1]  # <b> is bold on the terminal
+        await press(chat, "Instagram (")
+        await chat.wait_for("Choose a category")
         await press(chat, "Instagram Followers (")
         await chat.wait_for("services — page 1/1")
         await chat.handle_input("#1")  # the first (cheapest) service

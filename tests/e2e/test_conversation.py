@@ -186,11 +186,10 @@ async def test_huge_hostile_catalog_stays_usable(shop: Shop) -> None:
     await catalog.refresh()
     ann = shop.user(1001, "Ann")
     await ann.send_text("/services")
-    page: FakeMessage = await ann.wait_for_message(contains="Categories")
-    assert "page 1/" in page.text
-    for _ in range(3):
-        await ann.press("▶️")
-        page = await ann.wait_for_message(edited=True)
+    page: FakeMessage = await ann.wait_for_message(contains="Choose a platform")
+    await ann.press((0, 0))  # the first platform
+    page = await ann.wait_for_message(contains="Choose a category", edited=True)
+    assert "page 1/1" in page.text
     await ann.press((0, 0))
     services = await ann.wait_for_message(edited=True)
     await ann.press((0, 0))

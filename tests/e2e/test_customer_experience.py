@@ -37,7 +37,7 @@ async def test_menu_commands_answer_inside_the_order_form_and_the_form_is_kept(s
     await ann.wait_for_message(contains="Check your order")
 
     await ann.send_text("/services")  # at the summary
-    await ann.wait_for_message(contains="Categories")
+    await ann.wait_for_message(contains="Choose a platform")
     kept = await ann.wait_for_message(contains="waiting at its summary")
     await ann.press("Back to the form", kept)
     summary = await ann.wait_for_message(contains="Check your order", edited=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bot.services.tracking import run_refill_cycle
 from bot.telegram.callbacks import OrderCb
 from sandbox.telegram_server import FakeMessage, FakeUser
 from tests.e2e.conftest import Shop
@@ -176,3 +177,67 @@ async def test_balance_history_reads_as_sentences_in_the_customers_language(shop
     assert "Возврат за заказ #1 (отменён): +0.18 USD" in wallet.text
     assert "Заказ #1: −0.18 USD" in wallet.text
     assert "Пополнение: +50.00 USD" in wallet.text
+
+
+async def refill_cycle(shop: Shop) -> None:
+    """One run of the refill job (the scheduler's runs once a minute: too slow to wait for)."""
+    assert shop.app is not None
+    data = shop.app.dispatcher.workflow_data
+    await run_refill_cycle(data["poller"], data["notifier"])
+
+
+async def completed_card(shop: Shop, ann: FakeUser) -> FakeMessage:
+    await place_order(ann, "2", "https://instagram.com/ann", "100", drip=True)
+    complete_upstream(shop)
+    await ann.wait_for_message(contains="Order #1 is completed", timeout=10)
+    await ann.send_text("/status 1")
+    return await ann.wait_for_message(contains="Order #1")
+
+
+async def test_refill_hides_its_button_until_the_customer_is_told_the_outcome(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "50")
+    card = await completed_card(shop, ann)
+    assert "♻️ Refill" in card.button_texts
+
+    await ann.press("♻️ Refill", card)
+    asked = await ann.wait_for_message(contains="Refill requested.")
+    assert "Refill requested 20" in asked.text and "status: requested" in asked.text
+    assert "♻️ Refill" not in asked.button_texts  # one at a time
+    await ann.send_text("/status 1")
+    again = await ann.wait_for_message(contains="Order #1")
+    assert "♻️ Refill" not in again.button_texts and "status: requested" in again.text
+
+    upstream = next(iter(shop.sim.state.orders))
+    shop.sim.state.advance(upstream, status="In progress")  # the panel runs the refill
+    await refill_cycle(shop)
+    await ann.send_text("/status 1")
+    running = await ann.wait_for_message(contains="Order #1")
+    assert "status: in progress" in running.text and "♻️ Refill" not in running.button_texts
+
+    shop.sim.state.complete(upstream)
+    await refill_cycle(shop)
+    told = await ann.wait_for_message(contains="The refill of order #1 is done")
+    assert "https://instagram.com/ann" in told.text
+    await refill_cycle(shop)
+    await ann.assert_no_new_messages(within=0.5)  # told once
+    await ann.send_text("/status 1")
+    after = await ann.wait_for_message(contains="Order #1")
+    assert "Refill: done" in after.text and "♻️ Refill" in after.button_texts
+
+
+async def test_refill_nobody_can_follow_gets_an_honest_outcome_within_a_few_cycles(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "50")
+    card = await completed_card(shop, ann)
+    await ann.press("♻️ Refill", card)
+    await ann.wait_for_message(contains="Refill requested.")
+    for _ in range(3):  # the order keeps showing Completed: nothing to follow
+        await refill_cycle(shop)
+    told = await ann.wait_for_message(contains="does not report how it goes")
+    assert "support" in told.text
+    await refill_cycle(shop)
+    await ann.assert_no_new_messages(within=0.5)
+    await ann.send_text("/status 1")
+    after = await ann.wait_for_message(contains="Order #1")
+    assert "Refill: not confirmed by the supplier" in after.text and "♻️ Refill" in after.button_texts

@@ -15,7 +15,9 @@ async def test_start_browse_and_order_followers(shop: Shop) -> None:
     assert "Services" in " ".join(menu.button_texts)
 
     await ann.press("Services")
-    cats = await ann.wait_for_message(contains="Categories")
+    await ann.wait_for_message(contains="Choose a platform")
+    await ann.press("Instagram (")
+    cats = await ann.wait_for_message(contains="Choose a category")
     await ann.press("Instagram Followers (")
     services = await ann.wait_for_message(contains="Instagram Followers")
     await ann.press((0, 0))

@@ -31,7 +31,7 @@ RU_PLURAL_FORMS = (
 # Families of keys the code builds at run time from a value (order state, ledger kind...).
 DYNAMIC_FAMILIES: dict[str, tuple[str, ...]] = {
     "state": ("placing", "unknown", "review", "refused", "active", "completed", "partial", "canceled"),
-    "refill": ("requested", "running", "completed", "rejected"),
+    "refill": ("requested", "running", "completed", "rejected", "unconfirmed"),
     "ledger": (
         "deposit",
         "admin_credit",

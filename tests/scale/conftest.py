@@ -205,7 +205,9 @@ class RoundRobinProxy:
     def __init__(self) -> None:
         self.targets: list[str] = []
         self.forwarded: list[tuple[str, bytes, int]] = []  # (target, body, status)
-        self.failed: list[tuple[str, bytes]] = []  # (target, body): connection refused or cut
+        self.failed: list[tuple[str, bytes]] = []  # (target, body): reached the instance, then cut
+        self.refused: list[tuple[str, bytes]] = []  # (target, body): the instance was not listening
+        self.in_flight: Counter[str] = Counter()  # target -> requests it holds now
         self._turn = itertools.count()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -240,6 +242,7 @@ class RoundRobinProxy:
         headers = {name: request.headers[name] for name in self.FORWARDED_HEADERS if name in request.headers}
         for _ in range(len(self.targets)):
             target = self.targets[next(self._turn) % len(self.targets)]
+            self.in_flight[target] += 1
             try:
                 async with self._session.request(
                     request.method, target + request.path_qs, data=body, headers=headers
@@ -251,9 +254,14 @@ class RoundRobinProxy:
                         body=payload,
                         headers={"Content-Type": response.headers.get("Content-Type", "text/plain")},
                     )
-            except aiohttp.ClientConnectionError:
-                self.failed.append((target, body))
+            except aiohttp.ClientConnectorError:
+                self.refused.append((target, body))  # never reached it: nothing can have run
                 continue  # that instance is down: try the next one
+            except aiohttp.ClientConnectionError:
+                self.failed.append((target, body))  # it died with the update in hand
+                continue
+            finally:
+                self.in_flight[target] -= 1
         return web.Response(status=502, text="no instance answered")
 
     async def post(self, path: str, body: bytes, *, secret: str | None) -> int:

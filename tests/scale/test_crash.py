@@ -52,6 +52,7 @@ LOCK_SECONDS = 2
 LEASE_SECONDS = 3
 STEP_TIMEOUT = 30.0
 SLOW_STEP = 6.0  # the slowest step's own processing on a loaded 2-core machine
+PLACING_GRACE = 20  # an order a dead placer left "placing" is surfaced (UNKNOWN, admins told) after this
 
 
 @dataclass
@@ -201,6 +202,7 @@ async def test_sigkill_of_the_leader_and_another_instance_loses_nothing(
         MARKUP_PERCENT="50",
         PANEL_REQUESTS_PER_SECOND="1000",
         PANEL_TIMEOUT_SECONDS="5",
+        PLACING_GRACE_SECONDS=str(PLACING_GRACE),
         LOG_LEVEL="INFO",
     )
     nodes = [Node(f"node-{n}", free_port(), tmp_path / f"node-{n}.log") for n in (1, 2, 3)]
@@ -222,6 +224,11 @@ async def test_sigkill_of_the_leader_and_another_instance_loses_nothing(
             holder = await LeaseRepository(session).current_holder("scheduler")
         leader = next(node for node in nodes if node.name == holder)
         victims = [leader, next(node for node in nodes if node is not leader)]
+        # The worst moment: both victims hold updates they have not answered yet.
+        for _ in range(200):
+            if all(proxy.in_flight[node.url] > 0 for node in victims):
+                break
+            await asyncio.sleep(0.01)
         for node in victims:
             assert node.process is not None
             node.process.send_signal(signal.SIGKILL)
@@ -254,19 +261,49 @@ async def test_sigkill_of_the_leader_and_another_instance_loses_nothing(
         )
 
         # The survivor took the lease and runs the jobs: every order completes and is reported once.
-        async with factory() as session:
-            assert await LeaseRepository(session).current_holder("scheduler") == survivor.name
+        # (the lease runs out LEASE_SECONDS after the leader's last renewal; the survivor looks every third)
+        takeover_by = timeline.killed_at + LEASE_SECONDS * 4 / 3 + 2.0
+        while True:
+            async with factory() as session:
+                holder = await LeaseRepository(session).current_holder("scheduler")
+            if holder == survivor.name or time.monotonic() > takeover_by:
+                break
+            await asyncio.sleep(0.1)
+        assert holder == survivor.name, holder
         for upstream_id in list(sim.state.orders):
             sim.state.complete(upstream_id)
         async with factory() as session:
-            placing = set(
-                await session.scalars(select(Order.user_id).where(Order.state == OrderState.PLACING))
+            placing = set(  # (or already surfaced by the sweep, if the run after the kill was long)
+                await session.scalars(
+                    select(Order.user_id).where(Order.state.in_([OrderState.PLACING, OrderState.UNKNOWN]))
+                )
             )
         # An order whose Confirm was cut short by the kill between its charge and its outcome is
         # left "placing" for the sweep of interrupted orders (bot/services/ordering.py); every
         # other order completes and is reported.
         cut = cut_users(proxy, victims)
         assert placing <= cut, placing
+        # ... and the survivor's sweep surfaces each of them within the grace (plus a sweep interval):
+        # nothing stays "placing" with nobody to pick it up.
+        deadline = time.monotonic() + PLACING_GRACE + 10
+        while True:
+            async with factory() as session:
+                left = set(
+                    await session.scalars(select(Order.user_id).where(Order.state == OrderState.PLACING))
+                )
+                surfaced = set(
+                    await session.scalars(select(Order.user_id).where(Order.state == OrderState.UNKNOWN))
+                )
+            if not left or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert not left, left
+        assert surfaced == placing, (surfaced, placing)
+        print(  # the run's story, shown with `pytest -s`
+            f"killed {[node.name for node in victims]}; updates cut short: {len(proxy.failed)} "
+            f"(users {sorted(cut)}); orders left placing then surfaced: {sorted(placing)}; "
+            f"slowest step after the kill: {slowest[0][2]:.2f} s"
+        )
         for user in users:
             if user.id not in placing:
                 await user.wait_for_message(contains="is completed", timeout=30)
@@ -286,6 +323,7 @@ async def test_sigkill_of_the_leader_and_another_instance_loses_nothing(
             orders = (await session.scalars(select(Order))).all()
             assert len(orders) == USERS
             finished = [order.state for order in orders if order.user_id not in placing]
+            assert {order.state for order in orders if order.user_id in placing} <= {OrderState.UNKNOWN}
             assert set(finished) == {OrderState.COMPLETED}, finished
             ledger = LedgerRepository(session)
             for n in range(USERS):
@@ -304,7 +342,10 @@ async def test_sigkill_of_the_leader_and_another_instance_loses_nothing(
             assert sorted(charges) == sorted(order.id for order in orders)
             assert set(charges.values()) == {1}
             assert all(count <= 1 for _, kind, count in per_order if kind != LedgerKind.ORDER_CHARGE)
-        assert sim.state.count("add") == USERS  # each order placed upstream once
+        # Each order placed upstream at most once; only one a placer died before sending may be missing.
+        links = [order.link for order in sim.state.orders.values()]
+        assert len(links) == len(set(links)) == sim.state.count("add"), links
+        assert USERS - len(placing) <= len(links) <= USERS
         assert tg.stats.webhook_failures == 0  # every update was answered 200 in the end
         log = survivor.log.read_text()
         assert "Traceback" not in log, log[-3000:]

@@ -1,4 +1,5 @@
-"""The catalog for the owner: sync now, hide/show services and categories, rename, markups."""
+"""The catalog for the owner: sync now, hide/show services and categories, rename, markups,
+the platform a category is filed under."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.i18n import t
 from bot.panel import PanelError
 from bot.services.admin.audit import AuditService
 from bot.services.admin.catalog import TITLE_LIMIT, CatalogAdmin, parse_percent
+from bot.services.platforms import PLATFORMS, parse_platform
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import AdminCatCb, AdminCb
 from bot.telegram.render import ANSWER_FIRST, clip, show
@@ -28,6 +30,7 @@ from bot.views.admin import (
     admin_service,
     only_menu,
     percent,
+    platform_label,
     sync_report,
     usage,
 )
@@ -150,6 +153,35 @@ async def cmd_rename_category(
         await message.answer(t("admin.catalog.category_rename_reset", id=category_id))
     else:
         await message.answer(t("admin.catalog.category_renamed", id=category_id, title=title))
+
+
+# --- platform ---------------------------------------------------------------------------------------------
+
+AUTO = frozenset({"auto", *RESET})
+
+
+@router.message(Command("platform"))
+async def cmd_platform(
+    message: Message, command: CommandObject, catalog_admin: CatalogAdmin, user: UserProfile
+) -> None:
+    parts = (command.args or "").split(maxsplit=1)
+    category_id = category_id_of(parts[0]) if parts else None
+    if category_id is None or len(parts) < 2:
+        await message.answer(usage("platform"))
+        return
+    auto = parts[1].strip().lower() in AUTO
+    chosen = None if auto else parse_platform(parts[1])
+    if chosen is None and not auto:
+        names = ", ".join(p.slug for p in PLATFORMS)
+        await message.answer(t("admin.catalog.platform_bad", value=clip(parts[1], 30), names=names))
+        return
+    now = await catalog_admin.set_category_platform(user.id, category_id, chosen)
+    if now is None:
+        await message.answer(t("admin.catalog.no_category", id=category_id))
+    elif auto:
+        await message.answer(t("admin.catalog.platform_auto", id=category_id, platform=platform_label(now)))
+    else:
+        await message.answer(t("admin.catalog.platform_set", id=category_id, platform=platform_label(now)))
 
 
 # --- markup -----------------------------------------------------------------------------------------------

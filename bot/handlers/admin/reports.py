@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, StateFilter
@@ -18,10 +18,12 @@ from bot.handlers.admin.menu import leave_admin_form
 from bot.i18n import t
 from bot.panel import PanelError
 from bot.services.admin.audit import AuditService
+from bot.services.admin.balances import MAX_AMOUNT
 from bot.services.admin.chart import render_chart
 from bot.services.admin.panel import PanelMonitor
 from bot.services.admin.problems import ProblemDesk
 from bot.services.admin.stats import StatsService
+from bot.services.amounts import AmountError, parse_money
 from bot.services.reconcile import ReconcileOutcome, ReconcileResult
 from bot.services.topups.report import PaymentsReports
 from bot.services.users import UserProfile
@@ -280,12 +282,11 @@ async def on_refund_amount(
     message: Message, state: FSMContext, problems: ProblemDesk, user: UserProfile
 ) -> None:
     order_id = int((await state.get_data()).get("order_id") or 0)
-    raw = (message.text or "").strip().replace(",", ".")
-    try:
-        amount = Decimal(raw) if len(raw) <= 20 else None
-    except InvalidOperation:
+    try:  # the bounds that matter (what is left of the price) are the service's to check
+        amount: Decimal | None = parse_money(message.text or "", maximum=MAX_AMOUNT, allow_zero=True)
+    except AmountError:
         amount = None
-    if amount is None or not amount.is_finite():
+    if amount is None:
         order = await problems.order(order_id)
         left = money(order.price - order.refunded, order.currency) if order is not None else "—"
         await message.answer(t("admin.problems.bad_amount", max=left))

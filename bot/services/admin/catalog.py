@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.admin.audit import AuditService, write_audit
-from bot.services.catalog import CatalogService, Page, clamp_page
+from bot.services.catalog import CatalogService, Page, category_platform, clamp_page
 from bot.services.pricing import effective_markup, price_per_thousand
 from storage.models import Category, Service
 from storage.repositories.admin import AdminCatalogRepository
@@ -46,6 +46,8 @@ class AdminCategory:
     markup: Decimal | None
     services: int
     hidden_services: int
+    platform: str = "other"  # the one customers find it under (bot/services/platforms.py)
+    platform_set: bool = False  # chosen by the owner, not read from the name
 
     @property
     def shown_name(self) -> str:
@@ -79,7 +81,17 @@ class AdminService:
 
 
 def _category(row: Category, services: int = 0, hidden: int = 0) -> AdminCategory:
-    return AdminCategory(row.id, row.name, row.title, row.hidden, row.markup_percent, services, hidden)
+    return AdminCategory(
+        row.id,
+        row.name,
+        row.title,
+        row.hidden,
+        row.markup_percent,
+        services,
+        hidden,
+        platform=category_platform(row),
+        platform_set=row.platform is not None,
+    )
 
 
 def _service(service: Service, category: Category, global_markup: Decimal) -> AdminService:
@@ -183,6 +195,17 @@ class CatalogAdmin:
 
     async def rename_category(self, admin_id: int, category_id: int, title: str | None) -> bool:
         return await self._category_override(admin_id, "catalog.rename_category", category_id, title=title)
+
+    async def set_category_platform(
+        self, admin_id: int, category_id: int, platform: str | None
+    ) -> str | None:
+        """File a category under `platform` (None: as its name says again); syncs keep the choice.
+        The platform customers now find it under, or None when there is no such category."""
+        if not await self._category_override(admin_id, "catalog.platform", category_id, platform=platform):
+            return None
+        async with self.session_factory() as session:
+            category = await CatalogRepository(session).category(category_id)
+        return None if category is None else category_platform(category)
 
     async def set_service_markup(self, admin_id: int, service_id: str, percent: Decimal | None) -> bool:
         return await self._service_override(

@@ -5,12 +5,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from bot.services.amounts import AmountError as MoneyError
+from bot.services.amounts import AmountProblem, parse_money
 
 CENT = Decimal("0.01")
 STARS_PER_INVOICE_MAX = 10_000  # the most one Stars invoice asks for (Telegram caps XTR invoices)
 _PAYLOAD = re.compile(r"topup:([0-9]{1,12}):([0-9a-f]{8,32})")
-_AMOUNT = re.compile(r"[0-9]{1,9}(?:[.,][0-9]{1,2})?")
+_OUT_OF_RANGE = frozenset(
+    {AmountProblem.NEGATIVE, AmountProblem.ZERO, AmountProblem.TOO_SMALL, AmountProblem.TOO_LARGE}
+)
 
 
 class AmountError(ValueError):
@@ -23,18 +28,14 @@ class AmountError(ValueError):
 
 
 def parse_amount(text: str, *, minimum: Decimal, maximum: Decimal) -> Decimal:
-    """`10`, `12.5`, `12,50`, `$10`, `10 USD` -> Decimal; AmountError with a reason otherwise."""
-    raw = text.strip().replace(" ", "").replace("\u00a0", "").lstrip("$€₽£")
-    raw = re.sub(r"[A-Za-z]{3}$", "", raw)
-    if not _AMOUNT.fullmatch(raw):
-        raise AmountError("topup.error.amount_format")
+    """`10`, `12.5`, `12,50`, `$10`, `10 USD` -> Decimal; AmountError with a reason otherwise
+    (the shared parser's problems told as the top-up screen's two messages)."""
     try:
-        value = Decimal(raw.replace(",", "."))
-    except InvalidOperation:
+        return parse_money(text, minimum=minimum, maximum=maximum)
+    except MoneyError as error:
+        if error.problem in _OUT_OF_RANGE:
+            raise AmountError("topup.error.amount_range") from None
         raise AmountError("topup.error.amount_format") from None
-    if value < minimum or value > maximum:
-        raise AmountError("topup.error.amount_range")
-    return value.quantize(CENT)
 
 
 def stars_price(amount: Decimal, rate: Decimal) -> int:

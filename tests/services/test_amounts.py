@@ -1,0 +1,79 @@
+"""The shared amount parser names each problem; a pending balance change survives its round trip
+through conversation data and expires."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.services.admin.balances import PENDING_SECONDS, PendingAdjustment
+from bot.services.amounts import AmountError, AmountProblem, parse_money
+
+MAX = Decimal("1000")
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("10", "10.00"),
+        ("2.5", "2.50"),
+        ("2,50", "2.50"),
+        ("$7", "7.00"),
+        ("25 USD", "25.00"),
+        ("1000", "1000.00"),
+    ],
+)
+def test_amounts_people_type(text: str, amount: str) -> None:
+    assert parse_money(text, maximum=MAX) == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("ten", AmountProblem.NOT_A_NUMBER),
+        ("", AmountProblem.NOT_A_NUMBER),
+        ("1e3", AmountProblem.NOT_A_NUMBER),
+        ("1.2.3", AmountProblem.NOT_A_NUMBER),
+        ("NaN", AmountProblem.NOT_FINITE),
+        ("-Infinity", AmountProblem.NOT_FINITE),
+        ("inf", AmountProblem.NOT_FINITE),
+        ("-5", AmountProblem.NEGATIVE),
+        ("-0.01", AmountProblem.NEGATIVE),
+        ("0", AmountProblem.ZERO),
+        ("0.00", AmountProblem.ZERO),
+        ("1.999", AmountProblem.TOO_PRECISE),
+        ("0.001", AmountProblem.TOO_PRECISE),
+        ("1000.01", AmountProblem.TOO_LARGE),
+        ("9" * 40, AmountProblem.TOO_LARGE),
+    ],
+)
+def test_each_problem_is_named(text: str, problem: AmountProblem) -> None:
+    with pytest.raises(AmountError) as caught:
+        parse_money(text, maximum=MAX)
+    assert caught.value.problem == problem
+    if problem == AmountProblem.TOO_LARGE:
+        assert caught.value.limit == MAX
+
+
+def test_below_the_minimum_names_it() -> None:
+    with pytest.raises(AmountError) as caught:
+        parse_money("0.50", maximum=MAX, minimum=Decimal("1"))
+    assert (caught.value.problem, caught.value.limit) == (AmountProblem.TOO_SMALL, Decimal("1"))
+
+
+def test_pending_adjustment_round_trip_and_expiry() -> None:
+    pending = PendingAdjustment.new(1001, Decimal("5.00"), False, "why", "900:17", now=1000.0)
+    back = PendingAdjustment.from_data(pending.to_data())
+    assert back == pending
+    assert not back.expired(now=1000.0 + PENDING_SECONDS)
+    assert back.expired(now=1000.0 + PENDING_SECONDS + 1)
+    assert PendingAdjustment.from_data({"token": "x", "amount": "NaN"}) is None
+    assert PendingAdjustment.from_data("forged") is None
+
+
+def test_zero_may_be_an_answer() -> None:
+    assert parse_money("0", maximum=MAX, allow_zero=True) == Decimal("0.00")
+    with pytest.raises(AmountError) as caught:
+        parse_money("-0.5", maximum=MAX, allow_zero=True)
+    assert caught.value.problem == AmountProblem.NEGATIVE
