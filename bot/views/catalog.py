@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import t
+from bot.i18n import t, tn
 from bot.services.catalog import CategoryView, Page, PlatformGrouping, ServiceView
 from bot.services.platforms import BY_SLUG, OTHER
 from bot.services.pricing import FLAT_RATE_TYPES
@@ -178,7 +178,7 @@ def search_screen(query: str, page: Page[ServiceView], currency: str) -> tuple[s
             home_button(),
         ]
     )
-    text = t("search.results", query=clip(query, 100), total=page.total, page=page.page + 1, pages=page.pages)
+    text = tn("search.results", page.total, query=clip(query, 100), page=page.page + 1, pages=page.pages)
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
 

@@ -294,7 +294,7 @@ async def on_adjust_answer(
             text = adjustment_text(before, settings.currency)
         else:
             text = t("admin.balance.expired")
-        callback_answer.text = text
+        callback_answer.text = clip(text, 190)  # a toast holds 200 characters
         await show(query, text, only_menu())
         return
     if not callback_data.yes:
