@@ -71,9 +71,19 @@ def _escape(value: Any) -> Any:
 
 
 def t(key: str, /, **values: Any) -> str:
-    """The translated text for `key` in the current locale, placeholders filled and escaped."""
+    """The translated text for `key` in the current locale, placeholders filled and escaped.
+
+    A plural entry asked for by `t` with an int `count` gets the form for that count, as `tn` would:
+    errors raised by services (FieldError) carry their count among their values, so whoever
+    renders one gets "1 line" / "5 lines" without knowing which keys are plural."""
     i18n = PoI18n.get_current(no_error=True)
     text = i18n.gettext(key) if i18n is not None else key
+    count = values.get("count")
+    if i18n is not None and isinstance(count, int) and not isinstance(count, bool):
+        # ngettext of a key without plural forms falls back to the msgids themselves.
+        plural = i18n.gettext(key, f"{key}.plural", count)
+        if plural not in (key, f"{key}.plural"):
+            text = plural
     if not values:
         return text
     return text.format(**{name: _escape(value) for name, value in values.items()})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import t
+from bot.i18n import t, tn
 from bot.services.admin.broadcast import BroadcastScreens, Progress
 from bot.services.admin.chart import ChartLabels
 from bot.services.amounts import AmountError, AmountProblem
@@ -132,7 +132,7 @@ def usage(command: str) -> str:
 def audience_label(audience: str) -> str:
     days = active_days(audience)
     if days is not None:
-        return t("admin.broadcast.audience_active", days=days)
+        return tn("admin.broadcast.audience_active", days)
     if audience == AUDIENCE_BUYERS:
         return t("admin.broadcast.audience_buyers")
     return t("admin.broadcast.audience_all")
@@ -160,11 +160,11 @@ def broadcast_controls(draft: str, audience: str, size: int) -> tuple[str, Inlin
         audience_row[:2],
         audience_row[2:],
         [
-            _button(t("admin.button.send", count=size), BroadcastCb(action="send", draft=draft)),
+            _button(tn("admin.button.send", size), BroadcastCb(action="send", draft=draft)),
             _button(t("admin.button.cancel"), BroadcastCb(action="drop", draft=draft)),
         ],
     ]
-    text = t("admin.broadcast.ready", audience=audience_label(audience), count=size)
+    text = tn("admin.broadcast.ready", size, audience=audience_label(audience))
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -392,9 +392,9 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
     lines = [
         t("admin.stats.title"),
         "",
-        t(
+        tn(
             "admin.stats.users",
-            total=users.total,
+            users.total,
             new_today=users.new["today"],
             new_week=users.new["week"],
             new_month=users.new["month"],
@@ -407,19 +407,19 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
     for name, key in PERIOD_KEYS.items():
         period = stats.periods[name]
         lines.append(
-            t(
+            tn(
                 "admin.stats.period",
+                period.orders,
                 label=t(key),
-                orders=period.orders,
                 revenue=money(period.revenue, currency, to_cent=True),
                 cost=money(period.cost, currency, to_cent=True),
                 profit=money(period.profit, currency, to_cent=True),
             )
         )
     lines.append(
-        t(
+        tn(
             "admin.stats.all_time",
-            orders=stats.all_time_orders,
+            stats.all_time_orders,
             revenue=money(stats.all_time_revenue, currency, to_cent=True),
         )
     )
@@ -433,12 +433,12 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
         lines.append(t("admin.stats.top_title"))
         for place, item in enumerate(stats.top, start=1):
             lines.append(
-                t(
+                tn(
                     "admin.stats.top_line",
+                    item.orders,
                     place=place,
                     name=clip(item.name, 60),
                     id=item.service_id,
-                    orders=item.orders,
                     revenue=money(item.revenue, currency, to_cent=True),
                 )
             )
@@ -470,11 +470,11 @@ def chart_caption(days: int, orders: int, revenue: Decimal, currency: str) -> st
 def chart_labels(days: int, currency: str) -> ChartLabels:
     """The chart's words in the admin's language (the picture itself: bot/services/admin/chart.py)."""
     return ChartLabels(
-        title=t("admin.chart.title", days=days),
+        title=tn("admin.chart.title", days),
         orders=t("admin.chart.orders"),
         revenue=t("admin.chart.revenue", currency=currency),
         days=t("admin.chart.days"),
-        no_data=t("admin.chart.no_data", days=days),
+        no_data=tn("admin.chart.no_data", days),
     )
 
 
@@ -733,9 +733,9 @@ def admin_service(item: AdminService, currency: str) -> tuple[str, InlineKeyboar
 
 def sync_report(report: SyncReport) -> str:
     lines = [
-        t(
+        tn(
             "admin.sync.done",
-            total=report.total,
+            report.total,
             added=len(report.added),
             removed=len(report.removed),
             changed=len(report.changed),

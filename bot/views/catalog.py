@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import t
+from bot.i18n import t, tn
 from bot.services.catalog import CategoryView, Page, PlatformGrouping, ServiceView
 from bot.services.platforms import BY_SLUG, OTHER
 from bot.services.pricing import FLAT_RATE_TYPES
@@ -22,9 +22,9 @@ from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, nav_r
 
 CATEGORIES_PER_PAGE = 10
 # A platform's categories on one page wherever possible: Catalog → platform → category → service
-# is then four taps at most (the demo's biggest platform has 49 categories; Telegram allows 100
-# buttons a message).
-PLATFORM_CATEGORIES_PER_PAGE = 60
+# is then four taps at most (the demo's biggest platform has 49 categories). Telegram allows 100
+# buttons a message: 90 categories, the page row (3) and Platforms/Search/Menu (3) fit.
+PLATFORM_CATEGORIES_PER_PAGE = 90
 PLATFORMS_PER_ROW = 2
 SERVICES_PER_PAGE = 8
 DESCRIPTION_LIMIT = 1500
@@ -178,7 +178,7 @@ def search_screen(query: str, page: Page[ServiceView], currency: str) -> tuple[s
             home_button(),
         ]
     )
-    text = t("search.results", query=clip(query, 100), total=page.total, page=page.page + 1, pages=page.pages)
+    text = tn("search.results", page.total, query=clip(query, 100), page=page.page + 1, pages=page.pages)
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
 

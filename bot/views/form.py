@@ -8,7 +8,7 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import Html, t
+from bot.i18n import Html, t, tn
 from bot.services.catalog import ServiceView
 from bot.services.forms import FormField
 from bot.services.platforms import BY_SLUG
@@ -86,7 +86,7 @@ def format_value(item: FormField, value: Any) -> str:
         shown = [clip(str(v), 80) for v in value[:LIST_PREVIEW]]
         more = len(value) - len(shown)
         text = "; ".join(shown)
-        return text + (" " + t("summary.more", count=more) if more > 0 else "")
+        return text + (" " + tn("summary.more", more) if more > 0 else "")
     if item.choices:
         return choice_label(item, str(value))
     return clip(str(value), VALUE_LIMIT)

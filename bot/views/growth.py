@@ -13,7 +13,7 @@ from html import escape
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import Html, t
+from bot.i18n import Html, t, tn
 from bot.services.growth.support import SupportScreens
 from bot.telegram.callbacks import AdminCb, GrowthAdminCb, GrowthCb, MenuCb, TicketCb
 from bot.telegram.render import clip, money
@@ -63,7 +63,7 @@ def referral_screen(link: str, referees: int, earned: Decimal, percent: Decimal,
         "",
         t("referral.link", link=link),
         "",
-        t("referral.stats", count=referees, earned=money(earned, currency)),
+        tn("referral.stats", referees, earned=money(earned, currency)),
     ]
     return "\n".join(lines)
 
@@ -209,7 +209,7 @@ def promo_line(promo: PromoCode, currency: str) -> str:
         t("promo.admin.uses", uses=promo.uses, max=promo.max_uses if promo.max_uses is not None else "∞")
     ]
     if promo.per_user != 1:
-        limits.append(t("promo.admin.per_user", count=promo.per_user))
+        limits.append(tn("promo.admin.per_user", promo.per_user))
     if promo.min_topup is not None:
         limits.append(t("promo.admin.min", amount=money(promo.min_topup, currency)))
     if promo.expires_at is not None:

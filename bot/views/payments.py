@@ -10,7 +10,7 @@ from decimal import Decimal
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import t
+from bot.i18n import t, tn
 from bot.services.topups.desk import DeskScreens
 from bot.services.topups.methods import localized
 from bot.services.topups.report import MethodKey, PaymentsReport
@@ -197,7 +197,7 @@ def _report_name(key: MethodKey, names: Mapping[int, Mapping[str, str]], locale:
 
 
 def payments_block(report: PaymentsReport, currency: str, locale: str) -> str:
-    lines = [t("admin.payments.title", days=len(report.days))]
+    lines = [tn("admin.payments.title", len(report.days))]
     shown = False
     for day in reversed(report.days):
         tallies = report.per_day.get(day)
@@ -221,9 +221,9 @@ def payments_block(report: PaymentsReport, currency: str, locale: str) -> str:
     total = sum((tally.amount for tally in report.totals.values()), start=Decimal(0))
     count = sum(tally.count for tally in report.totals.values())
     lines.append(
-        t(
+        tn(
             "admin.payments.total",
-            count=count,
+            count,
             amount=money(total, currency, to_cent=True),
             fees=money(report.fees, currency, to_cent=True),
         )
@@ -242,20 +242,21 @@ def payments_block(report: PaymentsReport, currency: str, locale: str) -> str:
 
 
 def reconciliation_block(rec: WalletReconciliation, currency: str) -> str:
-    values = {
-        "users": rec.users,
-        "balances": money(rec.balances, currency),
-        "ledger": money(rec.ledger, currency),
-    }
+    wallets = tn(
+        "admin.reconcile.wallets",
+        rec.users,
+        balances=money(rec.balances, currency),
+        ledger=money(rec.ledger, currency),
+    )
     if rec.ok:
-        return t("admin.reconcile.ok", **values)
+        return f"{wallets} {t('admin.reconcile.ok')}"
     ids = ", ".join(str(i) for i in rec.mismatched)
     more = (
         f" (+{rec.mismatched_count - len(rec.mismatched)})"
         if rec.mismatched_count > len(rec.mismatched)
         else ""
     )
-    return t("admin.reconcile.mismatch", count=rec.mismatched_count, ids=ids + more, **values)
+    return f"{wallets} {tn('admin.reconcile.mismatch', rec.mismatched_count, ids=ids + more)}"
 
 
 def refund_text(outcome: str, topup_id: int, amount: str, balance: str, reason: str) -> str:

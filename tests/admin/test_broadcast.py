@@ -191,7 +191,7 @@ async def test_photo_with_caption_and_any_message_copied_to_buyers_only(shop: Sh
     controls = await admin.wait_for_message(contains="This is how your users will see it")
     await admin.press("Buyers", controls)
     controls = await admin.wait_for_message(contains="customers who ordered", edited=True)
-    assert "— 1 users" in controls.text
+    assert "— 1 user." in controls.text
     await admin.press("Send to 1", controls)
     await admin.wait_for_message(contains="is done", timeout=10)
     received = buyer.messages[-1]

@@ -74,7 +74,7 @@ async def test_stats_and_chart_after_two_orders(shop: Shop) -> None:
     await admin.send_text("/stats")
     stats = await admin.wait_for_message(contains="Statistics")
     text = stats.text
-    assert "Users: 2" in text  # Ann and the admin
+    assert "👥 2 users" in text  # Ann and the admin
     assert "Today: 2 orders · revenue 2.16 USD · supplier cost 1.44 USD · profit 0.72 USD" in text
     assert "30 days: 2 orders" in text
     assert "1. Instagram Followers - Cheapest [No Refill] (#1) — 2 orders, 2.16 USD" in text

@@ -47,7 +47,7 @@ async def test_junk_input_gets_a_clear_message_and_the_form_goes_on(shop: Shop) 
     await ann.send_text("https://instagram.com/p/1")
     await ann.wait_for_message(contains="Send the comments")
     await ann.send_text("just one")
-    bad = await ann.wait_for_message(contains="You sent 1 lines")
+    bad = await ann.wait_for_message(contains="You sent 1 line;")
     assert "between 5 and 1000" in bad.text
     await ann.send_text("/cancel")
     await ann.wait_for_message(contains="Cancelled")

@@ -45,7 +45,7 @@ async def test_a_referee_is_bound_once_on_the_first_start_and_never_to_themselve
 
     await ann.send_text("/referrals")
     screen = await ann.wait_for_message(contains="Your link")
-    assert "Friends joined: 1." in screen.text and "5%" in screen.text
+    assert "1 friend joined." in screen.text and "5%" in screen.text
 
 
 async def test_earning_on_completion_is_reversed_pro_rata_by_a_partial_refund(pay_shop: PayShop) -> None:

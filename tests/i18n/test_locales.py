@@ -64,21 +64,41 @@ def load_catalog(lang: str) -> Catalog:
 
 @cache
 def messages(lang: str) -> dict[str, str]:
-    """msgid -> msgstr, without the header."""
+    """msgid -> msgstr, without the header; a plural entry by its msgid, with its first form."""
     found: dict[str, str] = {}
     for message in load_catalog(lang):
         if not message.id:
             continue
-        assert isinstance(message.id, str), f"{lang}: plural entries are not used: {message.id!r}"
-        assert isinstance(message.string, str)
-        found[message.id] = message.string
+        if isinstance(message.id, tuple):
+            assert isinstance(message.string, tuple)
+            found[message.id[0]] = message.string[0]
+        else:
+            assert isinstance(message.string, str)
+            found[message.id] = message.string
+    return found
+
+
+@cache
+def plurals(lang: str) -> dict[str, tuple[str, ...]]:
+    """msgid -> every form of the plural entries (`msgid`/`msgid_plural` read by `tn`)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for message in load_catalog(lang):
+        if isinstance(message.id, tuple):
+            assert isinstance(message.string, tuple)
+            found[message.id[0]] = tuple(message.string)
     return found
 
 
 def all_strings() -> Iterator[tuple[str, str, str]]:
+    """(language, key, text) for every text, each form of a plural entry as `key[form]`."""
     for lang in LANGS:
+        forms = plurals(lang)
         for key, text in messages(lang).items():
-            yield lang, key, text
+            if key in forms:
+                for index, form in enumerate(forms[key]):
+                    yield lang, f"{key}[{index}]", form
+            else:
+                yield lang, key, text
 
 
 def placeholders(text: str) -> set[str]:
@@ -164,6 +184,7 @@ class KeyUse:
     prefix: str | None = None
     kwargs: frozenset[str] = frozenset()
     any_kwargs: bool = False
+    plural: bool = False  # looked up with tn()
 
 
 def _python_files() -> list[Path]:
@@ -218,7 +239,7 @@ def _keys_of_expression(tree: ast.Module, node: ast.expr) -> tuple[list[str], li
 
 @cache
 def key_uses() -> tuple[KeyUse, ...]:
-    """Every `t(KEY, ...)` and `t_in(LOCALE, KEY, ...)` call in bot/**/*.py."""
+    """Every `t(KEY, ...)`, `tn(KEY, COUNT, ...)` and `t_in(LOCALE, KEY, ...)` call in bot/**/*.py."""
     uses: list[KeyUse] = []
     for path in _python_files():
         if path == BOT_DIR / "i18n.py":
@@ -227,15 +248,22 @@ def key_uses() -> tuple[KeyUse, ...]:
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
                 continue
-            position = {"t": 0, "t_in": 1}.get(node.func.id)
+            position = {"t": 0, "t_in": 1, "tn": 0}.get(node.func.id)
             if position is None or len(node.args) <= position:
                 continue
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
             kwargs = frozenset(k.arg for k in node.keywords if k.arg is not None)
+            plural = node.func.id == "tn"
+            if plural:
+                kwargs |= {"count"}  # tn fills {count} from its second argument
             any_kwargs = any(k.arg is None for k in node.keywords)
             keys, prefixes = _keys_of_expression(tree, node.args[position])
-            uses.extend(KeyUse(where, key=k, kwargs=kwargs, any_kwargs=any_kwargs) for k in keys)
-            uses.extend(KeyUse(where, prefix=p, kwargs=kwargs, any_kwargs=any_kwargs) for p in prefixes)
+            uses.extend(
+                KeyUse(where, key=k, kwargs=kwargs, any_kwargs=any_kwargs, plural=plural) for k in keys
+            )
+            uses.extend(
+                KeyUse(where, prefix=p, kwargs=kwargs, any_kwargs=any_kwargs, plural=plural) for p in prefixes
+            )
     return tuple(uses)
 
 
@@ -323,7 +351,7 @@ def test_russian_header() -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_templates_are_valid_format_strings(lang: str) -> None:
     broken = {}
-    for key, text in messages(lang).items():
+    for key, text in ((key, text) for language, key, text in all_strings() if language == lang):
         try:
             names = placeholders(text)
             text.format(**dict.fromkeys(names, "x"))
@@ -336,13 +364,35 @@ def test_templates_are_valid_format_strings(lang: str) -> None:
 
 
 def test_russian_placeholders_match_english() -> None:
-    english = messages("en")
+    english = {key: text for lang, key, text in all_strings() if lang == "en"}
+    english |= {key: forms[-1] for key, forms in plurals("en").items()}  # every form has the other's
     different = {
-        key: (sorted(placeholders(english[key])), sorted(placeholders(text)))
-        for key, text in messages("ru").items()
-        if key in english and placeholders(text) != placeholders(english[key])
+        key: (sorted(placeholders(english[base])), sorted(placeholders(text)))
+        for lang, key, text in all_strings()
+        if lang == "ru"
+        and (base := key.split("[")[0]) in english
+        and placeholders(text) != placeholders(english[base])
     }
     assert different == {}, "key: (English placeholders, Russian placeholders)"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_plural_entries_have_every_form_with_the_count(lang: str) -> None:
+    """en has one/other, ru one/few/many (the header's nplurals); each form shows `{count}`, and
+    the msgid_plural is `key.plural` (what `tn` asks gettext for)."""
+    catalog = load_catalog(lang)
+    assert plurals("en"), "no plural entries at all"
+    assert set(plurals(lang)) == set(plurals("en")), "a key is plural in one language only"
+    for message in catalog:
+        if not isinstance(message.id, tuple):
+            continue
+        key, plural_id = message.id
+        assert plural_id == f"{key}.plural"
+        forms = plurals(lang)[key]
+        assert len(forms) == catalog.num_plurals, key
+        assert all(forms) and all("{count}" in form for form in forms), key
+        other = placeholders(forms[-1])
+        assert all(placeholders(form) == other for form in forms), key
 
 
 def test_every_string_is_valid_telegram_html() -> None:
@@ -464,6 +514,24 @@ def test_form_error_keys_exist(lang: str) -> None:
     assert missing == []
 
 
+def test_plural_keys_are_asked_for_with_a_count() -> None:
+    """`tn` only for plural entries; `t` of a plural entry only with a `count` to pick the form by
+    (a FieldError's values carry it)."""
+    plural_keys = set(plurals("en"))
+    uses = (*key_uses(), *field_error_uses())
+    assert any(u.plural for u in uses)
+    wrong = sorted(
+        f"{u.key} ({u.where})"
+        for u in uses
+        if u.key is not None
+        and (
+            (u.plural and u.key not in plural_keys)
+            or (not u.plural and u.key in plural_keys and "count" not in u.kwargs)
+        )
+    )
+    assert wrong == []
+
+
 def test_code_passes_every_placeholder() -> None:
     """A template asking for a value the call does not pass would show `{name}` or raise KeyError."""
     english = messages("en")
@@ -511,6 +579,25 @@ def test_loader_serves_every_key(lang: str) -> None:
     i18n = create_i18n()
     expected = messages(lang)
     with i18n.context(), i18n.use_locale(lang):
-        served = {key: t(key) for key in expected}
+        served = {key: t(key) for key in expected if key not in plurals(lang)}
         assert t_in(lang, "command.start") == expected["command.start"]
     assert {k: v for k, v in served.items() if v != expected[k]} == {}
+
+
+@pytest.mark.parametrize(
+    ("lang", "counts"),
+    [("en", {1: 0, 2: 1, 5: 1, 11: 1, 21: 1}), ("ru", {1: 0, 2: 1, 5: 2, 11: 2, 21: 0, 22: 1, 112: 2})],
+)
+def test_loader_serves_the_plural_form_for_each_count(lang: str, counts: dict[int, int]) -> None:
+    """`tn` (and `t` with a count) picks the form by the language's rule: 1 line / 2 lines;
+    1 строка / 2 строки / 5 строк / 21 строка."""
+    from bot.i18n import create_i18n, t, tn
+
+    i18n = create_i18n()
+    with i18n.context(), i18n.use_locale(lang):
+        for key, forms in plurals(lang).items():
+            for count, form in counts.items():
+                values = dict.fromkeys(placeholders(forms[form]) - {"count"}, "x")
+                wanted = forms[form].format(count=count, **values)
+                assert tn(key, count, **values) == wanted, (key, count)
+                assert t(key, count=count, **values) == wanted, (key, count)

@@ -92,7 +92,7 @@ async def test_stats_report_payments_and_panel_reconciles_wallets(pay_shop: PayS
     stats = await boss.wait_for_message(contains="Top-ups, last 7 days")
     assert "Bank card 1 × 20.00 USD" in stats.text
     assert "Crypto (CryptoBot) 1 × 8.00 USD" in stats.text
-    assert "Total: 2 for 28.00 USD; provider fees 0.24 USD" in stats.text
+    assert "Total: 2 top-ups for 28.00 USD; provider fees 0.24 USD" in stats.text
     assert "Pending: ⭐ Telegram Stars: 1 (4.00 USD)" in stats.text
     await boss.send_text("/panel")
     panel = await boss.wait_for_message(contains="Wallets:")
@@ -106,7 +106,7 @@ async def test_stats_report_payments_and_panel_reconciles_wallets(pay_shop: PayS
         await session.execute(update(User).where(User.id == 1001).values(balance=Decimal("99")))
     await boss.send_text("/panel")
     broken = await boss.wait_for_message(contains="Wallets:")
-    assert "1 balances differ from their ledger: 1001" in broken.text
+    assert "1 balance differs from its ledger: 1001" in broken.text
     async with pay_shop.app.session_factory.begin() as session:  # put it back for the final check
         await session.execute(update(User).where(User.id == 1001).values(balance=Decimal("28")))
     del ann
