@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
+from bot.panel.capabilities import PanelCapabilities
 from bot.services.catalog import Page
 from bot.services.ordering import can_cancel, can_refill, refill_is_open
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
@@ -41,7 +42,10 @@ def orders_screen(page: Page[Order]) -> tuple[str, InlineKeyboardMarkup]:
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
 
-def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, InlineKeyboardMarkup]:
+def order_detail(
+    order: Order, refill: Refill | None = None, panel: PanelCapabilities | None = None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The order card; `panel` (what the panel supports) hides a Refill or Cancel it cannot do."""
     lines = [
         t("order.title", id=order.id),
         t("order.service", name=clip(order.service_name, 200), id=order.service_id),
@@ -85,13 +89,13 @@ def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, Inlin
         ]
     ]
     actions = []
-    if can_refill(order) and not open_refill:  # one refill at a time: the button waits for its outcome
+    if can_refill(order, panel) and not open_refill:  # one refill at a time: the button waits for its outcome
         actions.append(
             InlineKeyboardButton(
                 text=t("button.refill"), callback_data=OrderCb(id=order.id, action="refill").pack()
             )
         )
-    if can_cancel(order):
+    if can_cancel(order, panel):
         actions.append(
             InlineKeyboardButton(
                 text=t("button.cancel_order"), callback_data=OrderCb(id=order.id, action="cancel").pack()
