@@ -11,7 +11,7 @@ from bot.services.ordering import can_cancel, can_refill, refill_is_open
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
 from bot.telegram.render import clip, money
 from bot.views.common import button_label, home_button, nav_row
-from storage.models import Order, Refill, RefillState
+from storage.models import Order, OrderState, Refill, RefillState
 
 ORDERS_PER_PAGE = 8
 
@@ -117,6 +117,17 @@ def order_detail(
         ]
     )
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def already_confirmed(order: Order) -> str:
+    """What a repeat Confirm of a form says about the order the first Confirm made: "already
+    placed" only once the panel took it; while its placement is under way (or its placer died)
+    the order is not placed yet, and while its outcome is being checked it may still be refunded."""
+    if order.state == OrderState.PLACING:
+        return t("confirm.being_placed", id=order.id)
+    if order.state == OrderState.UNKNOWN:
+        return t("confirm.unknown", id=order.id)
+    return t("confirm.already", id=order.id)
 
 
 def cancel_confirm(order: Order) -> tuple[str, InlineKeyboardMarkup]:
