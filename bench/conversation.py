@@ -70,7 +70,8 @@ def order_flow(user: FakeUser, round_no: int) -> list[Step]:
     """The full order flow of tests/e2e/test_order_flow.py (without the deliberate typos)."""
     return [
         Step("/start", text="/start", expect="Hello,"),
-        Step("press Services", press="Services", expect="Categories"),
+        Step("press Services", press="Services", expect="Choose a platform"),
+        Step("press platform", press="Instagram (", expect="Choose a category"),
         Step("press category", press="Instagram Followers (", expect="Instagram Followers"),
         Step("press service", press=(0, 0), expect="Service #1"),
         Step("press Order", press="Order", expect="Send the link"),

@@ -55,9 +55,10 @@ PG_WAITING = {b"S": "Sync", b"Q": "Query", b"H": "Flush"}
 
 
 def flow(user_id: int, round_no: int) -> list[Step]:
-    """The order flow of bench/conversation.py after /start: 7 updates, from Services to Confirm."""
+    """The order flow of bench/conversation.py after /start: 8 updates, from Services to Confirm."""
     return [
-        Step("press Services", press="Services", expect="Categories"),
+        Step("press Services", press="Services", expect="Choose a platform"),
+        Step("press platform", press="Instagram (", expect="Choose a category"),
         Step("press category", press="Instagram Followers (", expect="Instagram Followers"),
         Step("press service", press=(0, 0), expect="Service #1"),
         Step("press Order", press="Order", expect="Send the link"),
@@ -300,7 +301,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await server.stop()
     print()
-    print("One order flow: 7 updates (Services, category, service, Order, link, quantity, Confirm)")
+    print("One order flow: 8 updates (Services, platform, category, service, Order, link, quantity, Confirm)")
     print(
         table(
             ["flow", "PostgreSQL round trips", "new PG connections", "Redis commands", "new Redis conns"],

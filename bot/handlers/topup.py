@@ -240,6 +240,7 @@ async def on_typed_amount(
                 error.key,
                 min=money(topups.minimum, settings.currency),
                 max=money(topups.maximum, settings.currency),
+                **error.values,
             )
         )
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 OTHER = "other"
@@ -162,20 +163,26 @@ def detect_platform(*names: str | None) -> str:
     at the same place the longer phrase wins (`Instagram Threads` is Threads).
     """
     for name in names:
-        if not name:
-            continue
-        text = " ".join(name.split())
-        best: tuple[int, int, str] | None = None
-        for slug, pattern in _DETECTORS:
-            match = pattern.search(text)
-            if match is None:
-                continue
-            rank = (match.start(), -len(match.group(0)), slug)
-            if best is None or rank < best:
-                best = rank
-        if best is not None:
-            return best[2]
+        if name:
+            found = _detect_one(name)
+            if found is not None:
+                return found
     return OTHER
+
+
+@lru_cache(maxsize=8192)
+def _detect_one(name: str) -> str | None:
+    """One name's platform; kept, as the same category names are read on every catalog build."""
+    text = " ".join(name.split())
+    best: tuple[int, int, str] | None = None
+    for slug, pattern in _DETECTORS:
+        match = pattern.search(text)
+        if match is None:
+            continue
+        rank = (match.start(), -len(match.group(0)), slug)
+        if best is None or rank < best:
+            best = rank
+    return None if best is None else best[2]
 
 
 def platform_of(override: str | None, *names: str | None) -> str:

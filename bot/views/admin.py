@@ -350,6 +350,8 @@ def amount_error(error: AmountError, typed: str, currency: str, *, credit: bool)
         return t("admin.amount.too_small", amount=amount, min=limit)
     if problem == AmountProblem.TOO_PRECISE:
         return t("admin.amount.too_precise", amount=amount)
+    if problem == AmountProblem.AMBIGUOUS:
+        return t("admin.amount.ambiguous", amount=amount, whole=error.whole)
     return t("admin.amount.not_a_number", amount=amount)
 
 

@@ -22,9 +22,9 @@ from bot.views.common import BUTTON_TEXT_LIMIT, button_label, home_button, nav_r
 
 CATEGORIES_PER_PAGE = 10
 # A platform's categories on one page wherever possible: Catalog → platform → category → service
-# is then four taps at most (the demo's biggest platform has 49 categories; Telegram allows 100
-# buttons a message).
-PLATFORM_CATEGORIES_PER_PAGE = 60
+# is then four taps at most (the demo's biggest platform has 49 categories). Telegram allows 100
+# buttons a message: 90 categories, the page row (3) and Platforms/Search/Menu (3) fit.
+PLATFORM_CATEGORIES_PER_PAGE = 90
 PLATFORMS_PER_ROW = 2
 SERVICES_PER_PAGE = 8
 DESCRIPTION_LIMIT = 1500

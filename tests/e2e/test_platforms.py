@@ -193,3 +193,23 @@ async def test_a_panel_of_one_platform_skips_the_level(shop: Shop) -> None:
     services = await ann.wait_for_message(contains="services —", edited=True)
     await ann.press("Categories", services)  # back to the whole list: there is no platform level
     await ann.wait_for_message(contains="Choose a category", edited=True)
+
+
+async def test_a_platform_with_more_categories_than_a_message_holds_pages(shop: Shop) -> None:
+    entries = [
+        dict(MYSTERY, service=str(5000 + n), name=f"IG Likes {n}", category=f"IG Likes Pack {n}")
+        for n in range(95)
+    ]
+    shop.sim.state.catalog = [*entries, dict(MYSTERY, category="TikTok Views")]
+    await resync(shop)
+    ann = shop.user(1001, "Ann")
+    catalog = await open_catalog(ann)
+    assert catalog.button_texts[:2] == ["Instagram (95)", "TikTok (1)"]
+    await ann.press("Instagram (95)", catalog)
+    first = await ann.wait_for_message(contains="page 1/2", edited=True)
+    assert len(first.button_texts) <= 100  # within Telegram's limit (the fake server checks it too)
+    await ann.press("▶️", first)
+    second = await ann.wait_for_message(contains="page 2/2", edited=True)
+    assert [b for b in second.button_texts if b.startswith("IG Likes Pack")] == [
+        f"IG Likes Pack {n} (1)" for n in range(90, 95)
+    ]

@@ -27,6 +27,8 @@ def count(user: FakeUser, text: str) -> int:
 
 async def test_each_owner_alert_goes_out_once(pay_shop: PayShop) -> None:
     boss = pay_shop.user(ADMIN_ID, "Boss", username="boss")
+    await boss.send_text("/alertamount 1,000")  # one thousand or one: refused, not taken for 1.00
+    await boss.wait_for_message(contains="Send an amount, e.g.")
     await boss.send_text("/alertamount 5")
     settings_screen = await boss.wait_for_message(contains="Owner alerts")
     assert "A new order of 5.00 USD or more: on" in settings_screen.text

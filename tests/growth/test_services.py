@@ -32,6 +32,7 @@ def test_promo_definitions_parse_or_say_what_is_wrong() -> None:
     bonus = parse_spec("GIFT 15% until=2026-12-31", NOW)
     assert bonus.kind == PromoKind.BONUS and bonus.amount == Decimal("15")
     assert bonus.expires_at == datetime(2027, 1, 1, tzinfo=UTC)  # through the whole last day
+    assert parse_spec("BIG 1,000.00 min=2,500.50", NOW).amount == Decimal("1000.00")
     for text, key in [
         ("", "promo.admin.usage"),
         ("ONLY", "promo.admin.usage"),
@@ -41,6 +42,8 @@ def test_promo_definitions_parse_or_say_what_is_wrong() -> None:
         ("CODE 1.005", "promo.admin.bad_amount"),
         ("CODE NaN", "promo.admin.bad_amount"),
         ("CODE 101%", "promo.admin.bad_percent"),
+        ("CODE 1,000", "promo.admin.bad_amount"),  # one thousand or one: never taken for 1.00
+        ("CODE 5 min=1,000", "promo.admin.bad_amount"),
         ("CODE 5 uses=0", "promo.admin.bad_option"),
         ("CODE 5 colour=red", "promo.admin.bad_option"),
         ("CODE 5 until=2026-12-05", "promo.admin.in_the_past"),

@@ -22,6 +22,8 @@ MAX = Decimal("1000")
         ("$7", "7.00"),
         ("25 USD", "25.00"),
         ("1000", "1000.00"),
+        ("0,500", "0.50"),  # a leading zero starts no group of thousands
+        ("1 000", "1000.00"),
     ],
 )
 def test_amounts_people_type(text: str, amount: str) -> None:
@@ -42,7 +44,11 @@ def test_amounts_people_type(text: str, amount: str) -> None:
         ("-0.01", AmountProblem.NEGATIVE),
         ("0", AmountProblem.ZERO),
         ("0.00", AmountProblem.ZERO),
-        ("1.999", AmountProblem.TOO_PRECISE),
+        ("1.9999", AmountProblem.TOO_PRECISE),
+        ("1,2,3", AmountProblem.NOT_A_NUMBER),
+        ("1,00,000", AmountProblem.NOT_A_NUMBER),  # not groups of three
+        ("1.000.50", AmountProblem.NOT_A_NUMBER),
+        ("1,000.000,5", AmountProblem.NOT_A_NUMBER),
         ("0.001", AmountProblem.TOO_PRECISE),
         ("1000.01", AmountProblem.TOO_LARGE),
         ("9" * 40, AmountProblem.TOO_LARGE),
@@ -54,6 +60,27 @@ def test_each_problem_is_named(text: str, problem: AmountProblem) -> None:
     assert caught.value.problem == problem
     if problem == AmountProblem.TOO_LARGE:
         assert caught.value.limit == MAX
+
+
+@pytest.mark.parametrize(
+    ("text", "whole"), [("1,000", "1000"), ("12,500", "12500"), ("$1.000", "1000"), ("-1,000", "1000")]
+)
+def test_a_lone_separator_before_three_digits_is_ambiguous(text: str, whole: str) -> None:
+    """ "1,000" was read as 1.00: a thousandth of what a customer or an admin meant. It is refused
+    and the error carries the thousands reading, for the message to suggest."""
+    with pytest.raises(AmountError) as caught:
+        parse_money(text, maximum=Decimal("100000"))
+    assert (caught.value.problem, caught.value.whole) == (AmountProblem.AMBIGUOUS, whole)
+
+
+def test_repeated_or_mixed_separators_group_thousands() -> None:
+    big = Decimal("10000000")
+    assert parse_money("1,000.50", maximum=big) == Decimal("1000.50")  # the last one is the decimal point
+    assert parse_money("1.000,5", maximum=big) == Decimal("1000.50")
+    assert parse_money("1,000,000", maximum=big) == Decimal("1000000.00")
+    assert parse_money("1.000.000", maximum=big) == Decimal("1000000.00")
+    assert parse_money("1,234,567.89 USD", maximum=big) == Decimal("1234567.89")
+    assert parse_money("€1.234.567,89", maximum=big) == Decimal("1234567.89")
 
 
 def test_below_the_minimum_names_it() -> None:

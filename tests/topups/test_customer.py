@@ -50,6 +50,9 @@ async def test_balance_screen_has_a_top_up_button_and_bad_amounts_are_explained(
     await ann.wait_for_message(contains="must be from 1.00 USD to 500.00 USD")
     await ann.send_text("501")
     await ann.wait_for_message(contains="must be from 1.00 USD to 500.00 USD")
+    await ann.send_text("1,000")  # one thousand or one? Neither is guessed
+    await ann.wait_for_message(contains="That amount can be read two ways")
+    await ann.assert_no_new_messages(0.2)
     await ann.send_text("3,75")
     methods = await ann.wait_for_message(contains="Top up by 3.75 USD")
     assert {"⭐ Telegram Stars (289 ⭐)", "💎 Crypto (CryptoBot)"} <= set(methods.button_texts)

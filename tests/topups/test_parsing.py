@@ -36,7 +36,9 @@ def test_amounts_people_type(text: str, amount: str) -> None:
     ("text", "key"),
     [
         ("ten", "topup.error.amount_format"),
-        ("1.234", "topup.error.amount_format"),
+        ("1.2345", "topup.error.amount_format"),
+        ("1.234", "topup.error.amount_ambiguous"),
+        ("1,000", "topup.error.amount_ambiguous"),
         ("-5", "topup.error.amount_range"),
         ("0", "topup.error.amount_range"),
         ("Infinity", "topup.error.amount_format"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from aiogram import F
 from aiogram.filters import Command, CommandObject, StateFilter
@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.handlers.admin.menu import leave_admin_form
 from bot.i18n import Html, t
 from bot.services.admin.audit import AuditService
+from bot.services.amounts import AmountError, parse_money
 from bot.services.growth.promo import PromoExists, PromoService, PromoSpecError, parse_spec
 from bot.services.growth.settings import PERCENT_MAX, Alert, GrowthSettings
 from bot.services.growth.support import Content, ReplyOutcome, SupportDesk
@@ -293,16 +294,13 @@ async def on_alert_switch(
     await show(query, text, markup)
 
 
-def parse_amount(raw: str | None, *, maximum: Decimal | None = None) -> Decimal | None:
+def parse_amount(raw: str | None, *, maximum: Decimal) -> Decimal | None:
+    """0..maximum with at most two decimals, read by the shared money parser (`1,000` is refused,
+    never taken for 1.00); None when it is not one."""
     try:
-        value = Decimal((raw or "").strip().rstrip("%").replace(",", "."))
-    except (InvalidOperation, ValueError):
+        return parse_money((raw or "").strip().rstrip("%"), maximum=maximum, allow_zero=True)
+    except AmountError:
         return None
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        return None
-    if maximum is not None and value > maximum:
-        return None
-    return value
 
 
 @router.message(Command("alertamount"))

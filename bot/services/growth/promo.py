@@ -14,13 +14,14 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.admin.audit import write_audit
+from bot.services.amounts import AmountError, parse_money
 from storage.models import LedgerKind, PromoCode, PromoKind, PromoRedemption, TopUp, utcnow
 from storage.repositories.growth import PromoRepository
 from storage.repositories.ledger import LedgerRepository
@@ -101,16 +102,13 @@ def _positive_int(name: str, value: str) -> int:
 
 
 def _amount(text: str, *, percent: bool) -> Decimal:
+    """The shared money parser's reading (so `1,000` is refused, never taken for 1.00)."""
     try:
-        value = Decimal(text.replace(",", "."))
-    except (InvalidOperation, ValueError):
+        value = parse_money(text, maximum=AMOUNT_MAX)
+    except AmountError:
         raise PromoSpecError("promo.admin.bad_amount") from None
-    if not value.is_finite() or value <= 0 or value != value.quantize(CENT):
-        raise PromoSpecError("promo.admin.bad_amount")
     if percent and value > 100:
         raise PromoSpecError("promo.admin.bad_percent")
-    if value > AMOUNT_MAX:
-        raise PromoSpecError("promo.admin.bad_amount")
     return value
 
 

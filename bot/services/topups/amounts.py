@@ -35,6 +35,8 @@ def parse_amount(text: str, *, minimum: Decimal, maximum: Decimal) -> Decimal:
     except MoneyError as error:
         if error.problem in _OUT_OF_RANGE:
             raise AmountError("topup.error.amount_range") from None
+        if error.problem == AmountProblem.AMBIGUOUS:
+            raise AmountError("topup.error.amount_ambiguous", whole=error.whole) from None
         raise AmountError("topup.error.amount_format") from None
 
 
