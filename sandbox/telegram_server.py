@@ -92,6 +92,7 @@ BOT_FIRST_NAME = "Storefront Test Bot"
 BOT_USERNAME = "storefront_test_bot"
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
+BOT_DOWNLOAD_MAX_BYTES = 20 * 1024 * 1024  # getFile: "bots can download files of up to 20MB"
 # Update types Telegram sends when allowed_updates is empty / never set.
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 CONTROL_POLL_MAX = 60.0
@@ -884,6 +885,20 @@ class FakeTelegramServer:
         self._push("message", msg.to_api())
         return msg
 
+    def _user_sends_document(
+        self, user: FakeUser, data: bytes, file_name: str, mime_type: str | None, caption: str | None
+    ) -> FakeMessage:
+        """A file the user attached: stored like an upload, so getFile and the download serve it."""
+        user.started = True
+        chat = self.chats[user.id]
+        upload = UploadedFile(name="document", filename=file_name, content_type=mime_type or "", data=data)
+        stored = self._store_upload(upload, "document")
+        stored.mime_type = mime_type  # Telegram omits mime_type when the client sent none
+        fields = self._media_fields(stored, "document")
+        msg = self._store_message(chat, from_bot=False, sender=user.to_api(), caption=caption, **fields)
+        self._push("message", msg.to_api())
+        return msg
+
     def _user_presses(self, user: FakeUser, message: FakeMessage, data: str) -> CallbackQueryRecord:
         query_id = str(secrets.randbits(63))
         record = CallbackQueryRecord(
@@ -1441,6 +1456,8 @@ class FakeTelegramServer:
         stored = self.files.get(str(values["file_id"]))
         if stored is None:
             raise _bad_request("wrong file_id or the file is temporarily unavailable")
+        if len(stored.data) > BOT_DOWNLOAD_MAX_BYTES:
+            raise _bad_request("file is too big")
         return {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,

@@ -405,6 +405,13 @@ class FakeUser:
         self._mark_action()
         return self.server._user_sends_text(self, text)
 
+    async def send_document(
+        self, data: bytes, file_name: str, mime_type: str | None = None, caption: str | None = None
+    ) -> FakeMessage:
+        """Attach a file and send it, as a client does (the bot fetches it with getFile)."""
+        self._mark_action()
+        return self.server._user_sends_document(self, data, file_name, mime_type, caption)
+
     async def press(
         self, button: str | tuple[int, int], message: FakeMessage | None = None
     ) -> CallbackQueryRecord:

@@ -8,7 +8,8 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from aiogram import F
+import aiohttp
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -29,7 +30,16 @@ from bot.panel import (
     UpstreamUnavailable,
 )
 from bot.services.catalog import CatalogService, ServiceView
-from bot.services.forms import FieldError, applicable_fields, next_field, previous_field, validate
+from bot.services.forms import (
+    MAX_LIST_FILE_BYTES,
+    FieldError,
+    applicable_fields,
+    check_list_file,
+    decode_list_file,
+    next_field,
+    previous_field,
+    validate,
+)
 from bot.services.ordering import (
     InsufficientBalance,
     OrderService,
@@ -52,6 +62,7 @@ log = logging.getLogger(__name__)
 router = Routes("order_form")
 
 # Which question to ask again when a cross-field check fails at the summary.
+DOWNLOAD_TIMEOUT = 30  # seconds for a list file (at most 256 KB) to come from Telegram
 EDITING_KEY = "editing"  # {"field": name, "value": the answer before Edit}: Back puts it back
 FIELD_OF_ERROR = {"form.error.total_range": "runs", "form.error.quantity_range": "quantity"}
 
@@ -238,6 +249,53 @@ async def on_buy(
 
 # A `/command` is never a form answer: it goes on to its own handler (bot/handlers/kept.py).
 NOT_A_COMMAND = ~F.text.startswith("/")
+
+
+@router.message(StateFilter(OrderForm.filling), F.document)
+async def on_document(
+    message: Message,
+    state: FSMContext,
+    catalog: CatalogService,
+    orders: OrderService,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    """A .txt document answers a list field (1000 comments do not fit in one message)."""
+    data, view = await load(state, catalog)
+    if view is None:
+        await state.clear()
+        await message.answer(t("service.gone"), reply_markup=only_home())
+        return
+    values: dict[str, Any] = dict(data.get("values") or {})
+    draft = str(data.get("draft"))
+    rules = rules_of(view)
+    item = next((f for f in applicable_fields(rules, values) if f.name == data.get("field")), None)
+    item = item or next_field(rules, values)
+    document = message.document
+    if item is None or document is None:
+        await show_summary(message, state, view, values, draft, orders, settings)
+        return
+    try:
+        check_list_file(
+            item, file_name=document.file_name, mime_type=document.mime_type, size=document.file_size
+        )
+        text = decode_list_file(await download_document(bot, document.file_id))
+    except FieldError as error:
+        await ask_next(message, state, view, values, draft, error=t(error.key, **error.values))
+        return
+    await accept_answer(message, state, view, data, text, orders, settings)
+
+
+async def download_document(bot: Bot, file_id: str) -> bytes:
+    """The file's bytes, at most MAX_LIST_FILE_BYTES + 1 of them (enough to tell it is too big)."""
+    try:
+        buffer = await bot.download(file_id, timeout=DOWNLOAD_TIMEOUT)
+    except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as error:
+        log.info("could not download a list file: %s", error)
+        raise FieldError("form.error.file_failed") from None
+    if buffer is None:
+        raise FieldError("form.error.file_failed")
+    return buffer.read(MAX_LIST_FILE_BYTES + 1)
 
 
 @router.message(StateFilter(OrderForm.filling), NOT_A_COMMAND)

@@ -21,6 +21,12 @@ MAX_LINE_LENGTH = 500
 MAX_RUNS = 1000
 MAX_INTERVAL_MINUTES = 1440
 SUBSCRIPTION_DELAYS = (0, 5, 10, 15, 30, 60, 90)
+# A list answer may come as a .txt document: Telegram cuts a message at 4096 characters, and
+# 1000 comments do not fit. 256 KB holds MAX_LIST_LINES lines of ordinary length.
+LIST_KINDS = frozenset({"lines", "counted_lines", "usernames", "counted_usernames", "hashtags"})
+MAX_LIST_FILE_BYTES = 256 * 1024
+TEXT_FILE_SUFFIX = ".txt"
+TEXT_FILE_MIME = "text/plain"
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$", re.I)
 _USERNAME_RE = re.compile(r"^@?[A-Za-z0-9_.]{1,64}$")
@@ -211,6 +217,40 @@ def split_lines(text: str) -> list[str]:
     if any(len(line) > MAX_LINE_LENGTH for line in lines):
         raise FieldError("form.error.line_too_long", max=MAX_LINE_LENGTH)
     return lines
+
+
+def takes_list_file(item: FormField) -> bool:
+    """The field is a list, one item per line: a .txt document may answer it."""
+    return item.kind in LIST_KINDS
+
+
+def check_list_file(
+    item: FormField, *, file_name: str | None, mime_type: str | None, size: int | None
+) -> None:
+    """Before downloading: the field takes a list, the file is plain text (by its name or its type:
+    clients differ in which they send) and small enough. Raises FieldError."""
+    if not takes_list_file(item):
+        raise FieldError("form.error.file_not_list")
+    name_ok = (file_name or "").lower().endswith(TEXT_FILE_SUFFIX)
+    type_ok = (mime_type or "").split(";")[0].strip().lower() == TEXT_FILE_MIME
+    if not (name_ok or type_ok):
+        raise FieldError("form.error.file_type")
+    if size is not None and size > MAX_LIST_FILE_BYTES:
+        raise FieldError("form.error.file_too_big", max=MAX_LIST_FILE_BYTES // 1024)
+
+
+def decode_list_file(data: bytes) -> str:
+    """The downloaded file as text: UTF-8 (a byte-order mark dropped); anything else is refused
+    rather than guessed, and so is a binary file that only calls itself text."""
+    if len(data) > MAX_LIST_FILE_BYTES:
+        raise FieldError("form.error.file_too_big", max=MAX_LIST_FILE_BYTES // 1024)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FieldError("form.error.file_encoding") from None
+    if "\x00" in text:
+        raise FieldError("form.error.file_encoding")
+    return text
 
 
 def validate_username(text: str) -> str:

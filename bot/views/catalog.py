@@ -146,12 +146,12 @@ def services_screen(
             home_button(),
         ]
     )
-    text = t(
+    text = tn(
         "catalog.services",
+        page.total,
         category=clip(category.title, NAME_LIMIT),
         page=page.page + 1,
         pages=page.pages,
-        total=page.total,
     )
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 

@@ -10,7 +10,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Html, t, tn
 from bot.services.catalog import ServiceView
-from bot.services.forms import FormField
+from bot.services.forms import FormField, takes_list_file
 from bot.services.platforms import BY_SLUG
 from bot.services.pricing import Quote
 from bot.telegram.callbacks import FormAction, FormCb
@@ -64,6 +64,8 @@ def field_prompt(
         min=view.min_quantity,
         max=view.max_quantity,
     )
+    if takes_list_file(item):
+        prompt = f"{prompt}\n{t('form.file_hint')}"
     header = t("form.header", name=clip(view.name, 200), id=view.service_id)
     text = f"{header}\n\n{prompt}" if error is None else f"{error}\n\n{prompt}"
     rows: list[list[InlineKeyboardButton]] = []

@@ -8,9 +8,12 @@ import pytest
 
 from bot.services.forms import (
     FieldError,
+    FormField,
     ServiceRules,
     build_request,
     check_complete,
+    check_list_file,
+    decode_list_file,
     form_fields,
     next_field,
     validate,
@@ -141,3 +144,39 @@ def test_request_for_the_panel() -> None:
     )
     assert sub.params == {"username": "bob", "min": 100, "max": 200, "posts": 3, "delay": 30}
     assert sub.link is None and sub.quantity == 600  # charged upfront for max × posts
+
+
+@pytest.mark.parametrize(
+    ("file_name", "mime_type", "size", "error"),
+    [
+        ("comments.txt", "text/plain", 100, None),
+        ("COMMENTS.TXT", None, 100, None),  # the name alone is enough
+        ("comments", "text/plain; charset=utf-8", 100, None),  # and so is the type
+        ("comments.pdf", "application/pdf", 100, "form.error.file_type"),
+        ("comments.txt", "text/plain", 256 * 1024 + 1, "form.error.file_too_big"),
+        ("comments.txt", "text/plain", None, None),  # size unknown: checked after the download
+    ],
+)
+def test_which_files_may_answer_a_list(
+    file_name: str, mime_type: str | None, size: int | None, error: str | None
+) -> None:
+    comments = FormField("comments", "counted_lines")
+    if error is None:
+        check_list_file(comments, file_name=file_name, mime_type=mime_type, size=size)
+    else:
+        with pytest.raises(FieldError) as raised:
+            check_list_file(comments, file_name=file_name, mime_type=mime_type, size=size)
+        assert raised.value.key == error
+
+
+def test_only_list_fields_take_a_file() -> None:
+    with pytest.raises(FieldError) as raised:
+        check_list_file(FormField("link", "link"), file_name="a.txt", mime_type="text/plain", size=10)
+    assert raised.value.key == "form.error.file_not_list"
+
+
+def test_a_list_file_is_utf8_text() -> None:
+    assert decode_list_file("\ufeffодин\r\nдва".encode()) == "один\r\nдва"
+    for data in ("café".encode("latin-1"), b"a\x00b", b"x" * (256 * 1024 + 1)):
+        with pytest.raises(FieldError):
+            decode_list_file(data)
