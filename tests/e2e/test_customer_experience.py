@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.app import COMMANDS
 from sandbox.telegram_server import FakeUser
 from tests.e2e.conftest import ADMIN_ID, Shop
 
@@ -135,6 +136,18 @@ async def test_admins_see_an_admin_button_in_start_and_help(shop: Shop) -> None:
     assert "🛠 Admin" not in (await ann.wait_for_message()).button_texts
     await ann.send_text("/help")
     assert "/admin" not in (await ann.wait_for_message()).text
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+async def test_help_explains_every_command_of_the_menu(shop: Shop, language: str) -> None:
+    """/help is where a newcomer looks: every command Telegram's menu offers is explained there
+    (it once left out /topup, /promo, /referrals and /support)."""
+    ann = shop.user(1001, "Ann", language_code=language)
+    await ann.send_text("/help")
+    helped = await ann.wait_for_message(contains="/services")
+    assert [
+        name for name in COMMANDS if name not in ("start", "help") and f"/{name}" not in helped.text
+    ] == []
 
 
 async def test_the_owners_plain_welcome_text_keeps_ampersand_and_heart(shop: Shop) -> None:
