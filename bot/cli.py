@@ -94,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", _run)
     try:
         return int(handler(args))
-    except ConfigError as error:
+    except ConfigError as error:  # exit status 1, like every other start-up problem (README)
         print(error, file=sys.stderr)
-        return 2
+        return 1
 
 
 if __name__ == "__main__":

@@ -106,6 +106,17 @@ async def test_bad_token(servers: SandboxServers, tmp_path: Path) -> None:
     assert "WRONG-TOKEN" not in "\n".join(lines)
 
 
+async def test_a_token_with_a_space_is_a_configuration_error_not_a_traceback(
+    servers: SandboxServers, tmp_path: Path
+) -> None:
+    code, lines = await check(**{**good_settings(servers, tmp_path), "bot_token": "999:PASTED twice"})
+    assert code == 1
+    assert failures(lines) == [
+        "[FAIL] Configuration error: BOT_TOKEN: must look like 123456:ABC... (the token BotFather gives)"
+    ]
+    assert "PASTED" not in "\n".join(lines)
+
+
 async def test_telegram_unreachable(servers: SandboxServers, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     code, lines = await check(**{**good_settings(servers, tmp_path), "telegram_api_url": url})
