@@ -51,6 +51,8 @@ async def test_a_short_balance_is_said_before_confirm_with_a_top_up_button(shop:
     texts = summary.button_texts
     assert texts.index("💳 Top up") < texts.index("✅ Confirm")
     assert shop.sim.state.count("add") == 0
+    await ann.press("💳 Top up", summary)  # this shop has no top-up method yet: it says so
+    await ann.wait_for_message(contains="Top-ups are not available")
 
     await shop.fund(1001, "5")  # topped up meanwhile: Confirm on the same summary places it
     await ann.press("Confirm", summary)
