@@ -56,7 +56,7 @@ from bot.telegram.render import answer_query, money, show
 from bot.telegram.routes import Routes
 from bot.views.common import only_home
 from bot.views.form import edit_menu, field_prompt, summary
-from bot.views.orders import order_detail
+from bot.views.orders import already_confirmed, order_detail
 
 log = logging.getLogger(__name__)
 router = Routes("order_form")
@@ -584,7 +584,7 @@ async def confirm(
         # Not the live form: maybe it was confirmed already (second tap, other device, retried update).
         existing = await orders.find_by_draft(user.id, key)
         if existing is not None:
-            callback_answer.text = t("confirm.already", id=existing.id)
+            callback_answer.text = already_confirmed(existing)
             await show(query, *order_detail(existing))
         else:
             callback_answer.text = t("stale.form")
@@ -648,7 +648,7 @@ async def confirm(
     if placement.outcome == Outcome.PLACED:
         head = t("confirm.placed", id=order.id)
     elif placement.outcome == Outcome.ALREADY:
-        head = t("confirm.already", id=order.id)
+        head = already_confirmed(order)
     elif placement.outcome == Outcome.REFUSED:
         head = t("confirm.refused", id=order.id, reason=refusal_text(placement.error))
         if order.refunded > 0:

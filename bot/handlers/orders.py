@@ -68,7 +68,7 @@ async def cmd_status(
     if order is None:
         await message.answer(t("status.not_found", id=raw), reply_markup=only_home())
         return
-    await show(message, *order_detail(order, await orders.latest_refill(order.id)))
+    await show(message, *order_detail(order, await orders.latest_refill(order.id), orders.capabilities))
 
 
 ACTION_KEYS = {
@@ -77,11 +77,13 @@ ACTION_KEYS = {
     ("refill", ActionOutcome.IN_PROGRESS): "refill.in_progress",
     ("refill", ActionOutcome.REFUSED): "refill.refused",
     ("refill", ActionOutcome.UNAVAILABLE): "upstream.unavailable",
+    ("refill", ActionOutcome.UNSUPPORTED): "refill.unsupported",
     ("cancel", ActionOutcome.ACCEPTED): "cancel_order.accepted",
     ("cancel", ActionOutcome.NOT_ALLOWED): "cancel_order.not_allowed",
     ("cancel", ActionOutcome.IN_PROGRESS): "cancel_order.in_progress",
     ("cancel", ActionOutcome.REFUSED): "cancel_order.refused",
     ("cancel", ActionOutcome.UNAVAILABLE): "upstream.unavailable",
+    ("cancel", ActionOutcome.UNSUPPORTED): "cancel_order.unsupported",
 }
 
 
@@ -127,12 +129,11 @@ async def on_cancel_ask(
     if order is None:
         callback_answer.text, callback_answer.show_alert = t("status.not_found", id=callback_data.id), True
         return
-    if can_cancel(order):
+    if can_cancel(order, orders.capabilities):
         await show(query, *cancel_confirm(order))
         return
-    await show_with_note(
-        query, orders, order.id, user.id, t(cancel_refusal_key(order), id=order.id, state=state_label(order))
-    )
+    refusal = cancel_refusal_key(order, orders.capabilities)
+    await show_with_note(query, orders, order.id, user.id, t(refusal, id=order.id, state=state_label(order)))
 
 
 @router.callback_query(OrderCb.filter())
@@ -150,14 +151,14 @@ async def on_order(
         return
     if callback_data.action == "refresh" and await poller.refresh_order(order.id):
         order = await orders.get_for_user(user.id, order.id) or order  # the panel was asked just now
-    if callback_data.action == "cancel_yes" and not can_cancel(order):
+    if callback_data.action == "cancel_yes" and not can_cancel(order, orders.capabilities):
         # A Yes pressed after the order ended or was cancelled already (another tap, another device).
         await show_with_note(
             query,
             orders,
             order.id,
             user.id,
-            t(cancel_refusal_key(order), id=order.id, state=state_label(order)),
+            t(cancel_refusal_key(order, orders.capabilities), id=order.id, state=state_label(order)),
         )
         return
     if callback_data.action in ("refill", "cancel_yes"):
@@ -169,7 +170,7 @@ async def on_order(
         note = t(ACTION_KEYS[(action, result.outcome)], reason=result.message or "")
         await show_with_note(query, orders, order.id, user.id, note)
         return
-    await show(query, *order_detail(order, await orders.latest_refill(order.id)))
+    await show(query, *order_detail(order, await orders.latest_refill(order.id), orders.capabilities))
 
 
 async def show_with_note(
@@ -180,5 +181,5 @@ async def show_with_note(
     if order is None:
         await show(query, note, only_home())
         return
-    text, markup = order_detail(order, await orders.latest_refill(order.id))
+    text, markup = order_detail(order, await orders.latest_refill(order.id), orders.capabilities)
     await show(query, f"{note}\n\n{text}", markup)

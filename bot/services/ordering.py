@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.panel import AddOrder, AddOutcomeUnknown, PanelClient, PanelError, UpstreamUnavailable
+from bot.panel.capabilities import PanelCapabilities
 from bot.panel.errors import AddAcceptedWithError
 from bot.services.catalog import Page, ServiceView, clamp_page
 from bot.services.forms import OrderRequest, ServiceRules, build_request, check_complete
@@ -84,6 +85,7 @@ class ActionOutcome(StrEnum):
     IN_PROGRESS = "in_progress"
     REFUSED = "refused"
     UNAVAILABLE = "unavailable"
+    UNSUPPORTED = "unsupported"  # the panel offers no refill/cancel (any more): not asked at all
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,11 @@ def rules_of(view: ServiceView) -> ServiceRules:
     )
 
 
-def can_refill(order: Order) -> bool:
-    return order.can_refill and order.state in (OrderState.COMPLETED, OrderState.PARTIAL)
+def can_refill(order: Order, panel: PanelCapabilities | None = None) -> bool:
+    """The order's service had refill and the order ended; with `panel`, also that the panel (as
+    far as its catalog tells) still offers refills at all: a card never offers what it cannot do."""
+    offered = panel is None or panel.refill is not False
+    return order.can_refill and offered and order.state in (OrderState.COMPLETED, OrderState.PARTIAL)
 
 
 def refill_is_open(refill: Refill) -> bool:
@@ -113,16 +118,27 @@ def refill_is_open(refill: Refill) -> bool:
     return RefillState(refill.state).is_open
 
 
-def can_cancel(order: Order) -> bool:
-    return order.can_cancel and order.state == OrderState.ACTIVE and order.cancel_requested_at is None
+def can_cancel(order: Order, panel: PanelCapabilities | None = None) -> bool:
+    """The order's service had cancel and the order runs; with `panel`, also that the panel still
+    offers cancelling at all."""
+    offered = panel is None or panel.cancel is not False
+    return (
+        order.can_cancel
+        and offered
+        and order.state == OrderState.ACTIVE
+        and order.cancel_requested_at is None
+    )
 
 
-def cancel_refusal_key(order: Order) -> str:
-    """Why a cancel cannot be sent (the locale key): asked already, the order ended, or never allowed."""
+def cancel_refusal_key(order: Order, panel: PanelCapabilities | None = None) -> str:
+    """Why a cancel cannot be sent (the locale key): asked already, the order ended, the panel offers
+    no cancelling, or never allowed."""
     if order.cancel_requested_at is not None and order.state == OrderState.ACTIVE:
         return "cancel_order.in_progress"
     if order.state in (OrderState.COMPLETED, OrderState.PARTIAL, OrderState.CANCELED, OrderState.REFUSED):
         return "cancel_order.already_final"
+    if can_cancel(order) and not can_cancel(order, panel):
+        return "cancel_order.unsupported"
     return "cancel_order.not_allowed"
 
 
@@ -147,6 +163,11 @@ class OrderService:
         self.placing_grace = placing_grace
         # The placer's own limit on `add`: half the grace, so it settles before any sweep may.
         self.add_deadline = max(placing_grace.total_seconds() / 2, 0.5)
+
+    @property
+    def capabilities(self) -> PanelCapabilities:
+        """What the panel is known to support (refill, cancel), for the order card's buttons."""
+        return self.panel.capabilities
 
     # --- quoting and placing -----------------------------------------------------------------
 
@@ -428,6 +449,8 @@ class OrderService:
             order = await OrderRepository(session).get_for_user(order_id, user_id)
             if order is None or not can_refill(order) or order.upstream_id is None:
                 return ActionResult(ActionOutcome.NOT_ALLOWED, order)
+            if not can_refill(order, self.capabilities):  # an old card's button: not sent to the panel
+                return ActionResult(ActionOutcome.UNSUPPORTED, order)
             if await RefillRepository(session).open_for_order(order.id) is not None:
                 return ActionResult(ActionOutcome.IN_PROGRESS, order)
             upstream_id = order.upstream_id
@@ -458,6 +481,8 @@ class OrderService:
                 return ActionResult(ActionOutcome.IN_PROGRESS, order)
             if not can_cancel(order):
                 return ActionResult(ActionOutcome.NOT_ALLOWED, order)
+            if not can_cancel(order, self.capabilities):  # an old card's button: not sent to the panel
+                return ActionResult(ActionOutcome.UNSUPPORTED, order)
             upstream_id = order.upstream_id
         try:
             await self.panel.cancel_one(upstream_id)

@@ -458,13 +458,8 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
 
 
 def chart_caption(days: int, orders: int, revenue: Decimal, currency: str) -> str:
-    return t(
-        "admin.chart.caption",
-        days=days,
-        orders=orders,
-        revenue=money(revenue, currency, to_cent=True),
-        currency=currency,
-    )
+    period = tn("admin.chart.caption", days, currency=currency)
+    return f"{period}\n{tn('admin.chart.total', orders, revenue=money(revenue, currency, to_cent=True))}"
 
 
 def chart_labels(days: int, currency: str) -> ChartLabels:

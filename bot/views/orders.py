@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
+from bot.panel.capabilities import PanelCapabilities
 from bot.services.catalog import Page
 from bot.services.ordering import can_cancel, can_refill, refill_is_open
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
 from bot.telegram.render import clip, money
 from bot.views.common import button_label, home_button, nav_row
-from storage.models import Order, Refill, RefillState
+from storage.models import Order, OrderState, Refill, RefillState
 
 ORDERS_PER_PAGE = 8
 
@@ -41,7 +42,10 @@ def orders_screen(page: Page[Order]) -> tuple[str, InlineKeyboardMarkup]:
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
 
-def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, InlineKeyboardMarkup]:
+def order_detail(
+    order: Order, refill: Refill | None = None, panel: PanelCapabilities | None = None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The order card; `panel` (what the panel supports) hides a Refill or Cancel it cannot do."""
     lines = [
         t("order.title", id=order.id),
         t("order.service", name=clip(order.service_name, 200), id=order.service_id),
@@ -85,13 +89,13 @@ def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, Inlin
         ]
     ]
     actions = []
-    if can_refill(order) and not open_refill:  # one refill at a time: the button waits for its outcome
+    if can_refill(order, panel) and not open_refill:  # one refill at a time: the button waits for its outcome
         actions.append(
             InlineKeyboardButton(
                 text=t("button.refill"), callback_data=OrderCb(id=order.id, action="refill").pack()
             )
         )
-    if can_cancel(order):
+    if can_cancel(order, panel):
         actions.append(
             InlineKeyboardButton(
                 text=t("button.cancel_order"), callback_data=OrderCb(id=order.id, action="cancel").pack()
@@ -113,6 +117,17 @@ def order_detail(order: Order, refill: Refill | None = None) -> tuple[str, Inlin
         ]
     )
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def already_confirmed(order: Order) -> str:
+    """What a repeat Confirm of a form says about the order the first Confirm made: "already
+    placed" only once the panel took it; while its placement is under way (or its placer died)
+    the order is not placed yet, and while its outcome is being checked it may still be refunded."""
+    if order.state == OrderState.PLACING:
+        return t("confirm.being_placed", id=order.id)
+    if order.state == OrderState.UNKNOWN:
+        return t("confirm.unknown", id=order.id)
+    return t("confirm.already", id=order.id)
 
 
 def cancel_confirm(order: Order) -> tuple[str, InlineKeyboardMarkup]:

@@ -11,6 +11,10 @@ Input rules (see `INPUT_RULES`):
 * ``#N`` presses button N of the last message shown with buttons; ``#`` alone lists them again;
 * ``\\text`` sends ``text`` as it is (``\\#1`` sends "#1", ``\\/quit`` sends "/quit");
 * ``/quit`` (or ``/exit``) leaves;
+* a line ending in ``\\`` goes on on the next line: the lines are sent as one message, without
+  the backslashes (a few comments typed by hand);
+* a line ``\"\"\"`` opens a block, the next ``\"\"\"`` closes it: everything between is one message, as
+  typed (a pasted list of comments, nothing in it taken for a rule);
 * anything else is sent to the bot as a text message (so ``5`` answers "How many?").
 
 Photos and documents the bot sends (the admin's stats chart, an export) cannot be shown in a
@@ -40,12 +44,16 @@ INPUT_RULES = (
     ("text + Enter", "send a message to the bot (try /start, /help, or 5 to answer “How many?”)"),
     ("#N", "press button N of the last message shown with buttons (# alone lists them again)"),
     ("\\text", "send text exactly as typed (\\#1 sends “#1”, \\/quit sends “/quit”)"),
+    ("line\\", "a line ending in \\ goes on on the next line: several lines, one message"),
+    ('"""', 'opens a block of lines sent as one message (paste a list), the next """ sends it'),
     ("/quit", "leave (Ctrl-C and Ctrl-D work too)"),
 )
 
 _PRESS = re.compile(r"^#\s*(\d+)$")
 SIMULATED_PAY_PAGE = "/_sim/pay/"  # sandbox/cryptopay_simulator.py: an invoice's page
 _QUIT = frozenset({"/quit", "/exit"})
+_BLOCK = '"""'
+_CONTINUE = "\\"
 _INDENT = "  "
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _NAME_LIMIT = 60
@@ -89,6 +97,8 @@ class ChatSession:
         self.messages: dict[int, dict[str, Any]] = {}  # bot messages as last shown
         self.transcript: list[Shown] = []
         self.quit_requested = False
+        self._lines: list[str] | None = None  # a multi-line message being typed
+        self._block = False  # ...between two triple-quote lines (else: lines ending in a backslash)
         self._shown_order: list[int] = []  # message ids, least recently shown first
         self._http: aiohttp.ClientSession | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -136,11 +146,25 @@ class ChatSession:
         await self.close()
 
     # -- input ------------------------------------------------------------------------------------
+    @property
+    def collecting(self) -> bool:
+        """A multi-line message is being typed: the next line belongs to it (no answer is due)."""
+        return self._lines is not None
+
     async def handle_input(self, line: str) -> None:
         """Act on one typed line (see the module docstring for the rules)."""
         text = line.rstrip("\r\n")
+        if self._lines is not None:
+            await self._collect(text)
+            return
         command = text.strip()
         self._input_mark = len(self.transcript)
+        if command == _BLOCK:
+            self._lines, self._block = [], True
+            return
+        if text.endswith(_CONTINUE) and command != _CONTINUE:
+            self._lines, self._block = [text[: -len(_CONTINUE)]], False
+            return
         if not command:
             return
         if command.lower() in _QUIT:
@@ -158,6 +182,22 @@ class ChatSession:
             if not text.strip():
                 return
         await self.send(text)
+
+    async def _collect(self, text: str) -> None:
+        """One more line of a multi-line message; the message goes out when it is complete."""
+        assert self._lines is not None
+        if self._block and text.strip() != _BLOCK:
+            self._lines.append(text)
+            return
+        if not self._block and text.endswith(_CONTINUE):
+            self._lines.append(text[: -len(_CONTINUE)])
+            return
+        if not self._block:
+            self._lines.append(text)
+        message, self._lines, self._block = "\n".join(self._lines), None, False
+        self._input_mark = len(self.transcript)
+        if message.strip():
+            await self.send(message)
 
     async def send(self, text: str) -> None:
         """Send ``text`` to the bot as the user."""

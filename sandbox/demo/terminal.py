@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Console", "run_chat", "run_demo", "run_sandbox"]
 
 PROMPT = "you: "
+MORE_PROMPT = "...: "  # the line goes on a multi-line message (a trailing backslash, a """ block)
 
 
 def choose_theme(stream: TextIO, no_color: bool = False) -> Theme:
@@ -131,8 +132,9 @@ class _LineSource:
     async def get(self) -> str | None:  # None = end of input
         raise NotImplementedError
 
-    def done(self) -> None:
-        """The last line was handled (a terminal shows the next prompt now)."""
+    def done(self, *, more: bool = False) -> None:
+        """The last line was handled (a terminal shows the next prompt now); `more`: the next
+        line goes on the same message."""
 
     def close(self) -> None:
         """Stop reading."""
@@ -178,7 +180,8 @@ class _TerminalLines(_LineSource):
     async def get(self) -> str | None:
         return await self.queue.get()
 
-    def done(self) -> None:
+    def done(self, *, more: bool = False) -> None:
+        self.console.prompt = MORE_PROMPT if more else PROMPT
         self._handled.set()
 
     def close(self) -> None:
@@ -296,10 +299,10 @@ async def chat_loop(
                 break
             try:
                 await session.handle_input(line)
-                if scripted and not session.quit_requested:
+                if scripted and not session.quit_requested and not session.collecting:
                     await session.wait_for_reply()
             finally:
-                lines.done()
+                lines.done(more=session.collecting)
     finally:
         stopped.cancel()
         lines.close()

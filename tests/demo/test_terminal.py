@@ -20,7 +20,7 @@ import pytest
 from sandbox.demo.chat import ChatSession
 from sandbox.demo.environment import demo_environment
 from sandbox.demo.render import plain_theme, strip_ansi
-from sandbox.demo.terminal import Console, chat_loop, open_lines
+from sandbox.demo.terminal import Console, banner, chat_loop, open_lines
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals and signals are POSIX")
 
@@ -147,6 +147,45 @@ async def test_a_script_from_a_pipe_or_file_waits_for_each_answer(tmp_path: Path
     assert "bot: 👋 Hello, Demo!" in text
     assert "→ [4] 💰 Balance" in text  # pressed on the menu: each line waited for the previous answer
     assert "bot (edited): 💰 Your balance: 100.00 USD" in text
+
+
+async def test_several_lines_go_as_one_message(tmp_path: Path) -> None:
+    """A line ending in a backslash goes on; lines between two triple quotes are one message as typed
+    (a pasted list of comments, `#1` and `/quit` in it included). Both are in the help banner."""
+    script = (
+        "/order 41\n"
+        "https://instagram.com/p/1\n"
+        "first comment\\\n"
+        "second comment\\\n"
+        "third\n"
+        '"""\n'
+        "#1 best post\n"
+        "/quit is not a command here\n"
+        "\n"
+        "   indented stays\n"
+        '"""\n'
+        "/quit\n"
+    )
+    (tmp_path / "script.txt").write_text(script, encoding="utf-8")
+    out = io.StringIO()
+    console = Console(out, interactive=False, theme=plain_theme())
+    with (tmp_path / "script.txt").open() as stream:
+        async with (
+            demo_environment(tick_seconds=None) as env,
+            ChatSession(env.telegram.base_url, env.user.id, output=console.write) as session,
+        ):
+            lines = await open_lines(stream, console)
+            await asyncio.wait_for(chat_loop(session, lines, asyncio.Event(), scripted=True), 20)
+            typed = [m.text for m in env.telegram.user(env.user.id).history if not m.from_bot]
+    assert typed[2:] == [
+        "first comment\nsecond comment\nthird",
+        "#1 best post\n/quit is not a command here\n\n   indented stays",
+    ]
+    text = out.getvalue()
+    assert text.count("You sent 3 lines") == 2  # each message was one answer (blank lines do not count)
+    assert session.quit_requested
+    rules = banner("demo", [], plain_theme())
+    assert "line\\" in rules and '"""' in rules
 
 
 def test_sandbox_prints_its_settings_and_stops_on_sigterm(tmp_path: Path) -> None:

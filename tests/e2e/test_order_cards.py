@@ -152,6 +152,47 @@ async def test_a_stale_yes_on_a_completed_order_says_so(shop: Shop) -> None:
     assert await shop.balance(1001) == (Decimal("49.8200"), Decimal("49.8200"))
 
 
+def panel_stops_offering(shop: Shop, flag: str) -> None:
+    """The panel's catalog no longer has `flag` (refill or cancel) on any service."""
+    shop.sim.state.catalog = [{**service, flag: False} for service in shop.sim.state.catalog]
+
+
+async def test_a_panel_without_cancel_gets_no_cancel_button_and_an_old_one_says_why(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "50")
+    placed = await place_order(ann, "2", "https://instagram.com/ann", "100", drip=True)
+    assert "🛑 Cancel order" in placed.button_texts
+    panel_stops_offering(shop, "cancel")
+    await refresh_catalog(shop)  # the catalog tells the shop what its panel supports
+
+    await ann.send_text("/status 1")
+    card = await ann.wait_for_message(contains="Order #1")
+    assert "🛑 Cancel order" not in card.button_texts and "🔄 Refresh" in " ".join(card.button_texts)
+    await ann.press("Cancel order", placed)  # the button of the card shown before
+    line = await ann.wait_for_message(contains="does not take cancellations any more")
+    assert "🛑 Cancel order" not in line.button_texts
+    await ann.press_data(OrderCb(id=1, action="cancel_yes").pack(), card)  # a Yes from before
+    await ann.wait_for_message(contains="does not take cancellations any more")
+    assert shop.sim.state.count("cancel") == 0
+
+
+async def test_a_panel_without_refill_gets_no_refill_button_and_an_old_one_says_why(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "50")
+    card = await completed_card(shop, ann)
+    assert "♻️ Refill" in card.button_texts
+    panel_stops_offering(shop, "refill")
+    await refresh_catalog(shop)
+
+    await ann.send_text("/status 1")
+    now = await ann.wait_for_message(contains="Order #1")
+    assert "♻️ Refill" not in now.button_texts
+    await ann.press("♻️ Refill", card)
+    line = await ann.wait_for_message(contains="does not take refill requests any more")
+    assert "♻️ Refill" not in line.button_texts
+    assert shop.sim.state.count("refill") == 0
+
+
 async def test_balance_history_reads_as_sentences_in_the_customers_language(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "50")

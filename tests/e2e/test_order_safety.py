@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+from bot.telegram.callbacks import FormCb
+from storage.models import LedgerKind, Order, OrderState
+from storage.repositories.ledger import LedgerRepository
+from storage.repositories.orders import OrderRepository
 from tests.e2e.conftest import Shop
 
 
@@ -48,6 +52,48 @@ async def test_restart_between_summary_and_confirm_places_once(shop: Shop) -> No
     answer = await ann.wait_for_answer()
     assert "already placed" in (answer.answer_text or "")
     assert shop.sim.state.count("add") == 1
+
+
+async def test_a_repeat_confirm_of_an_order_still_placing_does_not_call_it_placed(shop: Shop) -> None:
+    """A placer that died between the charge and the panel's answer leaves its order "placing":
+    charged, not placed. A repeat Confirm of that form finds it, places nothing, and says the truth."""
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "10")
+    await fill_followers_form(shop)
+    summary = ann.last_message
+    assert summary is not None and shop.app is not None
+    confirm = summary.find_button("Confirm")["callback_data"]
+    async with shop.app.session_factory.begin() as session:  # what the dead placer left behind
+        order = await OrderRepository(session).add_new(
+            Order(
+                user_id=1001,
+                draft_key=f"1001:{FormCb.unpack(confirm).draft}",
+                service_id="1",
+                service_name="Instagram Followers",
+                service_type="Default",
+                link="https://instagram.com/ann",
+                quantity=1000,
+                price=Decimal("1.08"),
+                cost=Decimal("0.90"),
+                state=OrderState.PLACING,
+            )
+        )
+        await LedgerRepository(session).apply(
+            user_id=1001,
+            amount=Decimal("-1.08"),
+            kind=LedgerKind.ORDER_CHARGE,
+            key=f"order:{order.id}:charge",
+            order_id=order.id,
+        )
+
+    await ann.press("Confirm", summary)
+    head = await ann.wait_for_message(contains="Order #1 is being placed; you will get a message")
+    assert "already placed" not in head.text
+    await ann.press_data(confirm, summary)  # once more: the form is gone, the toast says the same
+    answer = await ann.wait_for_answer()
+    assert "Order #1 is being placed" in (answer.answer_text or "")
+    assert shop.sim.state.count("add") == 0
+    assert await shop.balance(1001) == (Decimal("8.9200"), Decimal("8.9200"))  # charged once
 
 
 async def test_restart_mid_form_continues_where_the_user_was(shop: Shop) -> None:
