@@ -700,8 +700,8 @@ def admin_category(
 
 def _unit_price(item: AdminService, currency: str) -> str:
     """`1.08 USD/1000`, or `14.99 USD/package`: a package's price is never read as per 1000."""
-    key = "price.short_package" if item.per_package else "price.short_thousand"
-    return t(key, price=money(item.price_per_1000, currency))
+    unit_key = "price.short_package" if item.per_package else "price.short_thousand"
+    return t(unit_key, price=money(item.price_per_1000, currency))
 
 
 def admin_service(item: AdminService, currency: str) -> tuple[str, InlineKeyboardMarkup]:
