@@ -71,6 +71,10 @@ def create_engine(
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
+        # The most recently returned connection goes out first: asyncpg prepares a statement once
+        # per connection, so a hot connection answers with no Parse round trip, and the spare ones
+        # stay idle instead of each warming up in turn (bench/round_trips.py, bench/RESULTS.md).
+        kwargs.setdefault("pool_use_lifo", True)
     engine = create_async_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":
         setup_sqlite_engine(engine, driver_begins=not inline)

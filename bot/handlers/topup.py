@@ -118,8 +118,8 @@ async def open_menu(
     if not settings.wallet_enabled:
         await show(event, t("balance.wallet_off"), only_home())
         return
-    if not await topups.available():
-        await show(event, *unavailable())
+    if not await topups.available():  # from an order's summary: a new message, the summary stays
+        await show(event, *unavailable(), new_message=suggest is not None)
         return
     balance, _ = await users.wallet(user.id, history=0)
     await enter(state, TopUpForm.amount)

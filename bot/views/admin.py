@@ -458,13 +458,8 @@ def stats_screen(stats: ShopStats, currency: str) -> tuple[str, InlineKeyboardMa
 
 
 def chart_caption(days: int, orders: int, revenue: Decimal, currency: str) -> str:
-    return t(
-        "admin.chart.caption",
-        days=days,
-        orders=orders,
-        revenue=money(revenue, currency, to_cent=True),
-        currency=currency,
-    )
+    period = tn("admin.chart.caption", days, currency=currency)
+    return f"{period}\n{tn('admin.chart.total', orders, revenue=money(revenue, currency, to_cent=True))}"
 
 
 def chart_labels(days: int, currency: str) -> ChartLabels:
@@ -692,7 +687,7 @@ def admin_category(
     rows.extend(
         [
             _button(
-                f"{_eye(item.hidden)} #{item.service_id} {item.shown_name[:30]} · {money(item.price_per_1000, currency)}",
+                f"{_eye(item.hidden)} #{item.service_id} {item.shown_name[:30]} · {_unit_price(item, currency)}",
                 AdminCatCb(action="svc", id=item.service_id),
             )
         ]
@@ -701,6 +696,12 @@ def admin_category(
     rows.append(nav_row(page.page, page.pages, lambda n: AdminCatCb(action="cat", id=cid, page=n)))
     rows.append([_button(t("admin.button.back"), AdminCatCb(action="cats")), admin_menu_button()])
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
+
+
+def _unit_price(item: AdminService, currency: str) -> str:
+    """`1.08 USD/1000`, or `14.99 USD/package`: a package's price is never read as per 1000."""
+    unit_key = "price.short_package" if item.per_package else "price.short_thousand"
+    return t(unit_key, price=money(item.price_per_1000, currency))
 
 
 def admin_service(item: AdminService, currency: str) -> tuple[str, InlineKeyboardMarkup]:
@@ -715,6 +716,7 @@ def admin_service(item: AdminService, currency: str) -> tuple[str, InlineKeyboar
         rate=money(item.rate, currency),
         markup=markup_text(item.markup, inherited),
         price=money(item.price_per_1000, currency),
+        unit=t("admin.catalog.per_package") if item.per_package else t("admin.catalog.per_thousand"),
     )
     toggle = (
         _button(t("admin.button.show"), AdminCatCb(action="show", id=item.service_id))

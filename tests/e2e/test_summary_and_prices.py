@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from bot.telegram.callbacks import AdminCatCb
 from sandbox.catalogs import realistic_catalog
 from sandbox.panel_simulator import PanelState
-from tests.e2e.conftest import SIM_KEY, Shop
+from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop
 from tests.e2e.test_order_safety import fill_followers_form
 
 # 0.2441 with the shop's 50% markup is 0.36615: shown as 0.37 per 1000. Charging from the raw rate
@@ -51,6 +52,8 @@ async def test_a_short_balance_is_said_before_confirm_with_a_top_up_button(shop:
     texts = summary.button_texts
     assert texts.index("💳 Top up") < texts.index("✅ Confirm")
     assert shop.sim.state.count("add") == 0
+    await ann.press("💳 Top up", summary)  # this shop has no top-up method yet: it says so
+    await ann.wait_for_message(contains="Top-ups are not available")
 
     await shop.fund(1001, "5")  # topped up meanwhile: Confirm on the same summary places it
     await ann.press("Confirm", summary)
@@ -110,3 +113,11 @@ async def test_a_package_says_per_package_everywhere_and_costs_its_shown_price(s
     await ann.press("Confirm", summary)
     await ann.wait_for_message(contains="is placed")
     assert (await shop.balance(1001))[0] == Decimal("5.0100")
+
+    owner = shop.user(ADMIN_ID, "Owner")  # the owner's screen of the service says it too
+    await owner.send_text("/admincatalog")
+    catalog = await owner.wait_for_message(contains="Catalog")
+    await owner.press_data(AdminCatCb(action="svc", id=PACKAGE_ID).pack(), catalog)
+    screen = await owner.wait_for_message(contains=f"service #{PACKAGE_ID}", edited=True)
+    assert "9.99 USD per package" in screen.text and "price 14.99 USD per package" in screen.text
+    assert "per 1000" not in screen.text

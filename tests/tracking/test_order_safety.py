@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select, update
 
 from bot.panel import PanelClient
-from bot.services.ordering import OrderService, Outcome
+from bot.services.ordering import OrderService, Outcome, Placement
 from bot.services.reconcile import ReconcileOutcome, ReconcileService, run_order_safety
 from bot.services.tracking import UNUSABLE_REPORTS_LIMIT, StatusPoller
 from sandbox.panel_simulator import PanelState, SimulatorHandle
@@ -101,23 +103,30 @@ async def test_single_process_start_up_settles_every_orphan_at_once(
     assert (await get_order(session_factory, fresh)).state == OrderState.UNKNOWN
 
 
+@asynccontextmanager
+async def answered_late(
+    factory: Factory, state: PanelState, sim: SimulatorHandle, *, draft: str, seconds: float
+) -> AsyncIterator[tuple[PanelClient, asyncio.Task[Placement]]]:
+    """An order being placed on a panel that commits it at once and answers `seconds` later."""
+    async with PanelClient(sim.url, API_KEY, timeout=10, max_requests_per_second=0) as slow_panel:
+        orders = OrderService(factory, slow_panel, placing_grace=timedelta(seconds=20))
+        view = await service_view(factory, slow_panel, PLAIN)
+        state.inject_fault("add", "hang_after_commit", seconds=seconds)
+        values = {"link": f"https://x.io/{draft}", "quantity": 100}
+        placing = asyncio.create_task(orders.place(user_id=1001, draft_key=draft, view=view, values=values))
+        yield slow_panel, placing
+
+
 async def test_a_late_answer_never_revives_an_order_an_admin_refunded(
     session_factory: Factory, state: PanelState, sim: SimulatorHandle
 ) -> None:
     await make_user(session_factory, funds="10")
-    async with PanelClient(sim.url, API_KEY, timeout=10, max_requests_per_second=0) as slow_panel:
-        orders = OrderService(session_factory, slow_panel, placing_grace=timedelta(seconds=20))
-        reconcile = ReconcileService(session_factory, slow_panel)
-        view = await service_view(session_factory, slow_panel, PLAIN)
-        state.inject_fault("add", "hang_after_commit", seconds=1.5)  # placed upstream, answered late
-        placing = asyncio.create_task(
-            orders.place(
-                user_id=1001, draft_key="late", view=view, values={"link": "https://x.io/a", "quantity": 100}
-            )
-        )
+    async with answered_late(session_factory, state, sim, draft="late", seconds=1.5) as (panel, placing):
         await asyncio.sleep(0.5)
         # Meanwhile: the order is surfaced (another instance's sweep) and an admin refunds it.
-        assert await orders.sweep_placing(grace=timedelta(0)) != []
+        sweeper = OrderService(session_factory, panel)
+        reconcile = ReconcileService(session_factory, panel)
+        assert await sweeper.sweep_placing(grace=timedelta(0)) != []
         async with session_factory() as session:
             order_id = (await session.execute(select(Order.id).where(Order.draft_key == "late"))).scalar_one()
         assert (await reconcile.mark_not_placed(order_id, actor_id=ADMIN)).outcome == ReconcileOutcome.DONE
@@ -314,15 +323,7 @@ async def test_the_late_answer_settles_an_order_nobody_decided_yet(
     session_factory: Factory, state: PanelState, sim: SimulatorHandle
 ) -> None:
     await make_user(session_factory, funds="10")
-    async with PanelClient(sim.url, API_KEY, timeout=10, max_requests_per_second=0) as slow_panel:
-        orders = OrderService(session_factory, slow_panel, placing_grace=timedelta(seconds=20))
-        view = await service_view(session_factory, slow_panel, PLAIN)
-        state.inject_fault("add", "hang_after_commit", seconds=1.0)
-        placing = asyncio.create_task(
-            orders.place(
-                user_id=1001, draft_key="slow", view=view, values={"link": "https://x.io/s", "quantity": 100}
-            )
-        )
+    async with answered_late(session_factory, state, sim, draft="slow", seconds=1.0) as (_, placing):
         await asyncio.sleep(0.4)
         async with session_factory.begin() as session:
             await session.execute(

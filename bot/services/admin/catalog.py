@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.admin.audit import AuditService, write_audit
 from bot.services.catalog import CatalogService, Page, category_platform, clamp_page
-from bot.services.pricing import effective_markup, price_per_thousand
+from bot.services.pricing import FLAT_RATE_TYPES, effective_markup, price_per_thousand
 from storage.models import Category, Service
 from storage.repositories.admin import AdminCatalogRepository
 from storage.repositories.catalog import CatalogRepository, SyncReport
@@ -69,7 +69,8 @@ class AdminService:
     global_markup: Decimal
     effective_markup: Decimal
     rate: Decimal
-    price_per_1000: Decimal
+    price_per_1000: Decimal  # per package for a flat-rate type (`per_package`)
+    per_package: bool = False
 
     @property
     def shown_name(self) -> str:
@@ -113,6 +114,7 @@ def _service(service: Service, category: Category, global_markup: Decimal) -> Ad
         effective_markup=markup,
         rate=service.rate,
         price_per_1000=price_per_thousand(service.rate, markup),
+        per_package=service.type_key in FLAT_RATE_TYPES,
     )
 
 
