@@ -210,7 +210,14 @@ def create_dispatcher(
     )
     shop = ShopSettings(session_factory)
     poller = StatusPoller(
-        session_factory, panel, admin_ids=settings.admin_ids, charge_factor=guard.rate_factor, guard=guard
+        session_factory,
+        panel,
+        admin_ids=settings.admin_ids,
+        charge_factor=guard.rate_factor,
+        guard=guard,
+        idless_refill_checks=settings.refill_unconfirmed_checks,
+        refill_error_limit=settings.refill_error_limit,
+        refill_max_open=timedelta(days=settings.refill_max_open_days),
     )
     reconcile = ReconcileService(
         session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
@@ -374,7 +381,7 @@ def create_dispatcher(
     scheduler.add_job(
         leader.only(run_refill_cycle),
         "interval",
-        seconds=max(every, 60.0),
+        seconds=max(every, settings.refill_poll_seconds),
         args=[poller, notifier],
         id="refill_tracking",
     )
