@@ -198,13 +198,13 @@ def create_dispatcher(
         admin_ids=settings.admin_ids,
         rate_factor=guard.rate_factor,
         guard=guard,
+        flat_types=settings.panel_flat_rate_types,
     )
     orders = OrderService(
         session_factory,
         panel,
         wallet_enabled=settings.wallet_enabled,
         currency=settings.currency,
-        flat_types=settings.panel_flat_rate_types,
         guard=guard,
         placing_grace=timedelta(seconds=settings.placing_grace_seconds),
     )
