@@ -68,8 +68,7 @@ async def cmd_promos(
     message: Message, promos: PromoService, audit: AuditService, user: UserProfile, settings: Settings
 ) -> None:
     await audit.record(user.id, "promo.list")
-    text, markup = promos_screen(await promos.listed(), settings.currency)
-    await show(message, text, markup)
+    await show(message, *promos_screen(await promos.listed(), settings.currency))
 
 
 @router.callback_query(AdminCb.filter(F.screen == "promos"))
@@ -83,8 +82,7 @@ async def on_promos(
 ) -> None:
     await leave_admin_form(state)
     await audit.record(user.id, "promo.list")
-    text, markup = promos_screen(await promos.listed(), settings.currency)
-    await show(query, text, markup)
+    await show(query, *promos_screen(await promos.listed(), settings.currency))
 
 
 @router.callback_query(GrowthAdminCb.filter(F.action.in_({"promo_on", "promo_off"})))
@@ -100,8 +98,7 @@ async def on_promo_switch(
     if promo is None:
         callback_answer.text, callback_answer.show_alert = t("stale.button"), True
         return
-    text, markup = promos_screen(await promos.listed(), settings.currency)
-    await show(query, text, markup)
+    await show(query, *promos_screen(await promos.listed(), settings.currency))
     callback_answer.text = t("promo.admin.switched", code=promo.code)
 
 
@@ -256,8 +253,7 @@ async def cmd_alerts(
     settings: Settings,
 ) -> None:
     await audit.record(user.id, "alerts.view")
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(message, text, markup)
+    await show(message, *await alerts_view(growth_settings, settings))
 
 
 @router.callback_query(AdminCb.filter(F.screen == "alerts"))
@@ -271,8 +267,7 @@ async def on_alerts(
 ) -> None:
     await leave_admin_form(state)
     await audit.record(user.id, "alerts.view")
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(query, text, markup)
+    await show(query, *await alerts_view(growth_settings, settings))
 
 
 @router.callback_query(GrowthAdminCb.filter(F.action == "alert"))
@@ -293,8 +288,7 @@ async def on_alert_switch(
         return
     await growth_settings.set_alert(alert, wanted == "on")
     await audit.record(user.id, "alerts.switch", alert=alert.value, on=wanted == "on")
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(query, text, markup)
+    await show(query, *await alerts_view(growth_settings, settings))
 
 
 @dataclass(frozen=True)
@@ -353,5 +347,4 @@ async def cmd_value_setting(
         return
     await setting.save(growth_settings, value)
     await audit.record(user.id, setting.audit_action, **{setting.audit_field: value})
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(message, text, markup)
+    await show(message, *await alerts_view(growth_settings, settings))
