@@ -172,6 +172,24 @@ async def test_forged_buttons_with_huge_numbers_are_stale_not_errors(shop: Shop)
     assert "not found among your orders" in ((await ann.wait_for_answer()).answer_text or "")
 
 
+async def test_typed_ids_too_big_for_a_column_get_the_usage_line(shop: Shop) -> None:
+    """Twelve digits passed the commands' checks and overflowed PostgreSQL's INTEGER ids."""
+    admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
+    await ann.send_text("/status 999999999999")
+    await ann.wait_for_message(contains="Send the order number like this: /status 123")
+    for command, usage in [
+        ("/attach 999999999999 5", "/attach"),
+        ("/notplaced 999999999999", "/notplaced"),
+        ("/refundtopup 999999999999", "/refundtopup"),
+        ("/stopbroadcast 999999999999", "/stopbroadcast"),
+    ]:
+        await admin.send_text(command)
+        reply = await admin.wait_for_message()
+        assert usage in reply.text and "Something went wrong" not in reply.text, (command, reply.text)
+    await ann.send_text("/status 123456789")  # nine digits are still an order number
+    await ann.wait_for_message(contains="Order #123456789 not found")
+
+
 async def test_the_owners_plain_welcome_text_keeps_ampersand_and_heart(shop: Shop) -> None:
     admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
     await admin.send_text("/welcome Fast & cheap, made with <3")
