@@ -198,19 +198,26 @@ def create_dispatcher(
         admin_ids=settings.admin_ids,
         rate_factor=guard.rate_factor,
         guard=guard,
+        flat_types=settings.panel_flat_rate_types,
     )
     orders = OrderService(
         session_factory,
         panel,
         wallet_enabled=settings.wallet_enabled,
         currency=settings.currency,
-        flat_types=settings.panel_flat_rate_types,
         guard=guard,
         placing_grace=timedelta(seconds=settings.placing_grace_seconds),
     )
     shop = ShopSettings(session_factory)
     poller = StatusPoller(
-        session_factory, panel, admin_ids=settings.admin_ids, charge_factor=guard.rate_factor, guard=guard
+        session_factory,
+        panel,
+        admin_ids=settings.admin_ids,
+        charge_factor=guard.rate_factor,
+        guard=guard,
+        idless_refill_checks=settings.refill_unconfirmed_checks,
+        refill_error_limit=settings.refill_error_limit,
+        refill_max_open=timedelta(days=settings.refill_max_open_days),
     )
     reconcile = ReconcileService(
         session_factory, panel, stuck_after=timedelta(hours=settings.stuck_order_hours)
@@ -374,7 +381,7 @@ def create_dispatcher(
     scheduler.add_job(
         leader.only(run_refill_cycle),
         "interval",
-        seconds=max(every, 60.0),
+        seconds=max(every, settings.refill_poll_seconds),
         args=[poller, notifier],
         id="refill_tracking",
     )

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     broadcast_rate_per_second: float = Field(default=29.0, gt=0, le=30)
     panel_low_balance_threshold: Decimal = Field(default=Decimal("10"), ge=0)
     stuck_order_hours: float = Field(default=48.0, gt=0)
+    # Refills (bot/services/tracking.py `StatusPoller.poll_refills`): how often they are checked
+    # (every max(POLL_INTERVAL_SECONDS, REFILL_POLL_SECONDS)) and when an open one is settled.
+    refill_poll_seconds: float = Field(default=60.0, ge=10, le=3600)
+    refill_unconfirmed_checks: int = Field(default=3, ge=1, le=100)
+    refill_error_limit: int = Field(default=5, ge=1, le=100)
+    refill_max_open_days: float = Field(default=7.0, ge=1, le=90)
     placing_grace_seconds: float = Field(default=120.0, ge=1, le=86400)
     heartbeat_file: str | None = None
     # The one departure from the libraries' stock paths: SQLite through storage/sqlite_inline.py.

@@ -349,10 +349,11 @@ async def on_check(
     callback_answer: CallbackAnswer,
 ) -> None:
     """ "I have paid": ask Crypto Pay about this invoice now instead of waiting for the next poll."""
-    if not callback_data.value.isdigit() or len(callback_data.value) > 12:
+    value = callback_data.value
+    if not value.isdigit() or len(value) > 9:  # 9 digits always fit an INTEGER id
         callback_answer.text = t("stale.button")
         return
-    settlement = await topups.check_invoice(int(callback_data.value), user.id)
+    settlement = await topups.check_invoice(int(value), user.id)
     if settlement is None:
         callback_answer.text = t("stale.button")
         return

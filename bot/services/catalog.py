@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar, cast
@@ -17,7 +17,7 @@ from bot.panel import PanelClient
 from bot.panel.bounds import RATE_PLACES
 from bot.services.panel_guard import PanelGuard
 from bot.services.platforms import OTHER, platform_of, sort_key
-from bot.services.pricing import effective_markup, price_per_thousand
+from bot.services.pricing import FLAT_RATE_TYPES, effective_markup, is_flat, price_per_thousand
 from bot.services.upstream_alerts import queue_admin_alert, subject_key
 from storage.models import Category, Service, utcnow
 from storage.repositories.catalog import CatalogRepository, SyncReport
@@ -87,6 +87,9 @@ class ServiceView:
     cancel: bool
     description: str
     average_time: str | None
+    # Priced per order (a package), not per 1000 units: PANEL_FLAT_RATE_TYPES decides, for the card,
+    # the lists and the charge alike (bot/services/ordering.py).
+    flat_rate: bool
     platform: str = OTHER  # the category's platform: which links the order form takes
 
 
@@ -121,10 +124,12 @@ class CatalogService:
         admin_ids: Sequence[int] = (),
         rate_factor: Decimal = Decimal(1),
         guard: PanelGuard | None = None,
+        flat_types: Iterable[str] = FLAT_RATE_TYPES,
     ) -> None:
         self.session_factory = session_factory
         self.panel = panel
         self.default_markup = default_markup
+        self.flat_types = frozenset(flat_types)  # PANEL_FLAT_RATE_TYPES
         self.admin_ids = tuple(admin_ids)
         self.rate_factor = rate_factor  # PANEL_CURRENCY_RATE: panel money -> shop money
         self.guard = guard
@@ -223,6 +228,7 @@ class CatalogService:
             cancel=service.cancel,
             description=service.description,
             average_time=service.average_time,
+            flat_rate=is_flat(service.type_key, self.flat_types),
             platform=category_platform(category),
         )
 

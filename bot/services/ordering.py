@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -33,7 +32,7 @@ from bot.panel.errors import AddAcceptedWithError
 from bot.services.catalog import Page, ServiceView, clamp_page
 from bot.services.forms import OrderRequest, ServiceRules, build_request, check_complete
 from bot.services.panel_guard import PanelGuard, SellingPaused
-from bot.services.pricing import FLAT_RATE_TYPES, Quote, quote
+from bot.services.pricing import Quote, quote
 from bot.services.refunds import refund_order
 from storage.models import LedgerKind, Order, OrderState, ProblemKind, Refill, RefillState, utcnow
 from storage.repositories.ledger import InsufficientFunds, LedgerRepository
@@ -150,7 +149,6 @@ class OrderService:
         *,
         wallet_enabled: bool = True,
         currency: str = "USD",
-        flat_types: Iterable[str] = FLAT_RATE_TYPES,
         guard: PanelGuard | None = None,
         placing_grace: timedelta = PLACING_GRACE,
     ) -> None:
@@ -158,7 +156,6 @@ class OrderService:
         self.panel = panel
         self.wallet_enabled = wallet_enabled
         self.currency = currency
-        self.flat_types = frozenset(flat_types)
         self.guard = guard
         self.placing_grace = placing_grace
         # The placer's own limit on `add`: half the grace, so it settles before any sweep may.
@@ -176,7 +173,8 @@ class OrderService:
         rules = rules_of(view)
         check_complete(rules, values)
         request = build_request(rules, values)
-        per_line_package = view.type_key == "custom comments package" and view.type_key not in self.flat_types
+        # The view's flag (PANEL_FLAT_RATE_TYPES, set by CatalogService) is what the card said.
+        per_line_package = view.type_key == "custom comments package" and not view.flat_rate
         price = quote(
             rate=view.rate,
             type_key=view.type_key,
@@ -184,7 +182,7 @@ class OrderService:
             quantity=request.quantity,
             runs=request.runs,
             lines=request.comment_lines if per_line_package else request.lines,
-            flat_types=self.flat_types,
+            flat=view.flat_rate,
         )
         return request, price
 

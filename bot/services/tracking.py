@@ -86,9 +86,10 @@ NOTICE_OF_STATE: Mapping[OrderState, NotificationKind] = {
     OrderState.PARTIAL: NotificationKind.ORDER_PARTIAL,
     OrderState.CANCELED: NotificationKind.ORDER_CANCELED,
 }
-# Refills (StatusPoller.poll_refills): a refill without an upstream id is settled after this many
-# refill cycles (one a minute or slower, bot/app.py) in which its order showed nothing new; one
-# the panel answers errors about, after this many errors in a row; any refill, after this long.
+# Refills (StatusPoller.poll_refills), the defaults of REFILL_UNCONFIRMED_CHECKS, REFILL_ERROR_LIMIT
+# and REFILL_MAX_OPEN_DAYS (bot/config.py): a refill without an upstream id is settled after this
+# many refill cycles in which its order showed nothing new; one the panel answers errors about,
+# after this many errors in a row; any refill, after this long.
 IDLESS_REFILL_CHECKS = 3
 REFILL_ERROR_LIMIT = 5
 REFILL_MAX_OPEN = timedelta(days=7)
@@ -850,6 +851,8 @@ class StatusPoller:
         if order is None:
             return False
         kind = REFILL_NOTICE_OF[RefillState(refill.state)]
+        if not await wants_notice(session, refill.user_id, kind):  # the customer's notice settings
+            return False
         return await OutboxRepository(session).add(
             user_id=refill.user_id,
             order_id=order.id,

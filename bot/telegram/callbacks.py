@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# Numbers in callback data come from the client. A forged one beyond what its column holds must
+# fail to unpack (the "no longer active" answer), not overflow a query into "something went wrong".
+RowId = Annotated[int, Field(ge=0, le=2**31 - 1)]  # our rows' ids (INTEGER keys) and page numbers
+Page = RowId
+TelegramId = Annotated[int, Field(ge=0, le=2**63 - 1)]  # a user or message id (BIGINT)
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -12,19 +20,19 @@ class MenuCb(CallbackData, prefix="m"):
 
 
 class CategoriesCb(CallbackData, prefix="cs"):
-    page: int = 0
+    page: Page = 0
 
 
 class PlatformCb(CallbackData, prefix="pf"):
     """A platform of the catalog's first level: its categories (bot/services/platforms.py)."""
 
     slug: str
-    page: int = 0
+    page: Page = 0
 
 
 class CategoryCb(CallbackData, prefix="c"):
-    id: int
-    page: int = 0
+    id: RowId
+    page: Page = 0
 
 
 class ServiceCb(CallbackData, prefix="s"):
@@ -36,7 +44,7 @@ class BuyCb(CallbackData, prefix="b"):
 
 
 class SearchPageCb(CallbackData, prefix="q"):
-    page: int
+    page: Page
 
 
 class FormAction(StrEnum):
@@ -62,11 +70,11 @@ class FormCb(CallbackData, prefix="f"):
 
 
 class OrdersCb(CallbackData, prefix="os"):
-    page: int = 0
+    page: Page = 0
 
 
 class OrderCb(CallbackData, prefix="o"):
-    id: int
+    id: RowId
     action: str = "view"  # view, refresh, refill, cancel (asks), cancel_yes (sends), again (order again)
 
 
@@ -96,11 +104,11 @@ class BroadcastCb(CallbackData, prefix="abc"):
     action: str  # aud (choose audience), send, drop (discard the draft), stop (a running broadcast)
     draft: str = ""
     value: str = ""
-    id: int = 0
+    id: RowId = 0
 
 
 class AdminUserCb(CallbackData, prefix="au"):
-    id: int
+    id: TelegramId
     action: str  # view, ban (asks), ban_yes, ban_no, unban, add, take (ask for an amount)
 
 
@@ -109,29 +117,29 @@ class AdminAdjustCb(CallbackData, prefix="aadj"):
     in the admin's conversation data, `msg` the admin's message whose ledger key it is written under."""
 
     token: str
-    msg: int
+    msg: TelegramId
     yes: bool
 
 
 class ProblemCb(CallbackData, prefix="apr"):
-    id: int
+    id: RowId
     action: str  # attach, refund (ask), refund_yes, list
 
 
 class AdminCatCb(CallbackData, prefix="acat"):
     action: str  # cats, cat, svc, hidecat, showcat, hide, show
     id: str = ""
-    page: int = 0
+    page: Page = 0
 
 
 class AdminTopUpCb(CallbackData, prefix="atu"):
-    id: int
+    id: RowId
     action: str  # approve, reject
 
 
 class PayMethodCb(CallbackData, prefix="apm"):
     action: str  # list, add, toggle, delete, delete_yes, skip (a Russian text), pending
-    id: int = 0
+    id: RowId = 0
 
 
 class GrowthCb(CallbackData, prefix="g"):
@@ -146,12 +154,12 @@ class TicketCb(CallbackData, prefix="tk"):
     """Admin buttons on a ticket: reply, close, view; `list` lists the open tickets."""
 
     action: str
-    id: int = 0
+    id: RowId = 0
 
 
 class GrowthAdminCb(CallbackData, prefix="ga"):
     """Admin console: promos (list), promo_off / promo_on (`id`), alerts, alert (`value`: its name)."""
 
     action: str
-    id: int = 0
+    id: RowId = 0
     value: str = ""

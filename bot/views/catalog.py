@@ -7,7 +7,6 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import t, tn
 from bot.services.catalog import CategoryView, Page, PlatformGrouping, ServiceView
 from bot.services.platforms import BY_SLUG, OTHER
-from bot.services.pricing import FLAT_RATE_TYPES
 from bot.telegram.callbacks import (
     BuyCb,
     CategoriesCb,
@@ -113,8 +112,8 @@ def categories_screen(page: Page[CategoryView]) -> tuple[str, InlineKeyboardMark
 
 
 def is_package(view: ServiceView) -> bool:
-    """Priced per order (a package), not per 1000 units."""
-    return view.type_key in FLAT_RATE_TYPES
+    """Priced per order (a package), not per 1000 units: the configured set decided (`flat_rate`)."""
+    return view.flat_rate
 
 
 def unit_price(view: ServiceView, currency: str) -> str:

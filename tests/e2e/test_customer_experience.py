@@ -150,6 +150,46 @@ async def test_help_explains_every_command_of_the_menu(shop: Shop, language: str
     ] == []
 
 
+async def test_forged_buttons_with_huge_numbers_are_stale_not_errors(shop: Shop) -> None:
+    """Numbers in a button come from the client: one beyond what a database column holds used to
+    overflow the query ("Something went wrong" and a traceback in the log)."""
+    huge = "9" * 23
+    admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
+    await ann.send_text("/start")
+    menu = await ann.wait_for_message()
+    await admin.send_text("/admin")
+    console = await admin.wait_for_message(contains="Admin console")
+    forged = {
+        ann: [f"o:{huge}:view", f"c:{huge}:0", f"c:1:{huge}", f"cs:{huge}", f"os:{huge}", f"q:{huge}"],
+        admin: [f"au:{huge}:view", f"apr:{huge}:refund", f"atu:{huge}:reject", f"tk:view:{huge}"],
+    }
+    for user, datas in forged.items():
+        for data in datas:
+            await user.press_data(data, menu if user is ann else console)
+            answer = await user.wait_for_answer()
+            assert answer.answer_text == "This button is no longer active.", data
+    await ann.press_data("o:1:view", menu)  # an ordinary id still gets its own answer
+    assert "not found among your orders" in ((await ann.wait_for_answer()).answer_text or "")
+
+
+async def test_typed_ids_too_big_for_a_column_get_the_usage_line(shop: Shop) -> None:
+    """Twelve digits passed the commands' checks and overflowed PostgreSQL's INTEGER ids."""
+    admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
+    await ann.send_text("/status 999999999999")
+    await ann.wait_for_message(contains="Send the order number like this: /status 123")
+    for command, usage in [
+        ("/attach 999999999999 5", "/attach"),
+        ("/notplaced 999999999999", "/notplaced"),
+        ("/refundtopup 999999999999", "/refundtopup"),
+        ("/stopbroadcast 999999999999", "/stopbroadcast"),
+    ]:
+        await admin.send_text(command)
+        reply = await admin.wait_for_message()
+        assert usage in reply.text and "Something went wrong" not in reply.text, (command, reply.text)
+    await ann.send_text("/status 123456789")  # nine digits are still an order number
+    await ann.wait_for_message(contains="Order #123456789 not found")
+
+
 async def test_the_owners_plain_welcome_text_keeps_ampersand_and_heart(shop: Shop) -> None:
     admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
     await admin.send_text("/welcome Fast & cheap, made with <3")

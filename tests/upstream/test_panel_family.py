@@ -263,7 +263,7 @@ async def test_a_charge_above_the_customers_price_alerts_the_admins_at_once(
     assert alerts[0].payload["charge"] == "0.1" and alerts[0].payload["price"] == "0.05"
 
 
-def comments_package(rate: str) -> ServiceView:
+def comments_package(rate: str, *, flat_rate: bool = True) -> ServiceView:
     return ServiceView(
         service_id="14",
         name="Comments Package",
@@ -280,6 +280,7 @@ def comments_package(rate: str) -> ServiceView:
         cancel=False,
         description="",
         average_time=None,
+        flat_rate=flat_rate,
     )
 
 
@@ -297,7 +298,7 @@ def test_billing_per_type_is_a_setting() -> None:
         _env_file=None, bot_token="1:x", panel_api_url="https://p.example/api", panel_api_key="k"
     ).panel_flat_rate_types == ["package", "custom comments package"]
     values = {"link": "https://x.example/p", "comments": ["great", "nice", "wow"]}
-    flat = OrderService(None, None)  # type: ignore[arg-type]
-    per_line = OrderService(None, None, flat_types=settings.panel_flat_rate_types)  # type: ignore[arg-type]
-    assert flat.prepare(comments_package("30"), values)[1].price == Decimal("30.00")
-    assert per_line.prepare(comments_package("30"), values)[1].price == Decimal("0.09")
+    orders = OrderService(None, None)  # type: ignore[arg-type]
+    per_line = "custom comments package" not in settings.panel_flat_rate_types
+    assert orders.prepare(comments_package("30"), values)[1].price == Decimal("30.00")
+    assert orders.prepare(comments_package("30", flat_rate=not per_line), values)[1].price == Decimal("0.09")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.admin.audit import AuditService, write_audit
 from bot.services.catalog import CatalogService, Page, category_platform, clamp_page
-from bot.services.pricing import FLAT_RATE_TYPES, effective_markup, price_per_thousand
+from bot.services.pricing import effective_markup, is_flat, price_per_thousand
 from storage.models import Category, Service
 from storage.repositories.admin import AdminCatalogRepository
 from storage.repositories.catalog import CatalogRepository, SyncReport
@@ -95,7 +95,9 @@ def _category(row: Category, services: int = 0, hidden: int = 0) -> AdminCategor
     )
 
 
-def _service(service: Service, category: Category, global_markup: Decimal) -> AdminService:
+def _service(
+    service: Service, category: Category, global_markup: Decimal, flat_types: frozenset[str]
+) -> AdminService:
     markup = effective_markup(
         service=service.markup_percent, category=category.markup_percent, global_markup=global_markup
     )
@@ -114,7 +116,7 @@ def _service(service: Service, category: Category, global_markup: Decimal) -> Ad
         effective_markup=markup,
         rate=service.rate,
         price_per_1000=price_per_thousand(service.rate, markup),
-        per_package=service.type_key in FLAT_RATE_TYPES,
+        per_package=is_flat(service.type_key, flat_types),  # PANEL_FLAT_RATE_TYPES, as the charge
     )
 
 
@@ -153,7 +155,7 @@ class CatalogAdmin:
             markup = await self.catalog.global_markup(session)
         hidden = sum(1 for s in rows if s.hidden)
         return _category(category, total, hidden), Page(
-            [_service(s, category, markup) for s in rows], page, pages, total
+            [_service(s, category, markup, self.catalog.flat_types) for s in rows], page, pages, total
         )
 
     async def service(self, service_id: str) -> AdminService | None:
@@ -162,7 +164,7 @@ class CatalogAdmin:
             if found is None:
                 return None
             markup = await self.catalog.global_markup(session)
-        return _service(found[0], found[1], markup)
+        return _service(found[0], found[1], markup, self.catalog.flat_types)
 
     # --- changing --------------------------------------------------------------------------------------
 
