@@ -19,10 +19,10 @@ from bot.services.growth.support import Content, SupportDesk
 from bot.services.settings import ShopSettings
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import GrowthCb
-from bot.telegram.render import money, show
+from bot.telegram.render import money, percent, show
 from bot.telegram.routes import Routes
 from bot.views.common import only_home
-from bot.views.growth import back_home, notices_screen, percent_text, referral_screen, support_done_markup
+from bot.views.growth import back_home, notices_screen, referral_screen, support_done_markup
 from storage.models import NoticeLevel
 
 router = Routes("growth")
@@ -88,7 +88,7 @@ def redeemed_text(result: Redeemed, currency: str) -> str:
         balance = money(result.balance or result.amount, currency)
         return t("promo.credited", code=result.code, amount=money(result.amount, currency), balance=balance)
     if result.outcome == RedeemOutcome.BONUS_WAITING and result.amount is not None:
-        text = t("promo.bonus_waiting", code=result.code, percent=percent_text(result.amount))
+        text = t("promo.bonus_waiting", code=result.code, percent=percent(result.amount))
         if result.minimum is not None:
             text += "\n" + t("promo.bonus_minimum", amount=money(result.minimum, currency))
         return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,8 @@ from bot.services.catalog import CatalogService, ServiceView
 from bot.services.forms import (
     MAX_LIST_FILE_BYTES,
     FieldError,
+    FormField,
+    ServiceRules,
     applicable_fields,
     check_list_file,
     decode_list_file,
@@ -69,6 +72,15 @@ FIELD_OF_ERROR = {"form.error.total_range": "runs", "form.error.quantity_range":
 
 def draft_key(user_id: int, draft: str) -> str:
     return f"{user_id}:{draft}"
+
+
+def error_text(error: FieldError) -> str:
+    return t(error.key, **error.values)
+
+
+def asked_field(rules: ServiceRules, values: dict[str, Any], name: object) -> FormField | None:
+    """The question the form is on (`name`), while it still applies to the answers given."""
+    return next((f for f in applicable_fields(rules, values) if f.name == name), None)
 
 
 def refusal_text(error: PanelError | None) -> str:
@@ -190,7 +202,7 @@ async def show_summary(
         refill = FIELD_OF_ERROR.get(error.key)
         if refill:
             values.pop(refill, None)
-        await ask_next(event, state, view, values, draft, error=t(error.key, **error.values))
+        await ask_next(event, state, view, values, draft, error=error_text(error))
         return
     await state.set_state(OrderForm.confirming)
     await state.update_data(values=values, field=None, price=str(price.price))
@@ -215,6 +227,18 @@ async def load(state: FSMContext, catalog: CatalogService) -> tuple[dict[str, An
     data = await state.get_data()
     service_id = data.get("service_id")
     view = await catalog.service(service_id) if service_id else None
+    return data, view
+
+
+async def load_typed(
+    message: Message, state: FSMContext, catalog: CatalogService
+) -> tuple[dict[str, Any], ServiceView] | None:
+    """The form a typed answer belongs to; None when its service is gone (the form closed, said so)."""
+    data, view = await load(state, catalog)
+    if view is None:
+        await state.clear()
+        await message.answer(t("service.gone"), reply_markup=only_home())
+        return None
     return data, view
 
 
@@ -261,16 +285,14 @@ async def on_document(
     bot: Bot,
 ) -> None:
     """A .txt document answers a list field (1000 comments do not fit in one message)."""
-    data, view = await load(state, catalog)
-    if view is None:
-        await state.clear()
-        await message.answer(t("service.gone"), reply_markup=only_home())
+    loaded = await load_typed(message, state, catalog)
+    if loaded is None:
         return
+    data, view = loaded
     values: dict[str, Any] = dict(data.get("values") or {})
     draft = str(data.get("draft"))
     rules = rules_of(view)
-    item = next((f for f in applicable_fields(rules, values) if f.name == data.get("field")), None)
-    item = item or next_field(rules, values)
+    item = asked_field(rules, values, data.get("field")) or next_field(rules, values)
     document = message.document
     if item is None or document is None:
         await show_summary(message, state, view, values, draft, orders, settings)
@@ -281,7 +303,7 @@ async def on_document(
         )
         text = decode_list_file(await download_document(bot, document.file_id))
     except FieldError as error:
-        await ask_next(message, state, view, values, draft, error=t(error.key, **error.values))
+        await ask_next(message, state, view, values, draft, error=error_text(error))
         return
     await accept_answer(message, state, view, data, text, orders, settings)
 
@@ -302,12 +324,10 @@ async def download_document(bot: Bot, file_id: str) -> bytes:
 async def on_answer(
     message: Message, state: FSMContext, catalog: CatalogService, orders: OrderService, settings: Settings
 ) -> None:
-    data, view = await load(state, catalog)
-    if view is None:
-        await state.clear()
-        await message.answer(t("service.gone"), reply_markup=only_home())
-        return
-    await accept_answer(message, state, view, data, message.text or "", orders, settings)
+    loaded = await load_typed(message, state, catalog)
+    if loaded is not None:
+        data, view = loaded
+        await accept_answer(message, state, view, data, message.text or "", orders, settings)
 
 
 async def accept_answer(
@@ -322,9 +342,7 @@ async def accept_answer(
     rules = rules_of(view)
     values: dict[str, Any] = dict(data.get("values") or {})
     draft = str(data.get("draft"))
-    current = next((f for f in applicable_fields(rules, values) if f.name == data.get("field")), None)
-    if current is None:
-        current = next_field(rules, values)
+    current = asked_field(rules, values, data.get("field")) or next_field(rules, values)
     if current is None:
         await show_summary(event, state, view, values, draft, orders, settings)
         return
@@ -335,7 +353,7 @@ async def accept_answer(
         values[current.name] = validate(rules, current, text, values, today=today_utc())
     except FieldError as error:
         values.pop(current.name, None)
-        await ask_next(event, state, view, values, draft, error=t(error.key, **error.values))
+        await ask_next(event, state, view, values, draft, error=error_text(error))
         return
     if data.get(EDITING_KEY):
         await state.update_data({EDITING_KEY: None})
@@ -355,15 +373,34 @@ def is_live(data: dict[str, Any], current_state: str | None, callback_data: Form
     )
 
 
+@dataclass(frozen=True)
+class LiveForm:
+    """The form a button belongs to, read once, so each button's handler is only its own rule."""
+
+    data: dict[str, Any]
+    view: ServiceView
+    state: str | None
+    values: dict[str, Any]  # a copy of the answers: the handler changes it before saving it
+    draft: str
+
+    @property
+    def filling(self) -> bool:
+        return self.state == OrderForm.filling.state
+
+    @property
+    def rules(self) -> ServiceRules:
+        return rules_of(self.view)
+
+
 async def live_form(
     query: CallbackQuery,
     callback_data: FormCb,
     state: FSMContext,
     catalog: CatalogService,
     callback_answer: CallbackAnswer,
-) -> tuple[dict[str, Any], ServiceView, str | None] | None:
-    """The live form's data, service and state; None when the button is stale (answered so) or
-    its service is gone (the form closed)."""
+) -> LiveForm | None:
+    """The live form; None when the button is stale (answered so) or its service is gone (the form
+    closed)."""
     data, view = await load(state, catalog)
     current_state = await state.get_state()
     if not is_live(data, current_state, callback_data):
@@ -373,7 +410,7 @@ async def live_form(
         await state.clear()
         await show(query, t("service.gone"), only_home())
         return None
-    return data, view, current_state
+    return LiveForm(data, view, current_state, dict(data.get("values") or {}), callback_data.draft)
 
 
 @router.callback_query(FormCb.filter(F.action == FormAction.CONFIRM))
@@ -427,9 +464,8 @@ async def on_choice(
     callback_answer: CallbackAnswer,
 ) -> None:
     form = await live_form(query, callback_data, state, catalog, callback_answer)
-    if form is not None and form[2] == OrderForm.filling.state:
-        data, view, _ = form
-        await accept_answer(query, state, view, data, callback_data.value, orders, settings)
+    if form is not None and form.filling:
+        await accept_answer(query, state, form.view, form.data, callback_data.value, orders, settings)
 
 
 @router.callback_query(FormCb.filter(F.action == FormAction.SKIP))
@@ -443,14 +479,12 @@ async def on_skip(
     callback_answer: CallbackAnswer,
 ) -> None:
     form = await live_form(query, callback_data, state, catalog, callback_answer)
-    if form is None or form[2] != OrderForm.filling.state:
+    if form is None or not form.filling:
         return
-    data, view, _ = form
-    values: dict[str, Any] = dict(data.get("values") or {})
-    item = next((f for f in applicable_fields(rules_of(view), values) if f.name == data.get("field")), None)
+    item = asked_field(form.rules, form.values, form.data.get("field"))
     if item is not None and item.optional:
-        values[item.name] = None
-    await ask_next(query, state, view, values, callback_data.draft, settings=settings, orders=orders)
+        form.values[item.name] = None
+    await ask_next(query, state, form.view, form.values, form.draft, settings=settings, orders=orders)
 
 
 @router.callback_query(FormCb.filter(F.action == FormAction.BACK))
@@ -466,20 +500,18 @@ async def on_back(
     form = await live_form(query, callback_data, state, catalog, callback_answer)
     if form is None:
         return
-    data, view, current_state = form
-    values: dict[str, Any] = dict(data.get("values") or {})
-    current = data.get("field") if current_state == OrderForm.filling.state else None
-    editing = data.get(EDITING_KEY)
+    current = form.data.get("field") if form.filling else None
+    editing = form.data.get(EDITING_KEY)
     if isinstance(editing, dict) and current is not None and editing.get("field") == current:
         # Back from a field opened by Edit: the old answer stands, and the summary comes back.
-        values[current] = editing.get("value")
+        form.values[current] = editing.get("value")
         await state.update_data({EDITING_KEY: None})
-        await show_summary(query, state, view, values, callback_data.draft, orders, settings)
+        await show_summary(query, state, form.view, form.values, form.draft, orders, settings)
         return
-    previous = previous_field(rules_of(view), values, current)
+    previous = previous_field(form.rules, form.values, current)
     if previous is not None:
-        values.pop(previous.name, None)
-    await ask_next(query, state, view, values, callback_data.draft)
+        form.values.pop(previous.name, None)
+    await ask_next(query, state, form.view, form.values, form.draft)
 
 
 @router.callback_query(FormCb.filter(F.action == FormAction.EDIT))
@@ -491,11 +523,8 @@ async def on_edit(
     callback_answer: CallbackAnswer,
 ) -> None:
     form = await live_form(query, callback_data, state, catalog, callback_answer)
-    if form is None:
-        return
-    data, view, _ = form
-    values: dict[str, Any] = dict(data.get("values") or {})
-    await show(query, *edit_menu(applicable_fields(rules_of(view), values), callback_data.draft))
+    if form is not None:
+        await show(query, *edit_menu(applicable_fields(form.rules, form.values), form.draft))
 
 
 @router.callback_query(FormCb.filter(F.action == FormAction.FIELD))
@@ -511,12 +540,10 @@ async def on_field(
     form = await live_form(query, callback_data, state, catalog, callback_answer)
     if form is None:
         return
-    data, view, _ = form
-    values: dict[str, Any] = dict(data.get("values") or {})
     name = callback_data.value
-    if name in {f.name for f in applicable_fields(rules_of(view), values)} and name in values:
-        await state.update_data({EDITING_KEY: {"field": name, "value": values.pop(name)}})
-    await ask_next(query, state, view, values, callback_data.draft, settings=settings, orders=orders)
+    if asked_field(form.rules, form.values, name) is not None and name in form.values:
+        await state.update_data({EDITING_KEY: {"field": name, "value": form.values.pop(name)}})
+    await ask_next(query, state, form.view, form.values, form.draft, settings=settings, orders=orders)
 
 
 @router.callback_query(FormCb.filter(F.action == FormAction.RESUME))
@@ -532,12 +559,10 @@ async def on_resume(
     form = await live_form(query, callback_data, state, catalog, callback_answer)
     if form is None:
         return
-    data, view, current_state = form
-    values: dict[str, Any] = dict(data.get("values") or {})
-    if current_state == OrderForm.confirming.state:
-        await show_summary(query, state, view, values, callback_data.draft, orders, settings)
+    if form.state == OrderForm.confirming.state:
+        await show_summary(query, state, form.view, form.values, form.draft, orders, settings)
     else:
-        await ask_next(query, state, view, values, callback_data.draft, settings=settings, orders=orders)
+        await ask_next(query, state, form.view, form.values, form.draft, settings=settings, orders=orders)
 
 
 @router.callback_query(FormCb.filter(F.action == FormAction.SUMMARY))
@@ -551,11 +576,8 @@ async def on_summary(
     callback_answer: CallbackAnswer,
 ) -> None:
     form = await live_form(query, callback_data, state, catalog, callback_answer)
-    if form is None:
-        return
-    data, view, _ = form
-    values: dict[str, Any] = dict(data.get("values") or {})
-    await show_summary(query, state, view, values, callback_data.draft, orders, settings)
+    if form is not None:
+        await show_summary(query, state, form.view, form.values, form.draft, orders, settings)
 
 
 async def show_placing(query: CallbackQuery) -> None:
@@ -599,45 +621,9 @@ async def confirm(
         placement = await orders.place(
             user_id=user.id, draft_key=key, view=view, values=values, expected_price=expected
         )
-    except PriceChanged as change:
+    except (PriceChanged, InsufficientBalance, FieldError, SellingPaused) as problem:
         await placing
-        await show_summary(
-            query,
-            state,
-            view,
-            values,
-            callback_data.draft,
-            orders,
-            settings,
-            note=t("confirm.price_changed", price=money(change.quote.price, settings.currency)),
-        )
-        return
-    except InsufficientBalance as short:
-        await placing
-        text = t(
-            "confirm.insufficient",
-            price=money(short.price, settings.currency),
-            balance=money(short.balance, settings.currency),
-            shortfall=money(short.shortfall, settings.currency),
-        )
-        await show_summary(
-            query,
-            state,
-            view,
-            values,
-            callback_data.draft,
-            orders,
-            settings,
-            note=text,
-        )
-        return
-    except FieldError as error:
-        await placing
-        await ask_next(query, state, view, values, callback_data.draft, error=t(error.key, **error.values))
-        return
-    except SellingPaused:
-        await placing
-        await show(query, t("shop.selling_paused"), only_home())
+        await not_placed(query, state, view, values, callback_data.draft, orders, settings, problem)
         return
     except BaseException:
         placing.cancel()
@@ -657,3 +643,33 @@ async def confirm(
         head = t("confirm.unknown", id=order.id)
     text, markup = order_detail(order)
     await show(query, f"{head}\n\n{text}", markup)
+
+
+async def not_placed(
+    query: CallbackQuery,
+    state: FSMContext,
+    view: ServiceView,
+    values: dict[str, Any],
+    draft: str,
+    orders: OrderService,
+    settings: Settings,
+    problem: PriceChanged | InsufficientBalance | FieldError | SellingPaused,
+) -> None:
+    """Nothing was placed: the summary again with the new price or the shortfall on top, the
+    question whose answer no longer passes, or the pause."""
+    if isinstance(problem, SellingPaused):
+        await show(query, t("shop.selling_paused"), only_home())
+        return
+    if isinstance(problem, FieldError):
+        await ask_next(query, state, view, values, draft, error=error_text(problem))
+        return
+    if isinstance(problem, PriceChanged):
+        note = t("confirm.price_changed", price=money(problem.quote.price, settings.currency))
+    else:
+        note = t(
+            "confirm.insufficient",
+            price=money(problem.price, settings.currency),
+            balance=money(problem.balance, settings.currency),
+            shortfall=money(problem.shortfall, settings.currency),
+        )
+    await show_summary(query, state, view, values, draft, orders, settings, note=note)

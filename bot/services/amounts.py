@@ -1,7 +1,8 @@
 """Reading an amount of money someone typed, and saying exactly what is wrong with it.
 
-One parser for every typed amount (admin credits and debits, customers' top-ups), so each screen
-can name the real problem ("negative", "too large (max …)") instead of "not an amount".
+One parser for every typed amount (admin credits and debits, customers' top-ups, the owner's
+settings) and one for percentages built on it, so each screen can name the real problem
+("negative", "too large (max …)") instead of "not an amount".
 """
 
 from __future__ import annotations
@@ -112,3 +113,16 @@ def parse_money(text: str, *, maximum: Decimal, minimum: Decimal = CENT, allow_z
     if value < minimum and not (value == 0 and allow_zero):
         raise AmountError(AmountProblem.TOO_SMALL, minimum)
     return value.quantize(CENT)
+
+
+def parse_percent(text: str, *, maximum: Decimal) -> Decimal:
+    """`5`, `12.5`, `7,5`, `5%` -> Decimal with 2 places, 0..maximum (0 is an answer: it turns a
+    reward off).
+
+    Read like an amount, so the problems have the same names (AmountError), and `1,000` is refused
+    as AMBIGUOUS the same way; a currency sign or code is NOT_A_NUMBER here."""
+    raw = text.strip().removesuffix("%")
+    money_sign = _CURRENCY_SUFFIX.search(raw) or any(symbol in raw for symbol in _SYMBOLS)
+    if money_sign and not _NOT_FINITE.fullmatch(raw):
+        raise AmountError(AmountProblem.NOT_A_NUMBER)
+    return parse_money(raw, maximum=maximum, minimum=Decimal(0), allow_zero=True)

@@ -17,7 +17,7 @@ from bot.panel import PanelClient
 from bot.panel.bounds import RATE_PLACES
 from bot.services.panel_guard import PanelGuard
 from bot.services.platforms import OTHER, platform_of, sort_key
-from bot.services.pricing import FLAT_RATE_TYPES, effective_markup, price_per_thousand
+from bot.services.pricing import FLAT_RATE_TYPES, effective_markup, is_flat, price_per_thousand
 from bot.services.upstream_alerts import queue_admin_alert, subject_key
 from storage.models import Category, Service, utcnow
 from storage.repositories.catalog import CatalogRepository, SyncReport
@@ -228,7 +228,7 @@ class CatalogService:
             cancel=service.cancel,
             description=service.description,
             average_time=service.average_time,
-            flat_rate=service.type_key in self.flat_types,
+            flat_rate=is_flat(service.type_key, self.flat_types),
             platform=category_platform(category),
         )
 

@@ -13,6 +13,14 @@ HUNDRED = Decimal(100)
 # PANEL_FLAT_RATE_TYPES (SmartPanel's rule; other panels bill Custom Comments Package per line,
 # docs/panel-api-family.md §9).
 FLAT_RATE_TYPES = frozenset({"package", "custom comments package"})
+# Package orders have nothing to count (no quantity, no lines): per unit they would cost nothing, so
+# they are per order whatever PANEL_FLAT_RATE_TYPES says.
+ALWAYS_FLAT_TYPES = frozenset({"package"})
+
+
+def is_flat(type_key: str, flat_types: frozenset[str] = FLAT_RATE_TYPES) -> bool:
+    """Priced per order (a package), not per 1000 units: the configured set, packages always."""
+    return type_key in flat_types or type_key in ALWAYS_FLAT_TYPES
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ def billable_units(
 ) -> int:
     """How many units the rate is applied to for this service type (`flat` given: it decides, not
     `flat_types`)."""
-    if (type_key in flat_types) if flat is None else flat:
+    if is_flat(type_key, flat_types) if flat is None else flat:
         return 1
     if type_key in ("custom comments", "custom comments package") or (quantity is None and lines is not None):
         return max(lines or 0, 0)
@@ -74,7 +82,7 @@ def quote(
     if isinstance(rate, float) or isinstance(markup_percent, float):
         raise TypeError("prices are Decimal, never float")
     if flat is None:
-        flat = type_key in flat_types
+        flat = is_flat(type_key, flat_types)
     units = billable_units(type_key, quantity=quantity, runs=runs, lines=lines, flat=flat)
     base = rate if flat else rate * units / 1000
     cost = base.quantize(COST_PLACES, rounding=ROUND_CEILING)

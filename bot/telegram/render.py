@@ -33,6 +33,11 @@ def money(amount: Decimal, currency: str, *, to_cent: bool = False) -> str:
     return f"{value:f} {currency}"
 
 
+def percent(value: Decimal) -> str:
+    """`5`, `12.5`: a percent without trailing zeros."""
+    return f"{value.normalize():f}" if value != value.to_integral_value() else str(int(value))
+
+
 async def show(
     event: Message | CallbackQuery,
     text: str,

@@ -15,7 +15,7 @@ from bot.services.admin.broadcast import BroadcastScreens, Progress
 from bot.services.admin.chart import ChartLabels
 from bot.services.amounts import AmountError, AmountProblem
 from bot.telegram.callbacks import AdminAdjustCb, AdminCatCb, AdminCb, AdminUserCb, BroadcastCb, ProblemCb
-from bot.telegram.render import clip, money
+from bot.telegram.render import clip, money, percent
 from bot.views.catalog import platform_name
 from bot.views.common import button_label, nav_row
 from storage.models import BroadcastState, LedgerEntry, Order, OrderState
@@ -41,10 +41,6 @@ SYNC_IDS_SHOWN = 20
 
 
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def percent(value: Decimal) -> str:
-    return f"{value.normalize():f}" if value != value.to_integral_value() else str(int(value))
 
 
 def when(moment: datetime | None) -> str:
@@ -331,17 +327,31 @@ def adjust_confirm(
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def amount_error(error: AmountError, typed: str, currency: str, *, credit: bool) -> str:
-    """The real problem with a typed amount, in words, for the balance commands and prompts."""
-    amount = clip(typed, 30)
+def amount_error(error: AmountError, typed: str, currency: str, *, credit: bool | None = None) -> str:
+    """The real problem with a typed amount, in words, for the balance commands, prompts and the
+    owner's amount settings. `credit` picks the hint for a negative balance change; None is a setting."""
     limit = money(error.limit, currency) if error.limit is not None else ""
+    negative = {
+        True: "admin.amount.negative_add",
+        False: "admin.amount.negative_take",
+        None: "admin.amount.negative",
+    }
+    return typed_number_error(error, typed, limit, negative[credit])
+
+
+def percent_error(error: AmountError, typed: str) -> str:
+    """A typed percent's problem, in the same words as an amount's; the bound in percent."""
+    limit = f"{percent(error.limit)}%" if error.limit is not None else ""
+    return typed_number_error(error, typed, limit, "admin.amount.negative")
+
+
+def typed_number_error(error: AmountError, typed: str, limit: str, negative_key: str) -> str:
+    amount = clip(typed, 30)
     problem = error.problem
     if problem == AmountProblem.NOT_FINITE:
         return t("admin.amount.not_finite", amount=amount)
     if problem == AmountProblem.NEGATIVE:
-        if credit:
-            return t("admin.amount.negative_add", amount=amount)
-        return t("admin.amount.negative_take", amount=amount)
+        return t(negative_key, amount=amount)
     if problem == AmountProblem.ZERO:
         return t("admin.amount.zero", amount=amount)
     if problem == AmountProblem.TOO_LARGE:

@@ -16,7 +16,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import Html, t, tn
 from bot.services.growth.support import SupportScreens
 from bot.telegram.callbacks import AdminCb, GrowthAdminCb, GrowthCb, MenuCb, TicketCb
-from bot.telegram.render import clip, money
+from bot.telegram.render import clip, money, percent
 from bot.views.common import button_label, home_button
 from storage.models import (
     NoticeLevel,
@@ -35,10 +35,6 @@ def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=button_label(text), callback_data=data.pack())
 
 
-def percent_text(value: Decimal) -> str:
-    return f"{value.normalize():f}" if value != value.to_integral_value() else str(int(value))
-
-
 def person(user: User | None, user_id: int) -> str:
     if user is None:
         return str(user_id)
@@ -53,10 +49,10 @@ def back_home() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[home_button()]])
 
 
-def referral_screen(link: str, referees: int, earned: Decimal, percent: Decimal, currency: str) -> str:
+def referral_screen(link: str, referees: int, earned: Decimal, share: Decimal, currency: str) -> str:
     lines = [t("referral.title")]
-    if percent > 0:
-        lines.append(t("referral.terms", percent=percent_text(percent)))
+    if share > 0:
+        lines.append(t("referral.terms", percent=percent(share)))
     else:
         lines.append(t("referral.off"))
     lines += [
@@ -203,7 +199,7 @@ def promo_line(promo: PromoCode, currency: str) -> str:
     value = (
         money(promo.amount, currency)
         if promo.kind == PromoKind.CREDIT
-        else t("promo.admin.bonus", percent=percent_text(promo.amount))
+        else t("promo.admin.bonus", percent=percent(promo.amount))
     )
     limits = [
         t("promo.admin.uses", uses=promo.uses, max=promo.max_uses if promo.max_uses is not None else "∞")
@@ -266,7 +262,7 @@ def alerts_screen(
         )
     lines += [
         "",
-        t("alerts.admin.referral", percent=percent_text(referral_percent)),
+        t("alerts.admin.referral", percent=percent(referral_percent)),
         "",
         t("alerts.admin.usage"),
     ]

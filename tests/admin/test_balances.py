@@ -90,8 +90,8 @@ async def test_bad_input_is_explained(shop: Shop) -> None:
     await admin.wait_for_message(contains="Usage: /addbalance")
     await admin.send_text("/addbalance 1001 -5")
     await admin.wait_for_message(contains="“-5” is negative — use /takebalance to take money")
-    await admin.send_text("/addbalance 1001 1.999")
-    await admin.wait_for_message(contains="“1.999” has too many decimal places (max 2)")
+    await admin.send_text("/addbalance 1001 1.9999")
+    await admin.wait_for_message(contains="“1.9999” has too many decimal places (max 2)")
     await admin.send_text("/addbalance 424242 5")
     await admin.wait_for_message(contains="No user 424242 here")
     assert [(r.action, r.args) for r in await audit_rows(shop)] == [

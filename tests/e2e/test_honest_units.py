@@ -94,3 +94,18 @@ async def test_a_service_of_no_known_platform_gets_a_neutral_link_example(
     await ann.send_text(typo)
     error = await ann.wait_for_message(contains="example.com/your-post")
     assert "instagram" not in error.text.lower()
+
+
+async def test_a_package_left_out_of_the_setting_is_still_per_package_not_free(shop: Shop) -> None:
+    """A package has nothing to count: per unit it would cost nothing (and the panel its rate)."""
+    await shop.restart(panel_flat_rate_types=["custom comments package"])
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "20")
+    await ann.send_text("#63")
+    card = await ann.wait_for_message(contains="Service #63")
+    assert "Price: 14.99 USD per package" in card.text
+    await ann.send_text("/order 63")
+    await ann.wait_for_message(contains="Send the link")
+    await ann.send_text("https://instagram.com/ann")
+    summary = await ann.wait_for_message(contains="Check your order")
+    assert "Price: 14.99 USD" in summary.text

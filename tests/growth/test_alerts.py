@@ -72,3 +72,22 @@ async def test_each_owner_alert_goes_out_once(pay_shop: PayShop) -> None:
     await stars_top_up(ann, "5")
     await asyncio.sleep(2.0)
     assert count(boss, "Top-up #") == 1
+
+
+async def test_alert_amount_and_referral_percent_name_the_problem_like_addbalance(pay_shop: PayShop) -> None:
+    boss = pay_shop.user(ADMIN_ID, "Boss", username="boss")
+    cases = {
+        "/alertamount -5": "“-5” is negative: send 0 or more.\nSend an amount, e.g. /alertamount 100.",
+        "/alertamount 1.999": "“1.999” can be read two ways",
+        "/alertamount 99999999": "“99999999” is too large (max 1000000.00 USD).",
+        "/refpercent 150": "“150” is too large (max 100%).\nSend a percent from 0 to 100",
+        "/refpercent $5": "“$5” is not a number",
+        "/refpercent NaN": "“NaN” is not an amount (NaN and Infinity are refused)",
+        "/refpercent": "Send a percent from 0 to 100, e.g. /refpercent 5.",
+    }
+    for command, reply in cases.items():
+        await boss.send_text(command)
+        await boss.wait_for_message(contains=reply)
+    await boss.send_text("/refpercent 7.5%")
+    screen = await boss.wait_for_message(contains="Owner alerts")
+    assert "Referral reward: 7.5%" in screen.text

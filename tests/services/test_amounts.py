@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bot.services.admin.balances import PENDING_SECONDS, PendingAdjustment
-from bot.services.amounts import AmountError, AmountProblem, parse_money
+from bot.services.amounts import AmountError, AmountProblem, parse_money, parse_percent
 
 MAX = Decimal("1000")
 
@@ -87,6 +87,32 @@ def test_below_the_minimum_names_it() -> None:
     with pytest.raises(AmountError) as caught:
         parse_money("0.50", maximum=MAX, minimum=Decimal("1"))
     assert (caught.value.problem, caught.value.limit) == (AmountProblem.TOO_SMALL, Decimal("1"))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("5", "5.00"), ("12.5%", "12.50"), ("7,5", "7.50"), ("0", "0.00")]
+)
+def test_percents_people_type(text: str, value: str) -> None:
+    assert parse_percent(text, maximum=Decimal("100")) == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("five", AmountProblem.NOT_A_NUMBER),
+        ("$5", AmountProblem.NOT_A_NUMBER),  # a percent is not money
+        ("5 USD", AmountProblem.NOT_A_NUMBER),
+        ("NaN", AmountProblem.NOT_FINITE),
+        ("-5%", AmountProblem.NEGATIVE),
+        ("101", AmountProblem.TOO_LARGE),
+        ("0.125", AmountProblem.TOO_PRECISE),
+        ("1,000", AmountProblem.AMBIGUOUS),
+    ],
+)
+def test_each_percent_problem_is_named_like_an_amounts(text: str, problem: AmountProblem) -> None:
+    with pytest.raises(AmountError) as caught:
+        parse_percent(text, maximum=Decimal("100"))
+    assert caught.value.problem == problem
 
 
 def test_pending_adjustment_round_trip_and_expiry() -> None:

@@ -6,7 +6,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
-from bot.services.pricing import effective_markup, price_per_thousand, quote
+from bot.services.pricing import effective_markup, is_flat, price_per_thousand, quote
 
 
 @pytest.mark.parametrize(
@@ -98,3 +98,16 @@ def test_the_charge_never_goes_below_cost_with_markup() -> None:
                 assert result.price == (shown * quantity / 1000).quantize(
                     Decimal("0.01"), rounding=ROUND_CEILING
                 )
+
+
+def test_a_package_is_never_free_whatever_the_flat_rate_setting() -> None:
+    """PANEL_FLAT_RATE_TYPES without `package`: a package has no quantity, per unit it cost 0.00."""
+    charged = quote(
+        rate=Decimal("9.99"),
+        type_key="package",
+        markup_percent=Decimal("50"),
+        quantity=None,
+        flat_types=frozenset(),
+    )
+    assert charged.price == Decimal("14.99") and charged.units == 1
+    assert is_flat("package", frozenset()) and not is_flat("custom comments package", frozenset({"package"}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from aiogram import F
@@ -15,7 +17,7 @@ from bot.config import Settings
 from bot.handlers.admin.menu import leave_admin_form
 from bot.i18n import Html, t
 from bot.services.admin.audit import AuditService
-from bot.services.amounts import AmountError, parse_money
+from bot.services.amounts import AmountError, parse_money, parse_percent
 from bot.services.growth.promo import PromoExists, PromoService, PromoSpecError, parse_spec
 from bot.services.growth.settings import PERCENT_MAX, Alert, GrowthSettings
 from bot.services.growth.support import Content, ReplyOutcome, SupportDesk
@@ -23,12 +25,13 @@ from bot.services.users import UserProfile
 from bot.telegram.callbacks import AdminCb, GrowthAdminCb, TicketCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
-from bot.views.admin import only_menu
+from bot.views.admin import amount_error, only_menu, percent_error
 from bot.views.growth import alerts_screen, promo_line, promos_screen, tickets_screen
 
 router = Routes("admin.growth")
 inputs = Routes("admin.growth.inputs")
 TICKET_KEY = "support_ticket"
+ALERT_AMOUNT_MAX = Decimal("1000000")
 
 
 class AdminFormGrowth(StatesGroup):
@@ -65,8 +68,7 @@ async def cmd_promos(
     message: Message, promos: PromoService, audit: AuditService, user: UserProfile, settings: Settings
 ) -> None:
     await audit.record(user.id, "promo.list")
-    text, markup = promos_screen(await promos.listed(), settings.currency)
-    await show(message, text, markup)
+    await show(message, *promos_screen(await promos.listed(), settings.currency))
 
 
 @router.callback_query(AdminCb.filter(F.screen == "promos"))
@@ -80,8 +82,7 @@ async def on_promos(
 ) -> None:
     await leave_admin_form(state)
     await audit.record(user.id, "promo.list")
-    text, markup = promos_screen(await promos.listed(), settings.currency)
-    await show(query, text, markup)
+    await show(query, *promos_screen(await promos.listed(), settings.currency))
 
 
 @router.callback_query(GrowthAdminCb.filter(F.action.in_({"promo_on", "promo_off"})))
@@ -97,8 +98,7 @@ async def on_promo_switch(
     if promo is None:
         callback_answer.text, callback_answer.show_alert = t("stale.button"), True
         return
-    text, markup = promos_screen(await promos.listed(), settings.currency)
-    await show(query, text, markup)
+    await show(query, *promos_screen(await promos.listed(), settings.currency))
     callback_answer.text = t("promo.admin.switched", code=promo.code)
 
 
@@ -253,8 +253,7 @@ async def cmd_alerts(
     settings: Settings,
 ) -> None:
     await audit.record(user.id, "alerts.view")
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(message, text, markup)
+    await show(message, *await alerts_view(growth_settings, settings))
 
 
 @router.callback_query(AdminCb.filter(F.screen == "alerts"))
@@ -268,8 +267,7 @@ async def on_alerts(
 ) -> None:
     await leave_admin_form(state)
     await audit.record(user.id, "alerts.view")
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(query, text, markup)
+    await show(query, *await alerts_view(growth_settings, settings))
 
 
 @router.callback_query(GrowthAdminCb.filter(F.action == "alert"))
@@ -290,52 +288,63 @@ async def on_alert_switch(
         return
     await growth_settings.set_alert(alert, wanted == "on")
     await audit.record(user.id, "alerts.switch", alert=alert.value, on=wanted == "on")
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(query, text, markup)
+    await show(query, *await alerts_view(growth_settings, settings))
 
 
-def parse_amount(raw: str | None, *, maximum: Decimal) -> Decimal | None:
-    """0..maximum with at most two decimals, read by the shared money parser (`1,000` is refused,
-    never taken for 1.00); None when it is not one."""
+@dataclass(frozen=True)
+class ValueSetting:
+    """A number the owner sets with a command: how it is read, what its problems say, where it is
+    saved and audited. One handler serves every row of VALUE_SETTINGS."""
+
+    usage_key: str  # the hint that follows the problem
+    parse: Callable[[str], Decimal]  # raises AmountError naming the problem
+    problem: Callable[[AmountError, str, Settings], str]
+    save: Callable[[GrowthSettings, Decimal], Awaitable[None]]
+    audit_action: str
+    audit_field: str
+
+
+VALUE_SETTINGS = {
+    "alertamount": ValueSetting(
+        usage_key="alerts.admin.bad_amount",
+        parse=lambda text: parse_money(text, maximum=ALERT_AMOUNT_MAX, allow_zero=True),
+        problem=lambda error, typed, settings: amount_error(error, typed, settings.currency),
+        save=GrowthSettings.set_order_amount,
+        audit_action="alerts.order_amount",
+        audit_field="amount",
+    ),
+    "refpercent": ValueSetting(
+        usage_key="alerts.admin.bad_percent",
+        parse=lambda text: parse_percent(text, maximum=PERCENT_MAX),
+        problem=lambda error, typed, settings: percent_error(error, typed),
+        save=GrowthSettings.set_referral_percent,
+        audit_action="referral.percent",
+        audit_field="percent",
+    ),
+}
+
+
+@router.message(Command(*VALUE_SETTINGS))
+async def cmd_value_setting(
+    message: Message,
+    command: CommandObject,
+    growth_settings: GrowthSettings,
+    audit: AuditService,
+    user: UserProfile,
+    settings: Settings,
+) -> None:
+    """`/alertamount 100`, `/refpercent 5`: saved and the alerts screen shown again, or the problem
+    named the way /addbalance names it, then the usage."""
+    setting = VALUE_SETTINGS[command.command.lower()]
+    typed = (command.args or "").strip()
     try:
-        return parse_money((raw or "").strip().rstrip("%"), maximum=maximum, allow_zero=True)
-    except AmountError:
-        return None
-
-
-@router.message(Command("alertamount"))
-async def cmd_alert_amount(
-    message: Message,
-    command: CommandObject,
-    growth_settings: GrowthSettings,
-    audit: AuditService,
-    user: UserProfile,
-    settings: Settings,
-) -> None:
-    value = parse_amount(command.args, maximum=Decimal("1000000"))
-    if value is None:
-        await message.answer(t("alerts.admin.bad_amount"), reply_markup=only_menu())
+        value = setting.parse(typed)
+    except AmountError as error:
+        problem = setting.problem(error, typed, settings) if typed else ""
+        await message.answer(
+            "\n".join(filter(None, (problem, t(setting.usage_key)))), reply_markup=only_menu()
+        )
         return
-    await growth_settings.set_order_amount(value)
-    await audit.record(user.id, "alerts.order_amount", amount=value)
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(message, text, markup)
-
-
-@router.message(Command("refpercent"))
-async def cmd_referral_percent(
-    message: Message,
-    command: CommandObject,
-    growth_settings: GrowthSettings,
-    audit: AuditService,
-    user: UserProfile,
-    settings: Settings,
-) -> None:
-    value = parse_amount(command.args, maximum=PERCENT_MAX)
-    if value is None:
-        await message.answer(t("alerts.admin.bad_percent"), reply_markup=only_menu())
-        return
-    await growth_settings.set_referral_percent(value)
-    await audit.record(user.id, "referral.percent", percent=value)
-    text, markup = await alerts_view(growth_settings, settings)
-    await show(message, text, markup)
+    await setting.save(growth_settings, value)
+    await audit.record(user.id, setting.audit_action, **{setting.audit_field: value})
+    await show(message, *await alerts_view(growth_settings, settings))

@@ -9,7 +9,7 @@ from aiogram import F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.handlers.admin.common import AdminForm, formatted
 from bot.handlers.admin.menu import leave_admin_form
@@ -28,6 +28,14 @@ inputs = Routes("admin.settings.inputs")
 OFF = frozenset({"off", "reset", "-"})
 
 
+async def settings_view(
+    shop_admin: ShopAdmin, catalog_admin: CatalogAdmin
+) -> tuple[str, InlineKeyboardMarkup]:
+    return shop_settings_screen(
+        await catalog_admin.global_markup(), await shop_admin.welcome(), await shop_admin.maintenance()
+    )
+
+
 @router.message(Command("shopsettings"))
 async def cmd_settings(
     message: Message,
@@ -37,10 +45,7 @@ async def cmd_settings(
     user: UserProfile,
 ) -> None:
     await audit.record(user.id, "settings.view")
-    text, markup = shop_settings_screen(
-        await catalog_admin.global_markup(), await shop_admin.welcome(), await shop_admin.maintenance()
-    )
-    await show(message, text, markup)
+    await show(message, *await settings_view(shop_admin, catalog_admin))
 
 
 @router.callback_query(AdminCb.filter(F.screen == "settings"))
@@ -54,10 +59,7 @@ async def on_settings(
 ) -> None:
     await leave_admin_form(state)
     await audit.record(user.id, "settings.view")
-    text, markup = shop_settings_screen(
-        await catalog_admin.global_markup(), await shop_admin.welcome(), await shop_admin.maintenance()
-    )
-    await show(query, text, markup)
+    await show(query, *await settings_view(shop_admin, catalog_admin))
 
 
 # --- welcome message ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.admin.audit import AuditService, write_audit
 from bot.services.catalog import CatalogService, Page, category_platform, clamp_page
-from bot.services.pricing import effective_markup, price_per_thousand
+from bot.services.pricing import effective_markup, is_flat, price_per_thousand
 from storage.models import Category, Service
 from storage.repositories.admin import AdminCatalogRepository
 from storage.repositories.catalog import CatalogRepository, SyncReport
@@ -116,7 +116,7 @@ def _service(
         effective_markup=markup,
         rate=service.rate,
         price_per_1000=price_per_thousand(service.rate, markup),
-        per_package=service.type_key in flat_types,  # PANEL_FLAT_RATE_TYPES, as the charge
+        per_package=is_flat(service.type_key, flat_types),  # PANEL_FLAT_RATE_TYPES, as the charge
     )
 
 
