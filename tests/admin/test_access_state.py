@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from storage.models import User
 from tests.admin.conftest import ADMIN_ID, Shop, admin_user, audit_rows, shop, shop_servers, sim_state
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 
 __all__ = ["shop", "shop_servers", "sim_state"]
 

@@ -10,16 +10,7 @@ from storage.models import LedgerKind, Order, OrderState
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.orders import OrderRepository
 from tests.e2e.conftest import Shop
-
-
-async def fill_followers_form(shop: Shop, user_id: int = 1001, quantity: str = "1000") -> None:
-    user = shop.tg.user(user_id)
-    await user.send_text("/order 1")
-    await user.wait_for_message(contains="Send the link")
-    await user.send_text("https://instagram.com/ann")
-    await user.wait_for_message(contains="How many")
-    await user.send_text(quantity)
-    await user.wait_for_message(contains="Check your order")
+from tests.e2e.flows import fill_followers_form
 
 
 async def test_double_tap_and_forged_replay_place_one_order(shop: Shop) -> None:

@@ -12,7 +12,7 @@ from bot.telegram.callbacks import AdminCatCb
 from sandbox.catalogs import realistic_catalog
 from sandbox.panel_simulator import PanelState
 from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 
 # 0.2441 with the shop's 50% markup is 0.36615: shown as 0.37 per 1000. Charging from the raw rate
 # gave 1.84 for 5000 while the card promised 0.37 × 5 = 1.85.
