@@ -52,6 +52,9 @@ async def test_maintenance_pauses_new_orders_with_the_admins_message(shop: Shop)
     paused = await ann.wait_for_message(contains="Back at 18:00 <promise>")
     assert "Send the link" not in paused.text
 
+    await admin.send_text("/maintenance")  # where it stands, and how to change it
+    status = await admin.wait_for_message(contains="Maintenance: 🚧 on — new orders are paused")
+    assert "Back at 18:00 <promise>" in status.text and "/maintenance off" in status.text
     await admin.send_text("/maintenance off")
     await admin.wait_for_message(contains="Maintenance is off")
     await ann.send_text("/order 1")
