@@ -27,6 +27,6 @@ async def place_order(
     return await user.wait_for_message(contains=expect)
 
 
-async def fill_followers_form(shop: Shop, user_id: int = 1001, quantity: str = "1000") -> None:
+async def fill_followers_form(shop: Shop, user_id: int = 1001, quantity: str = "1000") -> FakeMessage:
     """The form of customer `user_id` at its summary (Confirm is the test's own step)."""
-    await fill_order_form(shop.tg.user(user_id), quantity=quantity)
+    return await fill_order_form(shop.tg.user(user_id), quantity=quantity)

@@ -16,9 +16,7 @@ from tests.e2e.flows import fill_followers_form
 async def test_double_tap_and_forged_replay_place_one_order(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop)
     confirm = summary.find_button("Confirm")["callback_data"]
     # Two taps in quick succession, then the same button data again later (a retried update).
     await asyncio.gather(ann.press_data(confirm, summary), ann.press_data(confirm, summary))
@@ -32,9 +30,7 @@ async def test_double_tap_and_forged_replay_place_one_order(shop: Shop) -> None:
 async def test_restart_between_summary_and_confirm_places_once(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop)
     await shop.restart()
     await ann.press("Confirm", summary)
     await ann.wait_for_message(contains="is placed")
@@ -50,9 +46,8 @@ async def test_a_repeat_confirm_of_an_order_still_placing_does_not_call_it_place
     charged, not placed. A repeat Confirm of that form finds it, places nothing, and says the truth."""
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None and shop.app is not None
+    summary = await fill_followers_form(shop)
+    assert shop.app is not None
     confirm = summary.find_button("Confirm")["callback_data"]
     async with shop.app.session_factory.begin() as session:  # what the dead placer left behind
         order = await OrderRepository(session).add_new(
