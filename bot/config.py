@@ -170,7 +170,7 @@ class Settings(BaseSettings):
         # A space inside: aiogram would refuse it with an exception of its own, a traceback from
         # `smmbot check` and a cryptic start-up error; here it is the one configuration line.
         head, _, tail = raw.partition(":")
-        if not head.isdigit() or not tail or any(char.isspace() for char in tail):
+        if not head.isdecimal() or not tail or any(char.isspace() for char in tail):
             raise ValueError("must look like 123456:ABC... (the token BotFather gives)")
         return SecretStr(raw)
 
@@ -267,7 +267,7 @@ class Settings(BaseSettings):
             return None
         raw = str(raw).strip()
         head, _, tail = raw.partition(":")
-        if not head.isdigit() or not tail or any(char.isspace() for char in tail):
+        if not head.isdecimal() or not tail or any(char.isspace() for char in tail):
             raise ValueError("must look like 12345:AAzQcZ... (the token @CryptoBot's Crypto Pay gives)")
         return raw
 

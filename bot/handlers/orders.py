@@ -61,7 +61,7 @@ async def cmd_status(
     message: Message, command: CommandObject, orders: OrderService, user: UserProfile
 ) -> None:
     raw = (command.args or "").strip().lstrip("#")
-    if not raw.isdigit() or len(raw) > 9:  # 9 digits always fit an INTEGER id (more overflowed PostgreSQL)
+    if not raw.isdecimal() or len(raw) > 9:  # 9 digits always fit an INTEGER id (more overflowed PostgreSQL)
         await message.answer(t("status.usage"))
         return
     order = await orders.get_for_user(user.id, int(raw))

@@ -315,7 +315,7 @@ async def on_pay(
             topup = await topups.start_cryptopay(user.id, amount, description=title)
             await leave(state)
             await show(query, *crypto_invoice(topup.id, topup.amount, topup.currency, topup.pay_url))
-        elif method.startswith("m") and method[1:].isdigit() and len(method) <= 12:
+        elif method.startswith("m") and method[1:].isdecimal() and len(method) <= 12:
             chosen = next((m for m in await topups.manual_methods() if m.id == int(method[1:])), None)
             if chosen is None:
                 raise TopUpUnavailable("topup.error.method_off")
@@ -350,7 +350,7 @@ async def on_check(
 ) -> None:
     """ "I have paid": ask Crypto Pay about this invoice now instead of waiting for the next poll."""
     value = callback_data.value
-    if not value.isdigit() or len(value) > 9:  # 9 digits always fit an INTEGER id
+    if not value.isdecimal() or len(value) > 9:  # 9 digits always fit an INTEGER id
         callback_answer.text = t("stale.button")
         return
     settlement = await topups.check_invoice(int(value), user.id)

@@ -266,7 +266,7 @@ A known code decides the meaning before any word is matched; the words (or the r
 def _bound(message: str, reply_bound: object) -> int | None:
     if isinstance(reply_bound, int | str) and not isinstance(reply_bound, bool):
         text = str(reply_bound).strip()
-        if text.isdigit() and len(text) <= 13:
+        if text.isdecimal() and len(text) <= 13:
             return int(text)
     match = _NUMBER.search(message)
     digits = re.sub(r"\D", "", match.group(1)) if match else ""
@@ -279,7 +279,7 @@ def error_code(value: object) -> int | None:
         return None
     if isinstance(value, int):
         code = value
-    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) == 3:
+    elif isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) == 3:
         code = int(value.strip())
     else:
         return None

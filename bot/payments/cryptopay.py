@@ -221,7 +221,7 @@ def parse_invoice(raw: Any) -> CryptoInvoice:
     if isinstance(invoice_id, bool) or not isinstance(invoice_id, int | str):
         raise ValueError("invoice_id is missing")
     invoice_id = str(invoice_id).strip()
-    if not invoice_id.isdigit() or len(invoice_id) > 20 or int(invoice_id) <= 0:
+    if not invoice_id.isdecimal() or len(invoice_id) > 20 or int(invoice_id) <= 0:
         raise ValueError("invoice_id is not a positive integer")
     status = raw.get("status")
     if status not in INVOICE_STATUSES:
@@ -414,7 +414,7 @@ class CryptoPayClient:
         """These invoices (any status); returns (parsed, problems): a bad record is one problem line."""
         invoices: list[CryptoInvoice] = []
         problems: list[str] = []
-        ids = [i for i in dict.fromkeys(invoice_ids) if i.isdigit()]
+        ids = [i for i in dict.fromkeys(invoice_ids) if i.isdecimal()]
         for start in range(0, len(ids), 100):
             chunk = ids[start : start + 100]
             result = await self._call(

@@ -76,9 +76,9 @@ def _grouped(whole: str, separator: str) -> bool:
     return (
         bool(groups)
         and 1 <= len(head) <= 3
-        and head.isdigit()
+        and head.isdecimal()
         and head[0] != "0"
-        and all(len(group) == 3 and group.isdigit() for group in groups)
+        and all(len(group) == 3 and group.isdecimal() for group in groups)
     )
 
 

@@ -190,6 +190,25 @@ async def test_typed_ids_too_big_for_a_column_get_the_usage_line(shop: Shop) -> 
     await ann.wait_for_message(contains="Order #123456789 not found")
 
 
+async def test_digits_that_are_not_decimal_get_the_usage_line(shop: Shop) -> None:
+    """ "²" and "⑦" are digits to str.isdigit() but not to int(): they crashed the commands that
+    checked with the one and converted with the other."""
+    admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
+    await ann.send_text("/status ²")
+    await ann.wait_for_message(contains="Send the order number like this: /status 123")
+    for command, usage in [
+        ("/attach ⑦ 5", "/attach"),
+        ("/notplaced ²", "/notplaced"),
+        ("/refundtopup ²", "/refundtopup"),
+        ("/stopbroadcast ²", "/stopbroadcast"),
+    ]:
+        await admin.send_text(command)
+        reply = await admin.wait_for_message()
+        assert usage in reply.text and "Something went wrong" not in reply.text, (command, reply.text)
+    await ann.send_text("/status ١٢")  # Arabic-Indic digits are decimal: an order number
+    await ann.wait_for_message(contains="not found among your orders")
+
+
 async def test_the_owners_plain_welcome_text_keeps_ampersand_and_heart(shop: Shop) -> None:
     admin, ann = shop.user(ADMIN_ID, "Owner"), shop.user(1001, "Ann")
     await admin.send_text("/welcome Fast & cheap, made with <3")

@@ -110,7 +110,7 @@ async def cmd_stop(
     message: Message, command: CommandObject, broadcasts: BroadcastService, user: UserProfile
 ) -> None:
     raw = (command.args or "").strip().lstrip("#")
-    if not raw.isdigit() or len(raw) > 9:  # 9 digits always fit an INTEGER id (more overflowed PostgreSQL)
+    if not raw.isdecimal() or len(raw) > 9:  # 9 digits always fit an INTEGER id (more overflowed PostgreSQL)
         await message.answer(usage("stopbroadcast"))
         return
     stopped = await broadcasts.cancel(int(raw), user.id)

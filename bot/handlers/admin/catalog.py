@@ -48,7 +48,7 @@ def service_id_of(raw: str) -> str | None:
 
 def category_id_of(raw: str) -> int | None:
     value = raw.strip().lstrip("#")
-    return int(value) if value.isdigit() and len(value) <= 9 else None
+    return int(value) if value.isdecimal() and len(value) <= 9 else None
 
 
 # --- sync ----------------------------------------------------------------------------------------

@@ -271,7 +271,7 @@ async def cmd_refund(
     message: Message, command: CommandObject, topups: TopUpService, user: UserProfile
 ) -> None:
     raw = (command.args or "").strip().lstrip("#")
-    if not raw.isdigit() or len(raw) > 9:  # 9 digits always fit an INTEGER id (more overflowed PostgreSQL)
+    if not raw.isdecimal() or len(raw) > 9:  # 9 digits always fit an INTEGER id (more overflowed PostgreSQL)
         await message.answer(t("admin.usage.refundtopup"))
         return
     result = await topups.refund_stars(int(raw), user.id)

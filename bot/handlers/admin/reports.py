@@ -258,7 +258,7 @@ async def cmd_attach(
 ) -> None:
     parts = (command.args or "").split()
     raw = parts[0].lstrip("#") if parts else ""
-    if len(parts) != 2 or not raw.isdigit() or len(raw) > 9:  # 9 digits always fit an INTEGER id
+    if len(parts) != 2 or not raw.isdecimal() or len(raw) > 9:  # 9 digits always fit an INTEGER id
         await message.answer(usage("attach"))
         return
     order_id = int(parts[0].lstrip("#"))
@@ -271,7 +271,7 @@ async def cmd_not_placed(
     message: Message, command: CommandObject, problems: ProblemDesk, user: UserProfile
 ) -> None:
     raw = (command.args or "").strip().lstrip("#")
-    if not raw.isdigit() or len(raw) > 9:  # 9 digits always fit an INTEGER id (more overflowed PostgreSQL)
+    if not raw.isdecimal() or len(raw) > 9:  # 9 digits always fit an INTEGER id (more overflowed PostgreSQL)
         await message.answer(usage("notplaced"))
         return
     result = await problems.not_placed(user.id, int(raw))

@@ -29,7 +29,7 @@ class UserCard:
 def parse_user_ref(text: str) -> int | str | None:
     """`12345` -> 12345, `@name` or `name` -> "name"; None when it cannot be either."""
     raw = text.strip()
-    if raw.isdigit() and len(raw) <= 15:
+    if raw.isdecimal() and len(raw) <= 15:
         return int(raw)
     name = raw.removeprefix("@")
     if name and len(name) <= USERNAME_LIMIT and all(c.isalnum() or c == "_" for c in name):

@@ -143,7 +143,7 @@ class OwnerAlerts:
             settings = SettingsRepository(session)
             scan = AlertScanRepository(session)
             raw = await settings.get(ORDER_CURSOR)
-            if raw is None or not raw.isdigit():
+            if raw is None or not raw.isdecimal():
                 # First run: start after the orders that exist now (no alerts about the past).
                 await settings.set(ORDER_CURSOR, str(await scan.last_order_id()))
                 return 0

@@ -96,7 +96,7 @@ class PromoSpec:
 
 
 def _positive_int(name: str, value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= USES_MAX:
+    if not value.isdecimal() or not 1 <= int(value) <= USES_MAX:
         raise PromoSpecError("promo.admin.bad_option", option=name)
     return int(value)
 

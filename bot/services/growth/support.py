@@ -201,7 +201,7 @@ class SupportDesk:
         people = await self._people([ticket.user_id, ticket.taken_by, *self.admin_ids])
         for message in messages[-5:]:  # the latest few: older copies scrolled away long ago
             for admin, entry in (message.admin_messages or {}).items():
-                if not admin.lstrip("-").isdigit() or not isinstance(entry, list) or not entry:
+                if not admin.lstrip("-").isdecimal() or not isinstance(entry, list) or not entry:
                     continue
                 if not isinstance(entry[0], int):
                     continue

@@ -116,7 +116,7 @@ class ManualDesk:
         """Show the decision on every admin's copy (buttons gone)."""
         fresh = await self.topups.get(topup.id) or topup
         copies = dict(fresh.admin_messages or {})
-        ids = [int(admin) for admin in copies if admin.lstrip("-").isdigit()]
+        ids = [int(admin) for admin in copies if admin.lstrip("-").isdecimal()]
         people = await self._users([fresh.user_id, *ids, *([fresh.decided_by] if fresh.decided_by else [])])
         for admin_id in ids:
             entry = copies.get(str(admin_id))

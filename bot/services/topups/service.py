@@ -614,7 +614,7 @@ class TopUpService:
         report = CycleReport()
         async with self.session_factory() as session:
             saved = await SettingsRepository(session).get(STARS_CURSOR)
-        cursor = int(saved) if saved and saved.isdigit() else 0
+        cursor = int(saved) if saved and saved.isdecimal() else 0
         offset = max(0, cursor - STARS_RESCAN)
         charges: dict[str, StarCharge] = {}
         refunded: set[str] = set()
