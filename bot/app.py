@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -343,7 +343,7 @@ def create_dispatcher(
     dp.message.middleware(FormKeptMiddleware())  # a command inside a form says what became of it
     dp.include_routers(*feature_routers())
 
-    # Scheduled jobs: on the lease holder only, each wrapped explicitly; the lease tick everywhere.
+    # Scheduled jobs: on the lease holder only (on_leader); the lease tick and the currency check everywhere.
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
     dp.workflow_data["scheduler"] = scheduler
     every = settings.poll_interval_seconds
@@ -354,16 +354,13 @@ def create_dispatcher(
         id=LEASE_JOB_ID,
         next_run_time=utcnow(),  # at once too: start-up may have outlasted the first grant
     )
-    scheduler.add_job(
-        leader.only(prune_processed_updates), "interval", hours=1, args=[session_factory], id=PRUNE_JOB_ID
-    )
-    scheduler.add_job(
-        leader.only(refresh_catalog),
-        "interval",
-        minutes=settings.catalog_refresh_minutes,
-        args=[catalog],
-        id="catalog",
-    )
+
+    def on_leader(job: Callable[..., Awaitable[Any]], job_id: str, *args: Any, **trigger: Any) -> None:
+        """An interval job that does its work only on the lease holder."""
+        scheduler.add_job(leader.only(job), "interval", args=list(args), id=job_id, **trigger)
+
+    on_leader(prune_processed_updates, PRUNE_JOB_ID, session_factory, hours=1)
+    on_leader(refresh_catalog, "catalog", catalog, minutes=settings.catalog_refresh_minutes)
     scheduler.add_job(
         check_panel_currency,  # every instance: each one sells, so each one must know
         "interval",
@@ -371,78 +368,46 @@ def create_dispatcher(
         args=[guard, settings.panel_timeout_seconds],
         id="panel_currency",
     )
-    scheduler.add_job(
-        leader.only(run_tracking_cycle),
-        "interval",
-        seconds=every,
-        args=[poller, notifier],
-        id="order_tracking",
-    )
-    scheduler.add_job(
-        leader.only(run_refill_cycle),
-        "interval",
+    on_leader(run_tracking_cycle, "order_tracking", poller, notifier, seconds=every)
+    on_leader(
+        run_refill_cycle,
+        "refill_tracking",
+        poller,
+        notifier,
         seconds=max(every, settings.refill_poll_seconds),
-        args=[poller, notifier],
-        id="refill_tracking",
     )
-    scheduler.add_job(
-        leader.only(run_notifier), "interval", seconds=min(every, 15.0), args=[notifier], id="notifier"
-    )
-    scheduler.add_job(
-        leader.only(broadcasts.resume), "interval", seconds=BROADCAST_RESUME_SECONDS, id="broadcast_resume"
-    )
+    on_leader(run_notifier, "notifier", notifier, seconds=min(every, 15.0))
+    on_leader(broadcasts.resume, "broadcast_resume", seconds=BROADCAST_RESUME_SECONDS)
     # Orders whose placer died: UNKNOWN after the grace, admins told at once (bot/services/reconcile.py).
-    scheduler.add_job(
-        leader.only(run_order_safety),
-        "interval",
+    on_leader(
+        run_order_safety,
+        "order_safety",
+        orders,
+        reconcile,
+        settings.admin_ids,
         # No slower than tracking either: an order it sends to review is alerted on the next run.
         seconds=max(1.0, min(settings.placing_grace_seconds / 4, 30.0, every)),
-        args=[orders, reconcile, settings.admin_ids],
-        id="order_safety",
         next_run_time=utcnow(),
     )
     if settings.admin_ids:
-        scheduler.add_job(
-            leader.only(run_admin_alerts),
-            "interval",
-            minutes=10,
-            args=[reconcile, settings.admin_ids],
-            id="admin_alerts",
+        on_leader(run_admin_alerts, "admin_alerts", reconcile, settings.admin_ids, minutes=10)
+        on_leader(run_panel_check, "panel_balance", monitor, minutes=PANEL_CHECK_MINUTES)
+        on_leader(
+            run_owner_alerts, "owner_alerts", owner_alerts, notifier, seconds=min(every, ALERT_SCAN_SECONDS)
         )
-        scheduler.add_job(
-            leader.only(run_panel_check),
-            "interval",
-            minutes=PANEL_CHECK_MINUTES,
-            args=[monitor],
-            id="panel_balance",
-        )
-        scheduler.add_job(
-            leader.only(run_owner_alerts),
-            "interval",
-            seconds=min(every, ALERT_SCAN_SECONDS),
-            args=[owner_alerts, notifier],
-            id="owner_alerts",
-        )
-    scheduler.add_job(
-        leader.only(run_expire), "interval", seconds=EXPIRE_SECONDS, args=[topups], id="topup_expire"
-    )
+    on_leader(run_expire, "topup_expire", topups, seconds=EXPIRE_SECONDS)
     if topups.cryptopay is not None:
         factor = WEBHOOK_POLL_FACTOR if settings.webhook_enabled else 1
-        scheduler.add_job(
-            leader.only(run_cryptopay_poll),
-            "interval",
-            seconds=settings.crypto_pay_poll_seconds * factor,
-            args=[topups],
-            id="cryptopay_poll",
+        on_leader(
+            run_cryptopay_poll, "cryptopay_poll", topups, seconds=settings.crypto_pay_poll_seconds * factor
         )
     if topups.stars_enabled:
-        scheduler.add_job(
-            leader.only(run_stars_reconcile),
-            "interval",
+        on_leader(
+            run_stars_reconcile,
+            "stars_reconcile",
+            topups,
             minutes=settings.stars_reconcile_minutes,
             next_run_time=utcnow(),  # at start-up too
-            args=[topups],
-            id="stars_reconcile",
         )
 
     dp.startup.register(on_startup)

@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     @classmethod
     def _url(cls, value: str) -> str:
         value = value.strip()
+        if not value:  # a fresh copy of .env.example: say what to fill in
+            raise ValueError("is empty; set it to an http:// or https:// URL")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         try:
@@ -163,6 +165,8 @@ class Settings(BaseSettings):
     @classmethod
     def _token(cls, value: SecretStr) -> SecretStr:
         raw = value.get_secret_value().strip()
+        if not raw:  # a fresh copy of .env.example: say what to fill in
+            raise ValueError("is empty; paste the token @BotFather gave your bot (/newbot)")
         # A space inside: aiogram would refuse it with an exception of its own, a traceback from
         # `smmbot check` and a cryptic start-up error; here it is the one configuration line.
         head, _, tail = raw.partition(":")

@@ -42,7 +42,12 @@ def database_path_problem(settings: Settings) -> str | None:
 
 def describe_failure(error: BaseException, settings: Settings) -> str:
     """One line naming what stopped the bot, with every secret of the settings masked."""
-    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+    from aiogram.exceptions import (
+        ClientDecodeError,
+        TelegramAPIError,
+        TelegramNetworkError,
+        TelegramUnauthorizedError,
+    )
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.check import make_scrubber, mask_url, reason_of
@@ -54,6 +59,11 @@ def describe_failure(error: BaseException, settings: Settings) -> str:
         line = f"cannot reach Telegram at TELEGRAM_API_URL {settings.telegram_api_url} ({reason_of(error, scrub)})"
     elif isinstance(error, TelegramAPIError):
         line = f"Telegram refused the bot ({reason_of(error, scrub)})"
+    elif isinstance(error, ClientDecodeError):  # a web page, not JSON: a proxy's error, a wrong URL
+        line = (
+            f"TELEGRAM_API_URL {settings.telegram_api_url} does not answer like a Bot API "
+            f"({reason_of(error, scrub)})"
+        )
     elif isinstance(error, SQLAlchemyError | OSError) or type(error).__module__.startswith("asyncpg"):
         line = f"cannot use the database {mask_url(settings.database_url)} ({reason_of(error, scrub)})"
     else:

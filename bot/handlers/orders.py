@@ -26,7 +26,7 @@ from bot.services.settings import ShopSettings
 from bot.services.tracking import StatusPoller
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import MenuCb, OrderCb, OrdersCb
-from bot.telegram.render import show
+from bot.telegram.render import clip, show
 from bot.telegram.routes import Routes
 from bot.views.common import only_home
 from bot.views.orders import (
@@ -167,7 +167,8 @@ async def on_order(
             result: ActionResult = await orders.request_refill(user.id, order.id)
         else:
             result = await orders.request_cancel(user.id, order.id)
-        note = t(ACTION_KEYS[(action, result.outcome)], reason=result.message or "")
+        # The panel's own words, clipped: a long refusal must not push the card past Telegram's limit.
+        note = t(ACTION_KEYS[(action, result.outcome)], reason=clip(result.message or "", 300))
         await show_with_note(query, orders, order.id, user.id, note)
         return
     await show(query, *order_detail(order, await orders.latest_refill(order.id), orders.capabilities))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from storage.models import User
 from tests.admin.conftest import ADMIN_ID, Shop, admin_user, audit_rows, shop, shop_servers, sim_state
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 
 __all__ = ["shop", "shop_servers", "sim_state"]
 
@@ -82,9 +82,7 @@ async def test_addbalance_by_username_credits_its_current_holder(shop: Shop) -> 
 async def test_maintenance_stops_the_confirm_of_a_form_opened_before_it(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop)
     admin = admin_user(shop)
     await admin.send_text("/maintenance on Back at 18:00")
     await admin.wait_for_message(contains="Maintenance is on")
@@ -104,9 +102,7 @@ async def test_maintenance_stops_the_confirm_of_a_form_opened_before_it(shop: Sh
 async def test_a_stale_confirm_during_edit_gets_a_clear_message(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop)
     confirm = summary.find_button("Confirm")["callback_data"]
     await ann.press("Edit", summary)
     await ann.wait_for_message(contains="What do you want to change")

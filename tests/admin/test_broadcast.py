@@ -11,6 +11,7 @@ from bot.services.admin.chart import ChartLabels, render_chart
 from storage.db import database
 from storage.models import BroadcastRecipient, RecipientState, User
 from tests.admin.conftest import Shop, add_customers, admin_user, audit_rows, send_document, send_photo
+from tests.e2e.flows import place_order
 
 FIRST = 10_000
 
@@ -172,14 +173,7 @@ async def test_photo_with_caption_and_any_message_copied_to_buyers_only(shop: Sh
     users = await add_customers(shop, ids)
     buyer = shop.user(1001, "Ann")
     await shop.fund(1001, "5")
-    await buyer.send_text("/order 1")
-    await buyer.wait_for_message(contains="Send the link")
-    await buyer.send_text("https://instagram.com/ann")
-    await buyer.wait_for_message(contains="How many")
-    await buyer.send_text("100")
-    await buyer.wait_for_message(contains="Check your order")
-    await buyer.press("Confirm")
-    await buyer.wait_for_message(contains="is placed")
+    await place_order(buyer, quantity="100")
 
     admin = admin_user(shop)
     await admin.send_text("/broadcast")

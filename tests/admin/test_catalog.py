@@ -5,6 +5,7 @@ from __future__ import annotations
 from sandbox.telegram_server import FakeUser
 from storage.repositories.catalog import CatalogRepository
 from tests.admin.conftest import Shop, admin_user, audit_rows
+from tests.e2e.flows import fill_order_form
 
 
 async def category_of(shop: Shop, service_id: str) -> int:
@@ -59,12 +60,7 @@ async def test_markup_service_beats_category_beats_global(shop: Shop) -> None:
 
     # The price the order form charges follows the card.
     await shop.fund(1001, "10")
-    await ann.send_text("/order 1")
-    await ann.wait_for_message(contains="Send the link")
-    await ann.send_text("https://instagram.com/ann")
-    await ann.wait_for_message(contains="How many")
-    await ann.send_text("1000")
-    summary = await ann.wait_for_message(contains="Check your order")
+    summary = await fill_order_form(ann)
     assert "0.81 USD" in summary.text
 
 

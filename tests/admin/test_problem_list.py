@@ -9,7 +9,7 @@ import asyncio
 from decimal import Decimal
 
 from tests.admin.conftest import Shop, admin_user, audit_rows, shop, shop_servers, sim_state
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 
 __all__ = ["shop", "shop_servers", "sim_state"]
 

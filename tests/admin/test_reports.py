@@ -10,19 +10,8 @@ from PIL import Image
 
 from bot.services.admin.chart import BAR, HEIGHT, LINE, TEXT, WIDTH, ChartLabels, render_chart
 from bot.services.admin.panel import run_panel_check
-from sandbox.telegram_server import FakeUser
 from tests.admin.conftest import Shop, admin_user, audit_rows, service
-
-
-async def order_followers(shop: Shop, customer: FakeUser, link: str, *, expect: str = "is placed") -> None:
-    await customer.send_text("/order 1")
-    await customer.wait_for_message(contains="Send the link")
-    await customer.send_text(link)
-    await customer.wait_for_message(contains="How many")
-    await customer.send_text("1000")
-    await customer.wait_for_message(contains="Check your order")
-    await customer.press("Confirm")
-    await customer.wait_for_message(contains=expect)
+from tests.e2e.flows import place_order
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -67,8 +56,8 @@ def test_the_chart_in_russian_uses_a_font_with_cyrillic() -> None:
 async def test_stats_and_chart_after_two_orders(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await order_followers(shop, ann, "https://instagram.com/ann/1")
-    await order_followers(shop, ann, "https://instagram.com/ann/2")
+    await place_order(ann, "https://instagram.com/ann/1")
+    await place_order(ann, "https://instagram.com/ann/2")
     admin = admin_user(shop)
 
     await admin.send_text("/stats")
@@ -123,10 +112,10 @@ async def test_unknown_outcomes_attach_or_refund(shop: Shop) -> None:
     state = shop.sim.state
     known = set(state.orders)
     state.inject_fault("add", "http500_after_commit")  # the order exists upstream, the reply is lost
-    await order_followers(shop, ann, "https://instagram.com/ann/1", expect="being checked")
+    await place_order(ann, "https://instagram.com/ann/1", expect="being checked")
     upstream_id = (set(state.orders) - known).pop()
     state.inject_fault("add", "http500")  # never reached the panel's books
-    await order_followers(shop, ann, "https://instagram.com/ann/2", expect="being checked")
+    await place_order(ann, "https://instagram.com/ann/2", expect="being checked")
     assert await shop.balance(1001) == (Decimal("7.8400"), Decimal("7.8400"))
 
     admin = admin_user(shop)

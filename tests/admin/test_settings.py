@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.admin.conftest import Shop, admin_user, audit_rows
+from tests.e2e.flows import fill_order_form
 
 
 async def test_welcome_message_is_checked_then_shown_on_start(shop: Shop) -> None:
@@ -51,6 +52,9 @@ async def test_maintenance_pauses_new_orders_with_the_admins_message(shop: Shop)
     paused = await ann.wait_for_message(contains="Back at 18:00 <promise>")
     assert "Send the link" not in paused.text
 
+    await admin.send_text("/maintenance")  # where it stands, and how to change it
+    status = await admin.wait_for_message(contains="Maintenance: 🚧 on — new orders are paused")
+    assert "Back at 18:00 <promise>" in status.text and "/maintenance off" in status.text
     await admin.send_text("/maintenance off")
     await admin.wait_for_message(contains="Maintenance is off")
     await ann.send_text("/order 1")
@@ -75,10 +79,5 @@ async def test_markup_from_the_menu(shop: Shop) -> None:
     await admin.wait_for_message(contains="“a lot” is not a markup")
     await admin.send_text("0")
     await admin.wait_for_message(contains="Shop-wide markup is now 0%")
-    await ann.send_text("/order 1")
-    await ann.wait_for_message(contains="Send the link")
-    await ann.send_text("https://instagram.com/ann")
-    await ann.wait_for_message(contains="How many")
-    await ann.send_text("1000")
-    summary = await ann.wait_for_message(contains="Check your order")
+    summary = await fill_order_form(ann)
     assert "0.72 USD" in summary.text  # the panel's rate, no markup

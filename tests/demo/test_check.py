@@ -90,6 +90,24 @@ async def test_missing_settings_each_named_once() -> None:
     ]
 
 
+def copy_env_example(folder: Path) -> Path:
+    env = folder / ".env"
+    env.write_text((Path(__file__).resolve().parents[2] / ".env.example").read_text(encoding="utf-8"))
+    return env
+
+
+async def test_a_fresh_copy_of_env_example_says_what_to_fill_in(tmp_path: Path) -> None:
+    """`cp .env.example .env` then `make run` before filling it in: each empty setting is named
+    as empty, not as malformed."""
+    lines: list[str] = []
+    assert await run_check(offline=True, out=lines.append, _env_file=copy_env_example(tmp_path)) == 1
+    assert failures(lines) == [
+        "[FAIL] Configuration error: BOT_TOKEN: is empty; paste the token @BotFather gave your bot (/newbot)",
+        "[FAIL] Configuration error: PANEL_API_URL: is empty; set it to an http:// or https:// URL",
+        "[FAIL] Configuration error: PANEL_API_KEY: is empty; copy the key from your panel (Account -> API)",
+    ]
+
+
 def test_missing_settings_through_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 1
     out = capsys.readouterr().out

@@ -16,6 +16,7 @@ from bot.telegram.callbacks import AdminCatCb
 from sandbox.catalogs import realistic_catalog
 from sandbox.panel_simulator import PanelState
 from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop
+from tests.e2e.flows import fill_order_form
 
 COMMENTS_PACKAGE_ID = "43"  # Instagram Comments Package, 3.50 upstream: 5.25 with the markup
 OTHER_ID = "2"  # moved to a category that names no platform (below)
@@ -71,12 +72,7 @@ async def test_a_type_made_flat_is_a_package_on_the_card_and_in_the_charge(shop:
     assert "per package" in card.text and "per 1000" not in card.text
     price = card.text.split("Price: ", 1)[1].split(" USD", 1)[0]
 
-    await ann.send_text("/order 1")
-    await ann.wait_for_message(contains="Send the link")
-    await ann.send_text("https://instagram.com/ann")
-    await ann.wait_for_message(contains="How many")
-    await ann.send_text("1000")
-    summary = await ann.wait_for_message(contains="Check your order")
+    summary = await fill_order_form(ann)
     assert f"Price: {price} USD" in summary.text
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from bot.services.tracking import run_refill_cycle
 from bot.telegram.callbacks import OrderCb
+from sandbox.panel_simulator import _SimError
 from sandbox.telegram_server import FakeMessage, FakeUser
 from tests.e2e.conftest import Shop
 
@@ -265,6 +266,22 @@ async def test_refill_hides_its_button_until_the_customer_is_told_the_outcome(sh
     await ann.send_text("/status 1")
     after = await ann.wait_for_message(contains="Order #1")
     assert "Refill: done" in after.text and "♻️ Refill" in after.button_texts
+
+
+async def test_a_long_refill_refusal_from_the_panel_is_clipped_and_escaped(shop: Shop) -> None:
+    """The panel's words are shown, but a 7,000-character refusal once pushed the card past
+    Telegram's 4096 characters: "Something went wrong" instead of the reason."""
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "50")
+    card = await completed_card(shop, ann)
+
+    def refuse(order_id: str) -> None:
+        raise _SimError("<b>No</b> & " + "a very long reason " * 400)
+
+    shop.sim.state._create_refill = refuse  # type: ignore[method-assign]
+    await ann.press("♻️ Refill", card)
+    note = await ann.wait_for_message(contains="The supplier refused the refill: <b>No</b> & a very long")
+    assert len(note.text) < 1000 and "♻️ Refill" in note.button_texts  # refused: it may be asked again
 
 
 async def test_refill_nobody_can_follow_gets_an_honest_outcome_within_a_few_cycles(shop: Shop) -> None:

@@ -10,24 +10,13 @@ from storage.models import LedgerKind, Order, OrderState
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.orders import OrderRepository
 from tests.e2e.conftest import Shop
-
-
-async def fill_followers_form(shop: Shop, user_id: int = 1001, quantity: str = "1000") -> None:
-    user = shop.tg.user(user_id)
-    await user.send_text("/order 1")
-    await user.wait_for_message(contains="Send the link")
-    await user.send_text("https://instagram.com/ann")
-    await user.wait_for_message(contains="How many")
-    await user.send_text(quantity)
-    await user.wait_for_message(contains="Check your order")
+from tests.e2e.flows import fill_followers_form
 
 
 async def test_double_tap_and_forged_replay_place_one_order(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop)
     confirm = summary.find_button("Confirm")["callback_data"]
     # Two taps in quick succession, then the same button data again later (a retried update).
     await asyncio.gather(ann.press_data(confirm, summary), ann.press_data(confirm, summary))
@@ -41,9 +30,7 @@ async def test_double_tap_and_forged_replay_place_one_order(shop: Shop) -> None:
 async def test_restart_between_summary_and_confirm_places_once(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop)
     await shop.restart()
     await ann.press("Confirm", summary)
     await ann.wait_for_message(contains="is placed")
@@ -59,9 +46,8 @@ async def test_a_repeat_confirm_of_an_order_still_placing_does_not_call_it_place
     charged, not placed. A repeat Confirm of that form finds it, places nothing, and says the truth."""
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None and shop.app is not None
+    summary = await fill_followers_form(shop)
+    assert shop.app is not None
     confirm = summary.find_button("Confirm")["callback_data"]
     async with shop.app.session_factory.begin() as session:  # what the dead placer left behind
         order = await OrderRepository(session).add_new(

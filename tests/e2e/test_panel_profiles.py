@@ -15,7 +15,7 @@ import pytest
 from sandbox.panel_simulator import PROFILES, PanelState, SimulatorHandle, run_panel_simulator
 from sandbox.telegram_server import FakeTelegramServer, run_fake_telegram
 from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 
 
 @pytest.fixture(params=PROFILES)

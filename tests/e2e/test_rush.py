@@ -6,18 +6,9 @@ import asyncio
 from decimal import Decimal
 
 from tests.e2e.conftest import Shop
+from tests.e2e.flows import fill_order_form
 
 CUSTOMERS = range(2001, 2021)
-
-
-async def fill_form(shop: Shop, user_id: int) -> None:
-    user = shop.tg.user(user_id)
-    await user.send_text("/order 1")
-    await user.wait_for_message(contains="Send the link")
-    await user.send_text(f"https://instagram.com/customer{user_id}")
-    await user.wait_for_message(contains="How many")
-    await user.send_text("1000")
-    await user.wait_for_message(contains="Check your order")
 
 
 async def test_twenty_confirms_at_once_are_each_placed_once_despite_429s(shop: Shop) -> None:
@@ -25,7 +16,7 @@ async def test_twenty_confirms_at_once_are_each_placed_once_despite_429s(shop: S
     for user_id in CUSTOMERS:
         shop.user(user_id, f"C{user_id}")
         await shop.fund(user_id, "10", f"C{user_id}")
-        await fill_form(shop, user_id)
+        await fill_order_form(shop.tg.user(user_id), f"https://instagram.com/customer{user_id}")
     state = shop.sim.state
     state.max_concurrent, state.latency = 3, 0.05  # a small panel: 429 above three requests at once
 

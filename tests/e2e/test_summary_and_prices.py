@@ -12,7 +12,7 @@ from bot.telegram.callbacks import AdminCatCb
 from sandbox.catalogs import realistic_catalog
 from sandbox.panel_simulator import PanelState
 from tests.e2e.conftest import ADMIN_ID, SIM_KEY, Shop
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 
 # 0.2441 with the shop's 50% markup is 0.36615: shown as 0.37 per 1000. Charging from the raw rate
 # gave 1.84 for 5000 while the card promised 0.37 × 5 = 1.85.
@@ -28,11 +28,9 @@ def sim_state() -> PanelState:
 
 
 async def test_the_summary_shows_the_balance_before_and_after_the_order(shop: Shop) -> None:
-    ann = shop.user(1001, "Ann")
+    shop.user(1001, "Ann")
     await shop.fund(1001, "10")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop)
     assert "Price: 0.37 USD" in summary.text
     assert "Your balance: 10.00 USD" in summary.text
     assert "After this order: 9.63 USD" in summary.text
@@ -43,9 +41,7 @@ async def test_the_summary_shows_the_balance_before_and_after_the_order(shop: Sh
 async def test_a_short_balance_is_said_before_confirm_with_a_top_up_button(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "0.30")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop)
     assert "Your balance: 0.30 USD" in summary.text
     assert "short by 0.07 USD" in summary.text and "top up first" in summary.text
     assert "After this order" not in summary.text
@@ -63,10 +59,8 @@ async def test_a_short_balance_is_said_before_confirm_with_a_top_up_button(shop:
 
 async def test_without_a_wallet_the_summary_shows_no_balance(shop: Shop) -> None:
     await shop.restart(wallet_enabled=False)
-    ann = shop.user(1001, "Ann")
-    await fill_followers_form(shop)
-    summary = ann.last_message
-    assert summary is not None
+    shop.user(1001, "Ann")
+    summary = await fill_followers_form(shop)
     assert "nothing is charged from a balance" in summary.text
     assert "Your balance" not in summary.text and "short by" not in summary.text
     assert "💳 Top up" not in summary.button_texts
@@ -82,9 +76,7 @@ async def test_the_card_price_per_1000_times_the_quantity_is_the_summary_and_the
     found = await ann.wait_for_message(contains="Results for")
     assert any(label.startswith("#1 ·") and "0.37 USD/1000" in label for label in found.button_texts)
 
-    await fill_followers_form(shop, quantity="5000")
-    summary = ann.last_message
-    assert summary is not None
+    summary = await fill_followers_form(shop, quantity="5000")
     assert "Price: 1.85 USD" in summary.text  # 0.37 × 5
     await ann.press("Confirm", summary)
     await ann.wait_for_message(contains="is placed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.e2e.conftest import Shop
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 
 
 async def place(shop: Shop, quantity: str = "1000") -> str:

@@ -8,17 +8,8 @@ from decimal import Decimal
 
 from bot.services.admin.panel import run_panel_check
 from sandbox.telegram_server import FakeUser
+from tests.e2e.flows import place_order
 from tests.growth.conftest import ADMIN_ID, PayShop, growth, stars_top_up
-
-
-async def order(user: FakeUser, link: str, quantity: str) -> None:
-    await user.send_text("/order 1")
-    await user.wait_for_message(contains="Send the link")
-    await user.send_text(link)
-    await user.wait_for_message(contains="How many")
-    await user.send_text(quantity)
-    await user.wait_for_message(contains="Check your order")
-    await user.press("Confirm")
 
 
 def count(user: FakeUser, text: str) -> int:
@@ -35,15 +26,12 @@ async def test_each_owner_alert_goes_out_once(pay_shop: PayShop) -> None:
     ann = await pay_shop.customer()
     await pay_shop.fund(1001, "50")
 
-    await order(ann, "https://instagram.com/ann", "1000")  # 1.08 USD: below the amount
-    await ann.wait_for_message(contains="is placed")
-    await order(ann, "https://instagram.com/ann", "1000")  # the same link again: the panel refuses
-    await ann.wait_for_message(contains="not accepted")
+    await place_order(ann)  # 1.08 USD: below the amount
+    await place_order(ann, expect="not accepted")  # the same link again: the panel refuses
     refused = await boss.wait_for_message(contains="refused by the panel", timeout=10)
     assert "Order #2" in refused.text and "user 1001" in refused.text
 
-    await order(ann, "https://instagram.com/bob", "10000")  # 10.80 USD
-    await ann.wait_for_message(contains="is placed")
+    await place_order(ann, "https://instagram.com/bob", "10000")  # 10.80 USD
     big = await boss.wait_for_message(contains="New order", timeout=10)
     assert "#3" in big.text and "10.80 USD" in big.text
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 from tests.growth.conftest import PayShop
 
 

@@ -7,7 +7,7 @@ import re
 from decimal import Decimal
 
 from sandbox.telegram_server import BOT_USERNAME, FakeUser
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 from tests.growth.conftest import ADMIN_ID, PayShop
 
 LINK = re.compile(rf"https://t\.me/{BOT_USERNAME}\?start=(ref_[a-z0-9]+)")

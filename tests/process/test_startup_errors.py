@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from sandbox.panel_simulator import PanelState, run_panel_simulator
 from sandbox.telegram_server import run_fake_telegram
@@ -113,6 +114,33 @@ async def test_a_rejected_token_is_one_line(tmp_path: Path) -> None:
         code, text = await run_bot(tmp_path, "run", **env)
     assert code != 0
     assert_one_clear_line(text, "Start-up error", "rejected BOT_TOKEN")
+
+
+async def test_a_telegram_url_that_answers_a_web_page_is_one_line(tmp_path: Path) -> None:
+    """A TELEGRAM_API_URL that answers HTML (a proxy's error page, a web site) is named as such."""
+
+    async def error_page(request: web.Request) -> web.Response:
+        return web.Response(
+            status=502, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", error_page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        code, text = await run_bot(
+            tmp_path, "run", **base_env(tmp_path, TELEGRAM_API_URL=f"http://127.0.0.1:{port}")
+        )
+    finally:
+        await runner.cleanup()
+    assert code == 1
+    assert_one_clear_line(
+        text, "Start-up error", f"TELEGRAM_API_URL http://127.0.0.1:{port} does not answer like a Bot API"
+    )
 
 
 async def test_the_offline_check_sees_a_dead_polling_loop(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bot.services.admin.balances import PENDING_SECONDS, PendingAdjustment
+from bot.services.admin.catalog import parse_markup
 from bot.services.amounts import AmountError, AmountProblem, parse_money, parse_percent
 
 MAX = Decimal("1000")
@@ -130,3 +131,10 @@ def test_zero_may_be_an_answer() -> None:
     with pytest.raises(AmountError) as caught:
         parse_money("-0.5", maximum=MAX, allow_zero=True)
     assert caught.value.problem == AmountProblem.NEGATIVE
+
+
+def test_a_markup_is_read_by_the_percent_parser() -> None:
+    assert parse_markup("30%") == Decimal("30")
+    assert str(parse_markup("12,50")) == "12.5"  # shown as typed, without the trailing zero
+    assert parse_markup("10000") == Decimal("10000")
+    assert [parse_markup(text) for text in ("10000.01", "1,000", "-5", "1e3", "$5")] == [None] * 5

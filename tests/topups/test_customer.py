@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.e2e.conftest import Shop, shop
-from tests.e2e.test_order_safety import fill_followers_form
+from tests.e2e.flows import fill_followers_form
 from tests.topups.conftest import ADMIN_ID, PayShop, add_manual_method
 
 __all__ = ["shop"]

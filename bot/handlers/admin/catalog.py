@@ -16,7 +16,7 @@ from bot.handlers.admin.common import AdminForm
 from bot.i18n import t
 from bot.panel import PanelError
 from bot.services.admin.audit import AuditService
-from bot.services.admin.catalog import TITLE_LIMIT, CatalogAdmin, parse_percent
+from bot.services.admin.catalog import TITLE_LIMIT, CatalogAdmin, parse_markup
 from bot.services.platforms import PLATFORMS, parse_platform
 from bot.services.users import UserProfile
 from bot.telegram.callbacks import AdminCatCb, AdminCb
@@ -204,7 +204,7 @@ async def cmd_markup(
         await message.answer(t("admin.markup.current", percent=percent(current)) + "\n" + usage("markup"))
         return
     if len(parts) == 1:
-        value = parse_percent(parts[0])
+        value = parse_markup(parts[0])
         if value is None:
             await message.answer(t("admin.markup.bad", value=clip(parts[0], 20)))
             return
@@ -215,7 +215,7 @@ async def cmd_markup(
         await message.answer(usage("markup"))
         return
     reset = parts[2].lower() in RESET
-    value = None if reset else parse_percent(parts[2])
+    value = None if reset else parse_markup(parts[2])
     if value is None and not reset:
         await message.answer(t("admin.markup.bad", value=clip(parts[2], 20)))
         return
@@ -248,7 +248,7 @@ async def on_markup(query: CallbackQuery, state: FSMContext, catalog_admin: Cata
 async def on_markup_value(
     message: Message, state: FSMContext, catalog_admin: CatalogAdmin, user: UserProfile
 ) -> None:
-    value = parse_percent(message.text or "")
+    value = parse_markup(message.text or "")
     if value is None:
         await message.answer(t("admin.markup.bad", value=clip(message.text or "", 20)))
         return

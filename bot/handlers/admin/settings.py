@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.handlers.admin.common import AdminForm, formatted
 from bot.handlers.admin.menu import leave_admin_form
-from bot.i18n import t
+from bot.i18n import Html, t
 from bot.services.admin.audit import AuditService
 from bot.services.admin.catalog import CatalogAdmin
 from bot.services.admin.settings import MAINTENANCE_LIMIT, WELCOME_LIMIT, ShopAdmin
@@ -155,7 +155,7 @@ async def cmd_maintenance(
             if current
             else t("admin.settings.maintenance_off")
         )
-        await message.answer(f"{status}\n{usage('maintenance')}")
+        await message.answer(t("admin.maintenance.status", status=Html(status)) + "\n" + usage("maintenance"))
         return
     if text.lower() in OFF:
         await shop_admin.set_maintenance(user.id, None)

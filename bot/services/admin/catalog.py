@@ -8,11 +8,12 @@ syncs; customers see only visible services, priced with the most specific markup
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.admin.audit import AuditService, write_audit
+from bot.services.amounts import AmountError, parse_percent
 from bot.services.catalog import CatalogService, Page, category_platform, clamp_page
 from bot.services.pricing import effective_markup, is_flat, price_per_thousand
 from storage.models import Category, Service
@@ -23,18 +24,14 @@ MAX_MARKUP = Decimal("10000")
 TITLE_LIMIT = 200
 
 
-def parse_percent(text: str) -> Decimal | None:
-    """`30`, `12.5`, `7,5` or `30%` -> Decimal; None unless 0 <= value <= 10000 with at most 2 decimals."""
-    raw = text.strip().rstrip("%").replace(",", ".")
-    if not raw or len(raw) > 12:
-        return None
+def parse_markup(text: str) -> Decimal | None:
+    """`30`, `12.5`, `7,5` or `30%` -> Decimal, 0..MAX_MARKUP, read by the shared percent parser
+    (so `1,000` is refused, never taken for 1); None when it is not a markup."""
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
+        value = parse_percent(text, maximum=MAX_MARKUP)
+    except AmountError:
         return None
-    if not value.is_finite() or value < 0 or value > MAX_MARKUP or value != value.quantize(Decimal("0.01")):
-        return None
-    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
 @dataclass(frozen=True)
