@@ -51,7 +51,7 @@ FIRST_USER = 3000
 LOCK_SECONDS = 2
 LEASE_SECONDS = 3
 STEP_TIMEOUT = 30.0
-SLOW_STEP = 6.0  # the slowest step's own processing on a loaded 2-core machine
+MAX_WAIT_AFTER_KILL = 5.0  # issue #16: no chat waits longer (a dead holder's lock lives LOCK_SECONDS)
 PLACING_GRACE = 20  # an order a dead placer left "placing" is surfaced (UNKNOWN, admins told) after this
 
 
@@ -109,7 +109,8 @@ async def wait_healthy(node: Node, timeout: float = 240.0) -> None:
 async def world(
     pg_url: str, redis_url: str
 ) -> AsyncIterator[tuple[FakeTelegramServer, SimulatorHandle, RoundRobinProxy]]:
-    state = PanelState(api_key=SIM_KEY, partial_chance=0.0, refill_reject_chance=0.0)
+    # Each panel answer takes 0.3 s: Confirms are in flight on every instance when the kill comes.
+    state = PanelState(api_key=SIM_KEY, partial_chance=0.0, refill_reject_chance=0.0, latency=0.3)
     # Like Telegram, the fake keeps delivering an update until it is answered with a 2xx.
     async with (
         run_fake_telegram(webhook_max_attempts=60, webhook_retry_delay=0.1) as tg,
@@ -167,7 +168,7 @@ async def customer(user: FakeUser, n: int, timeline: Timeline) -> None:
     timeline.confirming += 1
     if timeline.confirming >= USERS // 3:
         timeline.kill_now.set()
-    await act(user, timeline, "confirm", "press:Confirm", ("is placed", "already placed"))
+    await act(user, timeline, "confirm", "press:Confirm", ("is placed", "already placed", "is being placed"))
 
 
 async def test_sigkill_of_the_leader_and_another_instance_loses_nothing(
@@ -246,15 +247,19 @@ async def test_sigkill_of_the_leader_and_another_instance_loses_nothing(
 
         await asyncio.wait_for(flows, 120)
 
-        # A step after the kill waits at most a lock's life plus its own processing by the one
-        # instance left; on a loaded 2-core machine that processing alone can take seconds.
+        # Every step still waiting at the kill or begun after it (the cut-short updates' own steps
+        # included: they wait for the dead holder's lock) is answered within 5 s of the kill or of
+        # its start: a lock's life plus its processing by the one instance left (on a 2-core
+        # machine busy with other work that processing alone can take seconds: run it on a quiet one).
         after = [
-            (user, step, wait) for user, step, start, wait in timeline.steps if start >= timeline.killed_at
+            (user, step, start + wait - max(start, timeline.killed_at))
+            for user, step, start, wait in timeline.steps
+            if start + wait >= timeline.killed_at
         ]
-        assert after, "the kill came too late to matter"
+        assert any(start >= timeline.killed_at for _, _, start, _ in timeline.steps), "the kill came too late"
         slowest = sorted(after, key=lambda item: -item[2])
         before = sorted(wait for _, _, start, wait in timeline.steps if start < timeline.killed_at)
-        assert slowest[0][2] < LOCK_SECONDS + SLOW_STEP, (
+        assert slowest[0][2] < MAX_WAIT_AFTER_KILL, (
             slowest[:8],
             "median before",
             before[len(before) // 2],
