@@ -97,14 +97,14 @@ async def test_any_service_of_the_demo_catalog_is_four_taps_away(shop: Shop) -> 
     assert "categories: 49" in instagram.text
     last_category = [label for label in instagram.button_texts if label.endswith(")")][-1]
     await ann.press(last_category, instagram)  # tap 3
-    services = await ann.wait_for_message(contains="services —", edited=True)
+    services = await ann.wait_for_message(contains=" — page ", edited=True)
     assert not has_pages(services)
     last_service = [label for label in services.button_texts if label.startswith("#")][-1]
     await ann.press(last_service, services)  # tap 4
     card = await ann.wait_for_message(contains="Service #", edited=True)
     assert last_service.split(" · ")[0] in card.text  # `#17…`: the service pressed
     await ann.press("Back", card)  # back to the category, then back to its platform
-    services = await ann.wait_for_message(contains="services —", edited=True)
+    services = await ann.wait_for_message(contains=" — page ", edited=True)
     await ann.press("Categories", services)
     await ann.wait_for_message(contains="categories: 49", edited=True)
 
@@ -190,7 +190,7 @@ async def test_a_panel_of_one_platform_skips_the_level(shop: Shop) -> None:
     categories = await ann.wait_for_message(contains="Categories")
     assert any(label.startswith("First Cateogry (") for label in categories.button_texts)
     await ann.press("First Cateogry (", categories)
-    services = await ann.wait_for_message(contains="services —", edited=True)
+    services = await ann.wait_for_message(contains=" — page ", edited=True)
     await ann.press("Categories", services)  # back to the whole list: there is no platform level
     await ann.wait_for_message(contains="Choose a category", edited=True)
 
