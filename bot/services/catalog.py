@@ -18,6 +18,7 @@ from bot.panel.bounds import RATE_PLACES
 from bot.services.panel_guard import PanelGuard
 from bot.services.platforms import OTHER, platform_of, sort_key
 from bot.services.pricing import FLAT_RATE_TYPES, effective_markup, is_flat, price_per_thousand
+from bot.services.search_terms import search_groups
 from bot.services.upstream_alerts import queue_admin_alert, subject_key
 from storage.models import Category, Service, utcnow
 from storage.repositories.catalog import CatalogRepository, SyncReport
@@ -314,13 +315,17 @@ class CatalogService:
         return head, Page(views, page, pages, total)
 
     async def search(self, query: str, page: int, per_page: int) -> Page[ServiceView]:
+        """Every typed word must match; a Russian word also matches its English names (лайки: Likes)."""
         async with self.session_factory() as session:
             repo = CatalogRepository(session)
-            rows, total = await repo.search(query, offset=max(page, 0) * per_page, limit=per_page)
+            groups = search_groups(query)
+            rows, total = await repo.search(
+                query, offset=max(page, 0) * per_page, limit=per_page, groups=groups
+            )
             wanted = page
             page, pages = clamp_page(page, total, per_page)
             if page != wanted:
-                rows, total = await repo.search(query, offset=page * per_page, limit=per_page)
+                rows, total = await repo.search(query, offset=page * per_page, limit=per_page, groups=groups)
             markup = await self.global_markup(session)
         views = [self._view(service, category, markup) for service, category in rows]
         return Page(views, page, pages, total)

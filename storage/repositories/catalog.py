@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Category, Service, utcnow
@@ -78,6 +78,12 @@ def search_text(*parts: str | None) -> str:
 def service_search_text(service: Service, category: Category) -> str:
     """What a search matches: the id, the panel's names and the shop's own (renamed) names."""
     return search_text(service.service_id, service.name, service.title, category.name, category.title)
+
+
+def _contains(term: str) -> ColumnElement[bool]:
+    """A substring match on the casefolded search text, LIKE's wildcards taken literally."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Service.search_text.like(f"%{escaped}%", escape="\\")
 
 
 def visible_service() -> ColumnElement[bool]:
@@ -243,17 +249,26 @@ class CatalogRepository:
         return list(rows.scalars()), int(total)
 
     async def search(
-        self, query: str, *, offset: int, limit: int
+        self,
+        query: str,
+        *,
+        offset: int,
+        limit: int,
+        groups: Sequence[Sequence[str]] | None = None,
     ) -> tuple[list[tuple[Service, Category]], int]:
         """Visible services (with their category) whose id equals the query or whose text holds
-        every word of it."""
+        every word of it; `groups` widens each word to any of its terms (a Russian word and its
+        English names), one group per word."""
         words = [w for w in query.casefold().split() if w][:8]
         if not words:
             return [], 0
+        if groups is None:
+            groups = [(word,) for word in words]
         conditions: list[ColumnElement[bool]] = []
-        for word in words:
-            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(Service.search_text.like(f"%{escaped}%", escape="\\"))
+        for group in list(groups)[:8]:  # bounded: at most 8 words of 6 terms each
+            terms = [term.casefold() for term in group if term][:6]
+            if terms:
+                conditions.append(or_(*(_contains(term) for term in terms)))
         match = and_(*conditions)
         if len(words) == 1 and words[0].isdigit():
             match = match | (Service.service_id == words[0])

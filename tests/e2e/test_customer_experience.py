@@ -215,3 +215,19 @@ async def test_the_owners_plain_welcome_text_keeps_ampersand_and_heart(shop: Sho
     await admin.wait_for_message(contains="Saved")
     await ann.send_text("/start")
     await ann.wait_for_message(contains="Fast & cheap, made with <3")
+
+
+async def test_russian_words_find_english_named_services(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await ann.send_text("лайки")
+    found = await ann.wait_for_message(contains="Results for")
+    assert any("Likes" in row[0] for row in found.buttons), found.buttons
+    await ann.send_text("ИНСТАГРАМ Подписчиков")  # any case, any ending
+    found = await ann.wait_for_message(contains="Results for")
+    labels = [row[0] for row in found.buttons if "USD" in row[0]]
+    assert labels and all("Followers" in label for label in labels), labels
+    await ann.send_text("просмотры ютуб")
+    found = await ann.wait_for_message(contains="Results for")
+    assert any("Views" in row[0] for row in found.buttons), found.buttons
+    await ann.send_text("вкусняшки")  # not a word we know: still nothing
+    await ann.wait_for_message(contains="Nothing found")
