@@ -607,7 +607,7 @@ async def confirm(
         existing = await orders.find_by_draft(user.id, key)
         if existing is not None:
             callback_answer.text = already_confirmed(existing)
-            await show(query, *order_detail(existing))
+            await show(query, *order_detail(existing, panel=orders.capabilities))
         else:
             callback_answer.text = t("stale.form")
         return
@@ -641,7 +641,7 @@ async def confirm(
             head += "\n" + t("confirm.refunded", amount=money(order.refunded, order.currency))
     else:
         head = t("confirm.unknown", id=order.id)
-    text, markup = order_detail(order)
+    text, markup = order_detail(order, panel=orders.capabilities)
     await show(query, f"{head}\n\n{text}", markup)
 
 

@@ -3,6 +3,7 @@ balance history in sentences. Everything through the fake Bot API and the panel 
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from bot.services.tracking import run_refill_cycle
@@ -174,6 +175,42 @@ async def test_a_panel_without_cancel_gets_no_cancel_button_and_an_old_one_says_
     assert "🛑 Cancel order" not in line.button_texts
     await ann.press_data(OrderCb(id=1, action="cancel_yes").pack(), card)  # a Yes from before
     await ann.wait_for_message(contains="does not take cancellations any more")
+    assert shop.sim.state.count("cancel") == 0
+
+
+async def test_the_card_right_after_confirm_has_no_cancel_the_panel_stopped_taking(shop: Shop) -> None:
+    """The catalog is refreshed while the order is on its way to the panel, and the panel no longer
+    takes cancellations: the card Confirm turns into, and the one a repeated Confirm shows, offer
+    no Cancel the panel would refuse."""
+    ann = shop.user(1001, "Ann")
+    await shop.fund(1001, "50")
+    await ann.send_text("/order 2")
+    await ann.wait_for_message(contains="Send the link")
+    await ann.send_text("https://instagram.com/ann")
+    await ann.wait_for_message()
+    await ann.press("No, all at once")
+    await ann.wait_for_message(contains="How many")
+    await ann.send_text("100")
+    summary = await ann.wait_for_message(contains="Check your order")
+    confirm = summary.find_button("Confirm")["callback_data"]
+
+    shop.sim.state.latency = 0.5  # the panel takes its time with the order...
+    await ann.press("Confirm", summary)
+    for _ in range(200):
+        if shop.sim.state.count("add"):
+            break
+        await asyncio.sleep(0.01)
+    shop.sim.state.latency = 0.0
+    panel_stops_offering(shop, "cancel")  # ...and meanwhile the catalog says: no cancelling
+    await refresh_catalog(shop)
+    placed = await ann.wait_for_message(contains="is placed")
+    assert "🛑 Cancel order" not in placed.button_texts and "🔄 Refresh" in " ".join(placed.button_texts)
+
+    await ann.press_data(confirm, summary)  # a second tap on the old Confirm shows the card again
+    answer = await ann.wait_for_answer()
+    assert "already placed" in (answer.answer_text or "")
+    again = await ann.wait_for_message(contains="Order #1")
+    assert "🛑 Cancel order" not in again.button_texts and "🔄 Refresh" in " ".join(again.button_texts)
     assert shop.sim.state.count("cancel") == 0
 
 
