@@ -460,9 +460,11 @@ async def on_startup(
     owner_alerts: OwnerAlerts,
 ) -> None:
     """Start what `create_dispatcher` built: lease, interrupted orders, menu, catalog, jobs."""
-    await leader.tick()  # a lone instance is the leader at once; others wait for the lease
-    # SQLite: this process owns the database, so an order still PLACING is an orphan of a crash.
-    await orders.recover_interrupted(only_process=process_owns_database(settings))
+    # SQLite: this process owns the database, so a lease still held and an order still PLACING are
+    # what a crashed predecessor left. Otherwise a lone instance is the leader at once; others wait.
+    owner = process_owns_database(settings)
+    await (leader.take_over() if owner else leader.tick())
+    await orders.recover_interrupted(only_process=owner)
     try:
         await panel_guard.load()  # what this panel supports, as learnt before (bulk status, currency)
     except Exception as error:

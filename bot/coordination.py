@@ -145,6 +145,19 @@ class LeaderLease:
             self.term = grant.term
             return True
 
+    async def take_over(self) -> bool:
+        """Become the leader now, ending a lease its holder left behind: only for a process that
+        owns the database (SQLite), whose predecessor holding the lease can only be a process that
+        died. Without it a restart after a crash ran no job (status polling, notices) for up to
+        LEASE_SECONDS. Never raises; True when this instance is the leader afterwards."""
+        try:
+            async with self.session_factory.begin() as session:
+                if await LeaseRepository(session).expire(self.name):
+                    log.info("lease %r: ended the lease a stopped process left", self.name)
+        except Exception as error:
+            log.warning("lease %r: could not end a left lease (%s)", self.name, type(error).__name__)
+        return await self.tick()
+
     async def release(self, timeout: float = RELEASE_TIMEOUT) -> None:
         """Stop acting as leader and let the lease lapse now, so a successor takes it at once (call it
         after stopping the scheduler). Waits at most `timeout` for the database; otherwise the

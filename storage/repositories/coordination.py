@@ -78,6 +78,17 @@ class LeaseRepository:
             return None
         return LeaseGrant(term=int(row.term), expires_at=row.expires_at)
 
+    async def expire(self, name: str) -> bool:
+        """End the lease whoever holds it (a holder known to be dead); True if one was valid."""
+        now, _ = self._clock()
+        result = await self.session.execute(
+            update(Lease)
+            .where(Lease.name == name, Lease.expires_at > now)
+            .values(expires_at=now)
+            .returning(Lease.holder)
+        )
+        return result.one_or_none() is not None
+
     async def release(self, name: str, holder: str) -> bool:
         """Let the lease lapse now if `holder` has it, so a successor takes it at its next try."""
         now, _ = self._clock()

@@ -40,6 +40,19 @@ async def test_first_comer_acquires_and_others_wait(
     assert await holder(session_factory) == "a"
 
 
+async def test_a_process_owning_the_database_takes_over_a_dead_predecessors_lease_at_once(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """SQLite after a crash: the new process is the leader at start-up, not LEASE_SECONDS later."""
+    crashed = LeaderLease(session_factory, holder="crashed", seconds=3600)
+    assert await crashed.tick() is True  # and then it died, holding the lease for an hour
+    restarted = LeaderLease(session_factory, holder="restarted", seconds=3600)
+    assert await restarted.tick() is False
+    assert await restarted.take_over() is True
+    assert restarted.is_leader and restarted.term == 2
+    assert await holder(session_factory) == "restarted"
+
+
 async def test_renewal_keeps_the_term_and_extends_the_lease(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
