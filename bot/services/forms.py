@@ -8,6 +8,7 @@ locale key and values for the message; the conversation stays on the same field.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,6 +30,7 @@ TEXT_FILE_SUFFIX = ".txt"
 TEXT_FILE_MIME = "text/plain"
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$", re.I)
+_LINK_FORBIDDEN = frozenset('<>"`\\')
 _USERNAME_RE = re.compile(r"^@?[A-Za-z0-9_.]{1,64}$")
 _HASHTAG_RE = re.compile(r"^#?[\w]{1,100}$", re.UNICODE)
 # Digits are ASCII only: `\d` and int() also take other scripts' digits ("²", "٣").
@@ -181,6 +183,13 @@ def parse_int(text: str) -> int:
     return int(digits)
 
 
+def _not_in_links(ch: str) -> bool:
+    """A character no real link carries: markup and quotes (`<b>`, `"`), a backslash or backtick,
+    whitespace, control and invisible format characters (a zero-width space, a bidi override).
+    Letters of any script and %-escapes stay: browsers show and send links with them."""
+    return ch in _LINK_FORBIDDEN or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn")
+
+
 def validate_link(text: str, platform: str = OTHER) -> str:
     """A web link with a real-looking host; `instagram.com/x` gets https:// added.
 
@@ -188,7 +197,7 @@ def validate_link(text: str, platform: str = OTHER) -> str:
     (bot.services.platforms.check_link); any web link fits an unknown one.
     """
     value = text.strip()
-    if not value or any(ch.isspace() for ch in value) or len(value) > 2000:
+    if not value or len(value) > 2000 or any(_not_in_links(ch) for ch in value):
         raise FieldError("form.error.link")
     if "://" not in value:
         value = "https://" + value

@@ -74,6 +74,18 @@ async def test_a_quantity_with_a_decimal_comma_is_refused_not_read_as_a_bigger_n
     assert "1005" not in summary.text
 
 
+async def test_a_link_with_markup_in_it_is_refused_and_an_encoded_one_is_taken(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await open_form_at_link(ann)
+    await ann.send_text("https://instagram.com/<b>a</b>")
+    refused = await ann.wait_for_message(contains="does not look like a link")
+    assert "How many" not in refused.text
+    await ann.send_text('https://instagram.com/ann"x')
+    await ann.wait_for_message(contains="does not look like a link")
+    await ann.send_text("https://instagram.com/%D0%B0nn")
+    await ann.wait_for_message(contains="How many")
+
+
 async def test_commands_inside_search_and_start_closes_the_form(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "3")

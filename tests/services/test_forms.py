@@ -62,13 +62,41 @@ def test_dripfeed_services_ask_runs_and_interval_only_when_chosen() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["hello", "http://", "ftp://x.com/a", "https://localhost", "https://exa mple.com", ""]
+    "text",
+    [
+        "hello",
+        "http://",
+        "ftp://x.com/a",
+        "https://localhost",
+        "https://exa mple.com",
+        "",
+        "https://instagram.com/<b>a</b>",
+        'https://instagram.com/a"onclick',
+        "https://instagram.com/a\tb",
+        "https://instagram.com/a\x00b",
+        "https://instagram.com/a\u200bb",  # zero-width space
+        "https://instagram.com/a\u202eb",  # right-to-left override
+        "https://evil.example\\@instagram.com/a",
+    ],
 )
 def test_junk_links_are_rejected(text: str) -> None:
     field = form_fields(rules())[0]
     with pytest.raises(FieldError) as caught:
         validate(rules(), field, text, {}, today=TODAY)
     assert caught.value.key == "form.error.link"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://ru.wikipedia.org/wiki/Тест",
+        "https://ru.wikipedia.org/wiki/%D0%A2%D0%B5%D1%81%D1%82",
+        "https://example.com/a?b=1&c=2#top",
+    ],
+)
+def test_non_ascii_and_percent_encoded_links_stay_valid(text: str) -> None:
+    field = form_fields(rules())[0]
+    assert validate(rules(), field, text, {}, today=TODAY) == text
 
 
 def test_bare_domain_links_get_https() -> None:
