@@ -22,6 +22,7 @@ from bot.views.catalog import (
     PLATFORM_CATEGORIES_PER_PAGE,
     SERVICES_PER_PAGE,
     categories_screen,
+    link_hint,
     platform_screen,
     platforms_screen,
     search_prompt,
@@ -149,6 +150,10 @@ async def run_search(
     query = " ".join(text.split())[:SEARCH_QUERY_LIMIT]
     if await state.get_state() == SearchForm.query.state:
         await state.set_state(None)
+    platform = await catalog.link_platform(text)
+    if platform is not None:  # a link with no service chosen: a search would find nothing
+        await show(message, *link_hint(platform))
+        return
     number = service_number(query)
     if number is not None:
         # A number is a service id first (`5` opens service 5, not "Max 50K"); a search otherwise.

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.panel import PanelClient
 from bot.panel.bounds import RATE_PLACES
 from bot.services.panel_guard import PanelGuard
-from bot.services.platforms import OTHER, platform_of, sort_key
+from bot.services.platforms import OTHER, pasted_link, platform_of, sort_key
 from bot.services.pricing import FLAT_RATE_TYPES, effective_markup, is_flat, price_per_thousand
 from bot.services.search_terms import search_groups
 from bot.services.upstream_alerts import queue_admin_alert, subject_key
@@ -261,6 +261,18 @@ class CatalogService:
     async def platforms(self) -> PlatformGrouping:
         """The first level of the catalog, built with one query and kept like the other views."""
         return await self._remembered(("platforms",), self._platforms)
+
+    async def link_platform(self, text: str) -> str | None:
+        """For a link pasted outside a form: the platform (of those on sale, when the catalog is
+        grouped by platform) whose categories to offer, `other` for a link we cannot place, None
+        when the text is no link (a search then)."""
+        slug = pasted_link(text)
+        if slug is None or slug == OTHER:
+            return slug
+        grouping = await self.platforms()
+        if grouping.grouped and any(item.slug == slug for item in grouping.platforms):
+            return slug
+        return OTHER
 
     async def _platforms(self) -> PlatformGrouping:
         async with self.session_factory() as session:

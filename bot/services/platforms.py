@@ -250,3 +250,24 @@ def check_link(url: str, slug: str) -> None:
         raise LinkMismatch(expected, other)
     if parts.path.strip("/") == "" and not parts.query and not parts.fragment:
         raise LinkMismatch(expected, None)
+
+
+def pasted_link(text: str) -> str | None:
+    """The platform slug (`other` when unknown) of a message that is just a link, else None.
+
+    A link is one word with a web scheme, a `www.` start, or a known platform's host
+    (`t.me/channel`, `instagram.com/p/…`): `tiktok views` or `example` stay a search.
+    """
+    value = text.strip()
+    if not value or any(ch.isspace() for ch in value) or len(value) > 2000:
+        return None
+    lowered = value.casefold()
+    has_scheme = lowered.startswith(("http://", "https://"))
+    try:
+        host = (urlsplit(value if has_scheme else "https://" + value).hostname or "").rstrip(".")
+    except ValueError:  # a malformed address (`http://[::1`): a link all the same when it says so
+        host = ""
+    platform = platform_of_host(host) if "." in host else None
+    if has_scheme or lowered.startswith("www.") or platform is not None:
+        return platform.slug if platform is not None else OTHER
+    return None

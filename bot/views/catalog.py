@@ -181,6 +181,27 @@ def search_screen(query: str, page: Page[ServiceView], currency: str) -> tuple[s
     return text, InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
 
+def link_hint(platform: str) -> tuple[str, InlineKeyboardMarkup]:
+    """A link sent with no service chosen: where to pick one (its platform first, when on sale)."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if platform != OTHER:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=t("button.link_platform", platform=platform_name(platform)),
+                    callback_data=PlatformCb(slug=platform).pack(),
+                )
+            ]
+        )
+    rows.append(
+        [
+            InlineKeyboardButton(text=t("button.catalog"), callback_data=MenuCb(screen="catalog").pack()),
+            home_button(),
+        ]
+    )
+    return t("search.link"), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
 def service_card(view: ServiceView, currency: str) -> tuple[str, InlineKeyboardMarkup]:
     lines = [
         t("service.title", name=clip(view.name, NAME_LIMIT), id=view.service_id),

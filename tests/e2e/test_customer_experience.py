@@ -58,6 +58,22 @@ async def test_every_menu_command_is_answered_at_the_quantity(shop: Shop, comman
     assert "whole number" not in reply.text and "does not look like a link" not in reply.text
 
 
+async def test_a_quantity_with_a_decimal_comma_is_refused_not_read_as_a_bigger_number(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await open_form_at_link(ann)
+    await ann.send_text("https://instagram.com/ann")
+    await ann.wait_for_message(contains="How many")
+    await ann.send_text("100,5")  # 100.5 in many countries: never 1005
+    refused = await ann.wait_for_message(contains="not a whole number")
+    assert "Check your order" not in refused.text
+    await ann.send_text("9" * 4000)
+    await ann.wait_for_message(contains="That number is too large")
+    await ann.send_text("1,000")
+    summary = await ann.wait_for_message(contains="Check your order")
+    assert "1000" in summary.text.replace(",", "").replace(" ", "")
+    assert "1005" not in summary.text
+
+
 async def test_commands_inside_search_and_start_closes_the_form(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "3")
@@ -74,8 +90,8 @@ async def test_commands_inside_search_and_start_closes_the_form(shop: Shop) -> N
     await ann.send_text("/start")
     await ann.wait_for_message(contains="Hello, Ann")
     await ann.wait_for_message(contains="order form is closed")
-    await ann.send_text("https://instagram.com/ann")  # a search now, not a form answer
-    await ann.wait_for_message(contains="Nothing found")
+    await ann.send_text("https://instagram.com/ann")  # not a form answer now: pick a service first
+    await ann.wait_for_message(contains="pick a service first")
 
 
 async def test_a_number_opens_that_service_and_results_show_id_and_price(shop: Shop) -> None:
@@ -231,3 +247,24 @@ async def test_russian_words_find_english_named_services(shop: Shop) -> None:
     assert any("Views" in row[0] for row in found.buttons), found.buttons
     await ann.send_text("вкусняшки")  # not a word we know: still nothing
     await ann.wait_for_message(contains="Nothing found")
+
+
+async def test_a_link_outside_a_form_points_to_its_platform_not_an_empty_search(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await ann.send_text("https://www.instagram.com/p/abc123/")
+    hint = await ann.wait_for_message(contains="pick a service first")
+    assert "Nothing found" not in hint.text
+    await ann.press("Instagram services", hint)
+    await ann.wait_for_message(contains="Instagram", edited=True)
+
+    await ann.send_text("https://example.org/page")  # a site we cannot place: the catalog only
+    hint = await ann.wait_for_message(contains="pick a service first")
+    labels = [label for row in hint.buttons for label in row]
+    assert not any(label.startswith("📱") for label in labels), labels
+    await ann.press("Services", hint)
+    await ann.wait_for_message(contains="Choose a platform", edited=True)
+
+    ivan = shop.user(1002, "Иван", language_code="ru")
+    await ivan.send_text("t.me/somechannel")  # no scheme: still a link, in the customer's language
+    hint = await ivan.wait_for_message(contains="сначала выберите услугу")
+    assert any("Услуги Telegram" in label for row in hint.buttons for label in row), hint.buttons

@@ -88,6 +88,35 @@ def test_quantity_range(text: str, ok: bool) -> None:
             validate(rules(), field, text, {}, today=TODAY)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1000", 1000),
+        ("1,000", 1000),
+        ("1 000", 1000),
+        ("1\u00a0000", 1000),
+        ("1 000 000", 1_000_000),
+        ("+500", 500),
+        ("100,5", "form.error.not_a_number"),  # a decimal comma, not 1005
+        ("1,00", "form.error.not_a_number"),  # not a group of three
+        ("1.5", "form.error.not_a_number"),
+        ("1,000 000", "form.error.not_a_number"),  # two kinds of separator
+        ("1,0000", "form.error.not_a_number"),
+        ("²", "form.error.not_a_number"),  # int() takes it; a quantity does not
+        ("9" * 5000, "form.error.too_large"),
+        ("1" + " 000" * 1500, "form.error.too_large"),
+    ],
+)
+def test_only_unambiguous_whole_numbers_are_read(text: str, expected: int | str) -> None:
+    field = form_fields(rules(high=10**9))[1]
+    if isinstance(expected, int):
+        assert validate(rules(high=10**9), field, text, {}, today=TODAY) == expected
+    else:
+        with pytest.raises(FieldError) as caught:
+            validate(rules(high=10**9), field, text, {}, today=TODAY)
+        assert caught.value.key == expected
+
+
 def test_custom_comments_count_must_fit_min_max() -> None:
     r = rules("custom comments", low=2, high=3)
     field = form_fields(r)[1]
