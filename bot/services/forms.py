@@ -8,6 +8,7 @@ locale key and values for the message; the conversation stays on the same field.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,8 +30,13 @@ TEXT_FILE_SUFFIX = ".txt"
 TEXT_FILE_MIME = "text/plain"
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$", re.I)
+_LINK_FORBIDDEN = frozenset('<>"`\\')
 _USERNAME_RE = re.compile(r"^@?[A-Za-z0-9_.]{1,64}$")
 _HASHTAG_RE = re.compile(r"^#?[\w]{1,100}$", re.UNICODE)
+# Digits are ASCII only: `\d` and int() also take other scripts' digits ("²", "٣").
+_SEPARATORS = ", _\u00a0\u202f"
+_NUMBER_RE = re.compile(r"\+?(?:[0-9]+|[0-9]{1,3}(?:[, _\u00a0\u202f][0-9]{3})+)")
+MAX_DIGITS = 15
 
 
 class FieldError(ValueError):
@@ -163,10 +169,25 @@ def previous_field(rules: ServiceRules, values: Mapping[str, Any], current: str 
 
 
 def parse_int(text: str) -> int:
-    cleaned = text.strip().replace(" ", "").replace("_", "").replace(",", "").replace("\u00a0", "")
-    if not re.fullmatch(r"[+]?\d{1,15}", cleaned):
+    """A whole number as people type it: plain digits, or groups of three digits split by one kind
+    of separator ("1,000", "10 000"). "100,5" or "1,00" could mean a fraction, so they are refused
+    rather than read as 1005 or 100. A number of more than MAX_DIGITS digits is "too large" without
+    being converted (bounded work on a pasted wall of digits)."""
+    value = text.strip()
+    match = _NUMBER_RE.fullmatch(value)
+    if match is None or len({sep for sep in _SEPARATORS if sep in value}) > 1:
         raise FieldError("form.error.not_a_number")
-    return int(cleaned)
+    digits = re.sub(r"[^0-9]", "", value).lstrip("0") or "0"
+    if len(digits) > MAX_DIGITS:
+        raise FieldError("form.error.too_large")
+    return int(digits)
+
+
+def _not_in_links(ch: str) -> bool:
+    """A character no real link carries: markup and quotes (`<b>`, `"`), a backslash or backtick,
+    whitespace, control and invisible format characters (a zero-width space, a bidi override).
+    Letters of any script and %-escapes stay: browsers show and send links with them."""
+    return ch in _LINK_FORBIDDEN or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn")
 
 
 def validate_link(text: str, platform: str = OTHER) -> str:
@@ -176,7 +197,7 @@ def validate_link(text: str, platform: str = OTHER) -> str:
     (bot.services.platforms.check_link); any web link fits an unknown one.
     """
     value = text.strip()
-    if not value or any(ch.isspace() for ch in value) or len(value) > 2000:
+    if not value or len(value) > 2000 or any(_not_in_links(ch) for ch in value):
         raise FieldError("form.error.link")
     if "://" not in value:
         value = "https://" + value

@@ -58,6 +58,34 @@ async def test_every_menu_command_is_answered_at_the_quantity(shop: Shop, comman
     assert "whole number" not in reply.text and "does not look like a link" not in reply.text
 
 
+async def test_a_quantity_with_a_decimal_comma_is_refused_not_read_as_a_bigger_number(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await open_form_at_link(ann)
+    await ann.send_text("https://instagram.com/ann")
+    await ann.wait_for_message(contains="How many")
+    await ann.send_text("100,5")  # 100.5 in many countries: never 1005
+    refused = await ann.wait_for_message(contains="not a whole number")
+    assert "Check your order" not in refused.text
+    await ann.send_text("9" * 4000)
+    await ann.wait_for_message(contains="That number is too large")
+    await ann.send_text("1,000")
+    summary = await ann.wait_for_message(contains="Check your order")
+    assert "1000" in summary.text.replace(",", "").replace(" ", "")
+    assert "1005" not in summary.text
+
+
+async def test_a_link_with_markup_in_it_is_refused_and_an_encoded_one_is_taken(shop: Shop) -> None:
+    ann = shop.user(1001, "Ann")
+    await open_form_at_link(ann)
+    await ann.send_text("https://instagram.com/<b>a</b>")
+    refused = await ann.wait_for_message(contains="does not look like a link")
+    assert "How many" not in refused.text
+    await ann.send_text('https://instagram.com/ann"x')
+    await ann.wait_for_message(contains="does not look like a link")
+    await ann.send_text("https://instagram.com/%D0%B0nn")
+    await ann.wait_for_message(contains="How many")
+
+
 async def test_commands_inside_search_and_start_closes_the_form(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await shop.fund(1001, "3")

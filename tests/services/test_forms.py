@@ -62,13 +62,41 @@ def test_dripfeed_services_ask_runs_and_interval_only_when_chosen() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["hello", "http://", "ftp://x.com/a", "https://localhost", "https://exa mple.com", ""]
+    "text",
+    [
+        "hello",
+        "http://",
+        "ftp://x.com/a",
+        "https://localhost",
+        "https://exa mple.com",
+        "",
+        "https://instagram.com/<b>a</b>",
+        'https://instagram.com/a"onclick',
+        "https://instagram.com/a\tb",
+        "https://instagram.com/a\x00b",
+        "https://instagram.com/a\u200bb",  # zero-width space
+        "https://instagram.com/a\u202eb",  # right-to-left override
+        "https://evil.example\\@instagram.com/a",
+    ],
 )
 def test_junk_links_are_rejected(text: str) -> None:
     field = form_fields(rules())[0]
     with pytest.raises(FieldError) as caught:
         validate(rules(), field, text, {}, today=TODAY)
     assert caught.value.key == "form.error.link"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://ru.wikipedia.org/wiki/Тест",
+        "https://ru.wikipedia.org/wiki/%D0%A2%D0%B5%D1%81%D1%82",
+        "https://example.com/a?b=1&c=2#top",
+    ],
+)
+def test_non_ascii_and_percent_encoded_links_stay_valid(text: str) -> None:
+    field = form_fields(rules())[0]
+    assert validate(rules(), field, text, {}, today=TODAY) == text
 
 
 def test_bare_domain_links_get_https() -> None:
@@ -86,6 +114,35 @@ def test_quantity_range(text: str, ok: bool) -> None:
     else:
         with pytest.raises(FieldError):
             validate(rules(), field, text, {}, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1000", 1000),
+        ("1,000", 1000),
+        ("1 000", 1000),
+        ("1\u00a0000", 1000),
+        ("1 000 000", 1_000_000),
+        ("+500", 500),
+        ("100,5", "form.error.not_a_number"),  # a decimal comma, not 1005
+        ("1,00", "form.error.not_a_number"),  # not a group of three
+        ("1.5", "form.error.not_a_number"),
+        ("1,000 000", "form.error.not_a_number"),  # two kinds of separator
+        ("1,0000", "form.error.not_a_number"),
+        ("²", "form.error.not_a_number"),  # int() takes it; a quantity does not
+        ("9" * 5000, "form.error.too_large"),
+        ("1" + " 000" * 1500, "form.error.too_large"),
+    ],
+)
+def test_only_unambiguous_whole_numbers_are_read(text: str, expected: int | str) -> None:
+    field = form_fields(rules(high=10**9))[1]
+    if isinstance(expected, int):
+        assert validate(rules(high=10**9), field, text, {}, today=TODAY) == expected
+    else:
+        with pytest.raises(FieldError) as caught:
+            validate(rules(high=10**9), field, text, {}, today=TODAY)
+        assert caught.value.key == expected
 
 
 def test_custom_comments_count_must_fit_min_max() -> None:
