@@ -799,6 +799,14 @@ def shop_settings_screen(
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def audit_action(action: str) -> str:
+    """What an audit row's action means, in the admin's language; the raw key for an action this
+    version has no words for (rows written by a newer or older version)."""
+    key = f"admin.audit.action.{action}"
+    label = t(key)
+    return action if label == key else label
+
+
 def audit_screen(rows: Sequence[AdminAudit]) -> tuple[str, InlineKeyboardMarkup]:
     if not rows:
         return t("admin.audit.empty"), only_menu()
@@ -810,7 +818,7 @@ def audit_screen(rows: Sequence[AdminAudit]) -> tuple[str, InlineKeyboardMarkup]
                 "admin.audit.line",
                 when=when(row.created_at),
                 admin=row.admin_id,
-                action=row.action,
+                action=audit_action(row.action),
                 args=clip(args, 120),
             )
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.admin.conftest import Shop, admin_user, audit_rows
+from tests.admin.conftest import ADMIN_ID, Shop, admin_user, audit_rows, service
 from tests.e2e.flows import fill_order_form
 
 
@@ -81,3 +81,23 @@ async def test_markup_from_the_menu(shop: Shop) -> None:
     await admin.wait_for_message(contains="Shop-wide markup is now 0%")
     summary = await fill_order_form(ann)
     assert "0.72 USD" in summary.text  # the panel's rate, no markup
+
+
+async def test_the_audit_log_says_what_each_action_was_in_the_admins_language(shop: Shop) -> None:
+    admin = admin_user(shop)
+    await admin.send_text("/services")
+    await admin.wait_for_message(contains="Choose a platform")
+    await admin.send_text("/admin")
+    await admin.wait_for_message(contains="Admin console")
+    await service(shop, "audit").record(ADMIN_ID, "future.thing", n=1)  # one this version has no words for
+    await admin.send_text("/audit")
+    log = await admin.wait_for_message(contains="Recent admin actions")
+    assert "opened the admin console" in log.text and "admin.menu" not in log.text
+    assert "future.thing n=1" in log.text  # the raw key rather than nothing
+
+    await admin.send_text("/settings")
+    await admin.press("Русский", await admin.wait_for_message(lambda m: "Русский" in m.button_texts))
+    await admin.wait_for_message(edited=None)
+    await admin.send_text("/audit")
+    log = await admin.wait_for_message(lambda m: "посмотрел журнал действий" in m.text)
+    assert "открыл админ-панель" in log.text and "admin.audit" not in log.text
