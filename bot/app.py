@@ -341,6 +341,7 @@ def create_dispatcher(
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.callback_query.middleware(ApologyAnswerMiddleware())
     dp.message.middleware(FormKeptMiddleware())  # a command inside a form says what became of it
+    dp.callback_query.middleware(FormKeptMiddleware())  # ... and forgets having said so
     dp.include_routers(*feature_routers())
 
     # Scheduled jobs: on the lease holder only (on_leader); the lease tick and the currency check everywhere.

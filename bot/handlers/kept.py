@@ -4,6 +4,13 @@ The forms' free-input handlers skip `/commands` (bot/handlers/order_form.py, cat
 topup.py, admin/*), so a command typed mid-form is answered as that command (or as an unknown
 command) by its own router. This middleware, around every message handler, adds one line after a
 command that ran inside a form: the form is kept (and what to send to go on), or it was closed.
+
+The order form's line comes after every such command: it names the question waiting (which
+changes from step to step) and carries the button back to the draft, the one form whose loss
+costs the customer real work. Any other prompt (a top-up amount, the search, an admin's input)
+says it once per conversation: after that it is noise under each reply. `NOTED` in the
+conversation data remembers the state it was said for; any change of state (the prompt answered,
+left, or opened again) forgets it, so the next prompt says it once again.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from bot.telegram.callbacks import FormAction, FormCb
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 # Commands whose own reply already says the form is gone (or that start afresh on purpose).
 SELF_EXPLAINING = frozenset({"cancel"})
+NOTED = "kept_noted"  # the conversation data key: the state whose "kept" line was already said
 
 
 def command_name(text: str) -> str | None:
@@ -59,28 +67,49 @@ def kept_note(state: str, data: dict[str, Any]) -> tuple[str, InlineKeyboardMark
     return t("kept.other"), None
 
 
+def is_order_form(state: str) -> bool:
+    return state.startswith(OrderForm.__name__ + ":")
+
+
 class FormKeptMiddleware(BaseMiddleware):
-    """After a command typed inside a form: one line saying the form is kept or closed."""
+    """After a command typed inside a form: a line saying the form is kept or closed (the order
+    form's after each command, any other's once). Around button presses too, only to forget that
+    the line was said once the state changes."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if not isinstance(event, Message) or not event.text:
-            return await handler(event, data)
-        name = command_name(event.text)
         state: FSMContext | None = data.get("state")
-        if name is None or state is None:
+        if state is None:
             return await handler(event, data)
         before = await state.get_state()
-        if before is None:
-            return await handler(event, data)
+        message = event if isinstance(event, Message) else None
+        name = command_name(message.text) if message is not None and message.text else None
+        if message is None or name is None or before is None:
+            result = await handler(event, data)
+            if await state.get_state() != before:
+                await forget_noted(state)
+            return result
         draft_before = (await state.get_data()).get("draft")
         result = await handler(event, data)
+        after = await state.get_state()
+        if after != before:
+            await forget_noted(state)
         if name in SELF_EXPLAINING:
             return result
-        after = await state.get_state()
         after_data = await state.get_data()
         if after == before and after_data.get("draft") == draft_before:
-            text, markup = kept_note(after, after_data)
-            await event.answer(text, reply_markup=markup)
-        elif before.startswith(OrderForm.__name__) and (after is None or after == SearchForm.query.state):
-            await event.answer(t("kept.order_closed"))
+            if not is_order_form(before):
+                if after_data.get(NOTED) == before:
+                    return result  # said once already for this prompt
+                await state.update_data({NOTED: before})
+            text, markup = kept_note(before, after_data)
+            await message.answer(text, reply_markup=markup)
+        elif is_order_form(before) and (after is None or after == SearchForm.query.state):
+            await message.answer(t("kept.order_closed"))
         return result
+
+
+async def forget_noted(state: FSMContext) -> None:
+    """The state changed: a prompt opened from now on is a new conversation, worth one line."""
+    values = await state.get_data()
+    if NOTED in values:
+        await state.set_data({key: value for key, value in values.items() if key != NOTED})

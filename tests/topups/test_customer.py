@@ -66,6 +66,32 @@ async def test_balance_screen_has_a_top_up_button_and_bad_amounts_are_explained(
     await ann.wait_for_message(contains="Results for “instagram”")  # a catalog search again
 
 
+async def test_commands_at_the_amount_prompt_say_it_is_kept_once(pay_shop: PayShop) -> None:
+    ann = await pay_shop.customer()
+
+    def kept() -> int:
+        return sum("What you were doing is kept" in message.text for message in ann.messages)
+
+    await ann.send_text("/topup")
+    await ann.wait_for_message(contains="from 1.00 USD to 500.00 USD")
+    await ann.send_text("/help")
+    await ann.wait_for_message(contains="What you were doing is kept")
+    for command in ("/balance", "/orders", "/nosuchcommand"):
+        await ann.send_text(command)
+        await ann.wait_for_message(lambda m: "What you were doing is kept" not in m.text)
+    await ann.send_text("3,75")  # the prompt still takes the amount
+    await ann.wait_for_message(contains="Top up by 3.75 USD")
+    assert kept() == 1  # not under every reply
+
+    await ann.send_text("instagram followers")  # the top-up is left behind
+    await ann.wait_for_message(contains="Here is the menu")
+    await ann.send_text("/topup")  # a new prompt: said once again
+    await ann.wait_for_message(contains="from 1.00 USD to 500.00 USD")
+    await ann.send_text("/orders")
+    await ann.wait_for_message(contains="What you were doing is kept")
+    assert kept() == 2
+
+
 async def test_a_shop_without_methods_says_so(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
     await ann.send_text("/topup")
