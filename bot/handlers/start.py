@@ -15,7 +15,7 @@ from bot.services.users import UserProfile, UserService
 from bot.telegram.callbacks import AdminCb, LangCb, MenuCb
 from bot.telegram.render import show
 from bot.telegram.routes import Routes
-from bot.views.common import language_screen, main_menu
+from bot.views.common import cancelled_text, language_screen, main_menu
 
 router = Routes("start")
 
@@ -59,10 +59,12 @@ async def on_help(event: Message | CallbackQuery, is_admin: bool = False) -> Non
 
 
 @router.message(Command("cancel"))
-async def cmd_cancel(message: Message, state: FSMContext) -> None:
-    had_state = await state.get_state() is not None
+async def cmd_cancel(message: Message, state: FSMContext, is_admin: bool = False) -> None:
+    """Ends whatever question is open and says what was dropped: an order, a broadcast, an admin's
+    balance change (not "nothing was ordered" to an admin who was asked for an amount)."""
+    current, data = await state.get_state(), await state.get_data()
     await state.clear()
-    await message.answer(t("cancel.done") if had_state else t("cancel.nothing"), reply_markup=main_menu())
+    await message.answer(cancelled_text(current, data), reply_markup=home_menu(is_admin))
 
 
 @router.message(Command("settings", "language"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -33,6 +34,37 @@ def nav_row(page: int, pages: int, make: Callable[[int], CallbackData]) -> list[
 
 def home_button() -> InlineKeyboardButton:
     return InlineKeyboardButton(text=t("button.menu"), callback_data=MenuCb(screen="home").pack())
+
+
+# What /cancel says, by the conversation state it ends (aiogram's "Group:state" names): each says
+# what was dropped; a state not listed gets a plain "Cancelled." (an admin's: "Nothing was changed.").
+CANCELLED_KEYS: dict[str, str] = {
+    "OrderForm:filling": "cancel.done",
+    "OrderForm:confirming": "cancel.done",
+    "SearchForm:query": "cancel.search",
+    "TopUpForm:amount": "topup.cancelled",
+    "TopUpForm:receipt": "topup.cancelled",
+    "AdminForm:broadcast_content": "cancel.broadcast",
+    "AdminForm:broadcast_preview": "cancel.broadcast",
+    "AdminFormGrowth:reply": "cancel.reply",
+}
+ADMIN_STATE_PREFIX = "AdminForm"  # AdminForm, AdminFormGrowth, AdminFormPayments
+
+
+def cancelled_text(state: str | None, data: Mapping[str, Any]) -> str:
+    """The answer to /cancel in `state` with its conversation `data` (state None: nothing to cancel)."""
+    if state is None:
+        return t("cancel.nothing")
+    target = data.get("user_id")
+    if state == "AdminForm:balance_amount" and isinstance(target, int):
+        return t("admin.balance.cancelled", id=target)
+    order = data.get("order_id")
+    if state == "AdminForm:refund_amount" and isinstance(order, int):
+        return t("cancel.refund", id=order)
+    key = CANCELLED_KEYS.get(state)
+    if key is None:
+        key = "cancel.admin" if state.startswith(ADMIN_STATE_PREFIX) else "cancel.neutral"
+    return t(key)
 
 
 def main_menu() -> InlineKeyboardMarkup:
