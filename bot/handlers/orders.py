@@ -37,6 +37,7 @@ from bot.views.orders import (
     reorder_gone,
     state_label,
 )
+from storage.models import Order
 
 router = Routes("orders")
 
@@ -87,6 +88,17 @@ ACTION_KEYS = {
 }
 
 
+async def own_order(
+    orders: OrderService, user: UserProfile, callback_data: OrderCb, callback_answer: CallbackAnswer
+) -> Order | None:
+    """The button's order if it is this customer's; else None and an alert (someone else's order or a
+    forged button)."""
+    order = await orders.get_for_user(user.id, callback_data.id)
+    if order is None:
+        callback_answer.text, callback_answer.show_alert = t("status.not_found", id=callback_data.id), True
+    return order
+
+
 @router.callback_query(OrderCb.filter(F.action == "again"))
 async def on_order_again(
     query: CallbackQuery,
@@ -100,9 +112,8 @@ async def on_order_again(
     callback_answer: CallbackAnswer,
 ) -> None:
     """A new form for the same service with the order's answers; the summary when they all still pass."""
-    order = await orders.get_for_user(user.id, callback_data.id)
+    order = await own_order(orders, user, callback_data, callback_answer)
     if order is None:
-        callback_answer.text, callback_answer.show_alert = t("status.not_found", id=callback_data.id), True
         return
     view = await catalog.service(order.service_id)
     if view is None:
@@ -125,9 +136,8 @@ async def on_cancel_ask(
     callback_answer: CallbackAnswer,
 ) -> None:
     """Cancel asks once more; only its Yes (`cancel_yes`) reaches the panel."""
-    order = await orders.get_for_user(user.id, callback_data.id)
+    order = await own_order(orders, user, callback_data, callback_answer)
     if order is None:
-        callback_answer.text, callback_answer.show_alert = t("status.not_found", id=callback_data.id), True
         return
     if can_cancel(order, orders.capabilities):
         await show(query, *cancel_confirm(order))
@@ -145,9 +155,8 @@ async def on_order(
     poller: StatusPoller,
     callback_answer: CallbackAnswer,
 ) -> None:
-    order = await orders.get_for_user(user.id, callback_data.id)
-    if order is None:  # someone else's order or a forged button
-        callback_answer.text, callback_answer.show_alert = t("status.not_found", id=callback_data.id), True
+    order = await own_order(orders, user, callback_data, callback_answer)
+    if order is None:
         return
     if callback_data.action == "refresh" and await poller.refresh_order(order.id):
         order = await orders.get_for_user(user.id, order.id) or order  # the panel was asked just now
