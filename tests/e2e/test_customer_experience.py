@@ -260,6 +260,13 @@ async def test_russian_words_find_english_named_services(shop: Shop) -> None:
     await ann.send_text("вкусняшки")  # not a word we know: still nothing
     await ann.wait_for_message(contains="Nothing found")
 
+    ivan = shop.user(1002, "Иван", language_code="ru")
+    await ivan.send_text("/search")
+    prompt = await ivan.wait_for_message(contains="Отправьте пару слов")
+    example = prompt.text.split("например, ")[1].split(")")[0]
+    await ivan.send_text(example)  # the prompt's own example finds something
+    await ivan.wait_for_message(contains="Результаты по запросу")
+
 
 async def test_a_link_outside_a_form_points_to_its_platform_not_an_empty_search(shop: Shop) -> None:
     ann = shop.user(1001, "Ann")
