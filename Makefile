@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 LOCK_ARGS := --universal --python-version 3.11
 
-.PHONY: install run demo test test-stock lint typecheck check lock clean
+.PHONY: install run demo test test-stock test-crash lint typecheck check lock clean
 
 ## Exactly the versions of requirements-dev.lock (the tested ones), then the project itself.
 $(STAMP): pyproject.toml requirements-dev.lock
@@ -34,6 +34,11 @@ test: $(STAMP)
 ## PostgreSQL has no fast path, `make test` covers it).
 test-stock: $(STAMP)
 	FAST_PATHS=false TEST_DATABASE=sqlite $(BIN)/pytest -n 2 --dist loadfile tests/e2e
+
+## Three real webhook processes on PostgreSQL + Redis, two SIGKILLed mid-run (about 30 s on a quiet
+## machine; `make test` skips it as heavy).
+test-crash: $(STAMP)
+	SMM_HEAVY_TESTS=1 $(BIN)/pytest tests/scale/test_crash.py
 
 ## Regenerate both lock files from pyproject.toml: run after adding or bumping a dependency.
 lock:
