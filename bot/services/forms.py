@@ -190,6 +190,17 @@ def _not_in_links(ch: str) -> bool:
     return ch in _LINK_FORBIDDEN or ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn")
 
 
+def ascii_host(host: str) -> str:
+    """`пример.рф` -> `xn--e1afmkfd.xn--p1ai` (IDNA), so a national domain is checked like any
+    other; "" when it cannot be a domain name at all."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+
+
 def validate_link(text: str, platform: str = OTHER) -> str:
     """A web link with a real-looking host; `instagram.com/x` gets https:// added.
 
@@ -203,7 +214,7 @@ def validate_link(text: str, platform: str = OTHER) -> str:
         value = "https://" + value
     parts = urlsplit(value)
     host = (parts.hostname or "").rstrip(".")
-    if parts.scheme not in ("http", "https") or not _HOST_RE.match(host):
+    if parts.scheme not in ("http", "https") or not _HOST_RE.match(ascii_host(host)):
         raise FieldError("form.error.link")
     try:
         check_link(value, platform)

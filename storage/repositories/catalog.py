@@ -71,8 +71,13 @@ _TRACKED = (
 )
 
 
+def fold(text: str) -> str:
+    """Case and the letter ё set aside (Russian writes «ё» and «е» for the same word)."""
+    return text.casefold().replace("ё", "е")
+
+
 def search_text(*parts: str | None) -> str:
-    return " ".join(part.casefold() for part in parts if part)
+    return " ".join(fold(part) for part in parts if part)
 
 
 def service_search_text(service: Service, category: Category) -> str:
@@ -259,14 +264,14 @@ class CatalogRepository:
         """Visible services (with their category) whose id equals the query or whose text holds
         every word of it; `groups` widens each word to any of its terms (a Russian word and its
         English names), one group per word."""
-        words = [w for w in query.casefold().split() if w][:8]
+        words = [w for w in fold(query).split() if w][:8]
         if not words:
             return [], 0
         if groups is None:
             groups = [(word,) for word in words]
         conditions: list[ColumnElement[bool]] = []
         for group in list(groups)[:8]:  # bounded: at most 8 words of 6 terms each
-            terms = [term.casefold() for term in group if term][:6]
+            terms = [fold(term) for term in group if term][:6]
             if terms:
                 conditions.append(or_(*(_contains(term) for term in terms)))
         match = and_(*conditions)

@@ -120,3 +120,17 @@ async def test_a_change_made_elsewhere_is_seen_within_a_few_seconds(
     assert await catalog.service("1") is not None  # this process remembers it for a moment
     clock.now += VIEWS_TTL
     assert await catalog.service("1") is None
+
+
+async def test_search_takes_yo_and_ye_for_the_same_letter(
+    session_factory: async_sessionmaker[AsyncSession], panel: PanelClient, sim: SimulatorHandle
+) -> None:
+    """Russian writes «ёлка» and «елка» for the same word: either spelling finds either one."""
+    for service in sim.state.catalog:
+        if service["service"] == "1":
+            service["name"] = "Живые подписчики, зелёная галочка"
+    catalog = CatalogService(session_factory, panel, default_markup=Decimal("0"))
+    await catalog.refresh()
+    for query in ("зелёная", "ЗЕЛЕНАЯ", "Зелен"):
+        found = await catalog.search(query, 0, 10)
+        assert [view.service_id for view in found.items] == ["1"], query

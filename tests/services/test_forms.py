@@ -77,6 +77,8 @@ def test_dripfeed_services_ask_runs_and_interval_only_when_chosen() -> None:
         "https://instagram.com/a\u200bb",  # zero-width space
         "https://instagram.com/a\u202eb",  # right-to-left override
         "https://evil.example\\@instagram.com/a",
+        "https://пример",  # a national name without a top-level domain
+        "https://пр..рф/a",
     ],
 )
 def test_junk_links_are_rejected(text: str) -> None:
@@ -92,6 +94,8 @@ def test_junk_links_are_rejected(text: str) -> None:
         "https://ru.wikipedia.org/wiki/Тест",
         "https://ru.wikipedia.org/wiki/%D0%A2%D0%B5%D1%81%D1%82",
         "https://example.com/a?b=1&c=2#top",
+        "https://пример.рф/страница",  # a national domain name (IDNA)
+        "https://магазин.москва/",
     ],
 )
 def test_non_ascii_and_percent_encoded_links_stay_valid(text: str) -> None:
