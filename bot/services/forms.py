@@ -232,7 +232,12 @@ def validate_link(text: str, platform: str = OTHER) -> str:
 
 
 def validate_quantity(text: str, low: int, high: int) -> int:
-    value = parse_int(text)
+    try:
+        value = parse_int(text)
+    except FieldError as error:
+        if error.key == "form.error.too_large":  # a huge number is out of this service's range too
+            raise FieldError("form.error.quantity_range", min=low, max=high) from None
+        raise
     if not low <= value <= high:
         raise FieldError("form.error.quantity_range", min=low, max=high)
     return value
