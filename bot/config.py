@@ -297,6 +297,16 @@ class Settings(BaseSettings):
             raise ValueError("CRYPTO_PAY_WEBHOOK_PATH must differ from WEBHOOK_PATH")
         return self
 
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        """A code as panels and payment providers write it (USD, RUB, USDT): compared with the
+        panel's balance currency, so "dollars" would stop sales instead of naming the mistake."""
+        code = value.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3,5}", code):
+            raise ValueError("must be a currency code like USD, EUR or RUB")
+        return code
+
     @field_validator("instance_id")
     @classmethod
     def _instance_id(cls, value: str) -> str:

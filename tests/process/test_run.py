@@ -26,7 +26,7 @@ async def test_config_errors_are_one_clear_line_each(tmp_path: Path) -> None:
         "-m",
         "bot",
         cwd=tmp_path,
-        env=clean_env(POLL_INTERVAL_SECONDS="soon"),
+        env=clean_env(POLL_INTERVAL_SECONDS="soon", CURRENCY="dollars"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -34,7 +34,7 @@ async def test_config_errors_are_one_clear_line_each(tmp_path: Path) -> None:
     text = err.decode()
     assert process.returncode == 1  # as every start-up problem: supervisors see a plain failure
     assert "Traceback" not in text
-    for name in ("BOT_TOKEN", "PANEL_API_URL", "PANEL_API_KEY", "POLL_INTERVAL_SECONDS"):
+    for name in ("BOT_TOKEN", "PANEL_API_URL", "PANEL_API_KEY", "POLL_INTERVAL_SECONDS", "CURRENCY"):
         assert sum(name in line for line in text.splitlines()) == 1, text
 
 
