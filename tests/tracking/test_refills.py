@@ -35,6 +35,17 @@ async def refill_of(factory: Factory, order_id: int) -> Refill:
         return refill
 
 
+async def refill_asked(
+    factory: Factory, state: PanelState, panel: PanelClient, link: str
+) -> tuple[OrderService, Order]:
+    """A customer whose refillable order completed and who asked for its refill (accepted)."""
+    await make_user(factory)
+    orders = OrderService(factory, panel)
+    done = await completed_order(factory, state, panel, orders, link)
+    assert (await orders.request_refill(1001, done.id)).outcome == ActionOutcome.ACCEPTED
+    return orders, done
+
+
 @pytest.mark.parametrize("state", ["pp"], indirect=True)
 async def test_refills_with_ids_are_polled_in_bulk(
     session_factory: Factory, state: PanelState, panel: PanelClient
@@ -79,10 +90,7 @@ async def test_refill_without_id_follows_the_order_to_completed_and_tells_once(
     session_factory: Factory, state: PanelState, panel: PanelClient, tg: FakeTelegramServer, bot: Bot
 ) -> None:
     user = tg.add_user(1001, "Ann")
-    await make_user(session_factory)
-    orders = OrderService(session_factory, panel)
-    done = await completed_order(session_factory, state, panel, orders, "https://example.com/r3")
-    assert (await orders.request_refill(1001, done.id)).outcome == ActionOutcome.ACCEPTED
+    _, done = await refill_asked(session_factory, state, panel, "https://example.com/r3")
     assert (await refill_of(session_factory, done.id)).upstream_refill_id is None  # the seed's reply
     poller = StatusPoller(session_factory, panel)
 
@@ -109,10 +117,7 @@ async def test_refill_without_id_and_no_change_is_settled_unconfirmed_within_a_f
     session_factory: Factory, state: PanelState, panel: PanelClient, tg: FakeTelegramServer, bot: Bot
 ) -> None:
     user = tg.add_user(1001, "Ann")
-    await make_user(session_factory)
-    orders = OrderService(session_factory, panel)
-    done = await completed_order(session_factory, state, panel, orders, "https://example.com/r4")
-    assert (await orders.request_refill(1001, done.id)).outcome == ActionOutcome.ACCEPTED
+    orders, done = await refill_asked(session_factory, state, panel, "https://example.com/r4")
     poller = StatusPoller(session_factory, panel, idless_refill_checks=3)
 
     for _ in range(2):
@@ -138,10 +143,7 @@ async def test_refill_the_panel_keeps_answering_errors_about_is_rejected_with_it
     session_factory: Factory, state: PanelState, panel: PanelClient, tg: FakeTelegramServer, bot: Bot
 ) -> None:
     user = tg.add_user(1001, "Ann")
-    await make_user(session_factory)
-    orders = OrderService(session_factory, panel)
-    done = await completed_order(session_factory, state, panel, orders, "https://example.com/r5")
-    assert (await orders.request_refill(1001, done.id)).outcome == ActionOutcome.ACCEPTED
+    _, done = await refill_asked(session_factory, state, panel, "https://example.com/r5")
     refill = await refill_of(session_factory, done.id)
     assert refill.upstream_refill_id
     del state.refills[refill.upstream_refill_id]  # the panel lost it: "Refill not found"
@@ -166,10 +168,7 @@ async def test_refill_the_panel_keeps_answering_errors_about_is_rejected_with_it
 async def test_unknown_refill_statuses_stay_open_up_to_the_cap(
     session_factory: Factory, state: PanelState, panel: PanelClient
 ) -> None:
-    await make_user(session_factory)
-    orders = OrderService(session_factory, panel)
-    done = await completed_order(session_factory, state, panel, orders, "https://example.com/r6")
-    assert (await orders.request_refill(1001, done.id)).outcome == ActionOutcome.ACCEPTED
+    _, done = await refill_asked(session_factory, state, panel, "https://example.com/r6")
     refill = await refill_of(session_factory, done.id)
     state.advance_refill(refill.upstream_refill_id, "Waiting for moderation")
     poller = StatusPoller(session_factory, panel, refill_max_open=timedelta(days=2))
@@ -188,10 +187,7 @@ async def test_unknown_refill_statuses_stay_open_up_to_the_cap(
 async def test_a_canceled_refill_is_rejected_with_the_status_as_its_reason(
     session_factory: Factory, state: PanelState, panel: PanelClient
 ) -> None:
-    await make_user(session_factory)
-    orders = OrderService(session_factory, panel)
-    done = await completed_order(session_factory, state, panel, orders, "https://example.com/r7")
-    assert (await orders.request_refill(1001, done.id)).outcome == ActionOutcome.ACCEPTED
+    _, done = await refill_asked(session_factory, state, panel, "https://example.com/r7")
     refill = await refill_of(session_factory, done.id)
     state.advance_refill(refill.upstream_refill_id, "Canceled")
     report = await StatusPoller(session_factory, panel).poll_refills()
