@@ -39,6 +39,16 @@ def admin_user(shop: Shop) -> FakeUser:
     return shop.user(ADMIN_ID, "Boss", username="boss")
 
 
+async def customer_card(shop: Shop) -> tuple[FakeUser, FakeUser, FakeMessage]:
+    """Ann (1001, @ann) has started the bot; the admin opens her profile card with `/user @ann`."""
+    ann = shop.user(1001, "Ann", username="ann")
+    await ann.send_text("/start")
+    await ann.wait_for_message()
+    admin = admin_user(shop)
+    await admin.send_text("/user @ann")
+    return ann, admin, await admin.wait_for_message(contains="id 1001")
+
+
 def service(shop: Shop, name: str) -> Any:
     """A long-lived object of the running bot (workflow data), e.g. "broadcasts"."""
     assert shop.app is not None

@@ -6,16 +6,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from storage.models import BroadcastRecipient, LedgerEntry
-from tests.admin.conftest import Shop, admin_user
+from tests.admin.conftest import Shop, admin_user, customer_card
 
 
 async def test_cancel_at_the_admins_amount_question_says_the_balance_is_unchanged(shop: Shop) -> None:
-    ann = shop.user(1001, "Ann", username="ann")
-    await ann.send_text("/start")
-    await ann.wait_for_message()
-    admin = admin_user(shop)
-    await admin.send_text("/user @ann")
-    card = await admin.wait_for_message(contains="id 1001")
+    _, admin, card = await customer_card(shop)
     await admin.press("➕ Add balance", card)
     await admin.wait_for_message(contains="Send the amount to add to user 1001")
 

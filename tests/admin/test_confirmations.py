@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.telegram.callbacks import AdminAdjustCb
 from sandbox.telegram_server import FakeUser
 from storage.models import LedgerEntry, User
-from tests.admin.conftest import Shop, admin_user
+from tests.admin.conftest import Shop, admin_user, customer_card
 
 
 async def ledger_amounts(shop: Shop, user_id: int) -> list[Decimal]:
@@ -31,12 +31,7 @@ async def is_banned(shop: Shop, user_id: int) -> bool:
 
 
 async def test_ban_asks_first_no_keeps_yes_bans(shop: Shop) -> None:
-    ann = shop.user(1001, "Ann", username="ann")
-    await ann.send_text("/start")
-    await ann.wait_for_message()
-    admin = admin_user(shop)
-    await admin.send_text("/user @ann")
-    card = await admin.wait_for_message(contains="id 1001")
+    ann, admin, card = await customer_card(shop)
 
     await admin.press("🚫 Ban", card)
     ask = await admin.wait_for_message(contains="Ban user Ann (id 1001)?", edited=True)
